@@ -1,0 +1,61 @@
+//! The `orbitnet` command: parses arguments and hands each subcommand to the crate that
+//! owns it. Nothing here knows physics or netlink.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod plan;
+mod validate;
+
+#[derive(Parser)]
+#[command(
+    name = "orbitnet",
+    version,
+    about = "Emulate a satellite backbone: links that follow orbital geometry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a Constellation file and say what it describes.
+    Validate(validate::Args),
+    /// Print the model's state (nodes, links, routes) at a time or over a range, offline.
+    Plan(plan::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `orbitnet plan ... | head` closes our stdout early: that is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Reads and compiles a Constellation file, with the file's name on every error.
+fn load(path: &std::path::Path) -> anyhow::Result<orbitnet_model::Plan> {
+    use anyhow::Context;
+    let yaml =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    orbitnet_model::compile_yaml(&yaml)
+        .with_context(|| format!("{} is not a valid Constellation", path.display()))
+}

@@ -1,0 +1,165 @@
+//! `orbitnet plan FILE`: the offline runner's command line.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use orbitnet_model::{SimTime, SpecDuration};
+use orbitnet_offline::output::{self, JsonState};
+use orbitnet_offline::{Report, Summary};
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A Constellation YAML file.
+    file: PathBuf,
+    /// One instant: seconds after the epoch ("600"), a duration after it ("10m") or an
+    /// RFC 3339 time. Default 0.
+    #[arg(long, conflicts_with_all = ["from", "to", "step"])]
+    at: Option<String>,
+    /// Start of a range (same forms as --at); needs --to.
+    #[arg(long, requires = "to")]
+    from: Option<String>,
+    /// End of a range, inclusive.
+    #[arg(long, requires = "from")]
+    to: Option<String>,
+    /// Time between ticks of a range, in seconds ("0.1") or a duration ("100ms").
+    /// Default: the spec's tick.
+    #[arg(long)]
+    step: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Include next-hop routes (JSON: per node and destination; table: paths between ground nodes).
+    #[arg(long)]
+    routes: bool,
+    /// Print only counts and timing (for benchmarks).
+    #[arg(long)]
+    summary: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn parse_step(s: &str) -> anyhow::Result<SpecDuration> {
+    let step = match s.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 => {
+            SpecDuration::from_nanos((secs * 1e9).round() as u64)
+        }
+        Ok(_) => bail!("--step {s:?} must be greater than 0"),
+        Err(_) => s
+            .parse::<SpecDuration>()
+            .with_context(|| format!("--step {s:?}"))?,
+    };
+    if step == SpecDuration::ZERO {
+        bail!("--step {s:?} must be at least 1ns");
+    }
+    Ok(step)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.format == Format::Csv && args.routes && !args.summary {
+        bail!("--routes does not fit the CSV link table; use --format json for routes");
+    }
+    if args.step.is_some() && args.from.is_none() {
+        bail!("--step needs a range: give --from and --to");
+    }
+    let plan = crate::load(&args.file)?;
+    let time = |s: &str| SimTime::parse(s, plan.epoch).map_err(anyhow::Error::from);
+    let (from, to) = match (&args.at, &args.from, &args.to) {
+        (Some(at), _, _) => (time(at)?, time(at)?),
+        (None, Some(from), Some(to)) => (time(from)?, time(to)?),
+        _ => (SimTime::ZERO, SimTime::ZERO),
+    };
+    if to < from {
+        bail!("--to ({to} s) is before --from ({from} s)");
+    }
+    let step = args
+        .step
+        .as_deref()
+        .map(parse_step)
+        .transpose()?
+        .unwrap_or(plan.tick);
+    if let Some(n) = args.threads {
+        rayon_threads(n)?;
+    }
+
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.format == Format::Csv && !args.summary {
+        writeln!(out, "{}", output::CSV_HEADER)?;
+    }
+    let mut summary = Summary::default();
+    let started = Instant::now();
+    orbitnet_offline::for_each_tick(
+        &plan,
+        from,
+        to,
+        step,
+        args.routes,
+        |state| -> anyhow::Result<()> {
+            summary.add(&state);
+            if args.summary {
+                return Ok(());
+            }
+            match args.format {
+                Format::Json => {
+                    serde_json::to_writer(
+                        &mut out,
+                        &JsonState {
+                            plan: &plan,
+                            state: &state,
+                            with_routes: args.routes,
+                        },
+                    )?;
+                    writeln!(out)?;
+                }
+                Format::Csv => output::write_csv_rows(&mut out, &plan, &state)?,
+                Format::Table => output::write_table(&mut out, &plan, &state, args.routes)?,
+            }
+            Ok(())
+        },
+    )?;
+    let elapsed = started.elapsed();
+    if args.summary {
+        write!(
+            out,
+            "{}",
+            Report {
+                plan: &plan,
+                summary: &summary
+            }
+        )?;
+        writeln!(
+            out,
+            "time: {:.3} s wall, {:.3} ms per tick, {} threads, routes {}",
+            elapsed.as_secs_f64(),
+            elapsed.as_secs_f64() * 1e3 / summary.ticks.max(1) as f64,
+            rayon_threads_now(),
+            if args.routes {
+                "included"
+            } else {
+                "not computed"
+            }
+        )?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn rayon_threads(n: usize) -> anyhow::Result<()> {
+    if n == 0 {
+        bail!("--threads must be at least 1");
+    }
+    orbitnet_offline::set_threads(n).context("cannot start the worker threads")
+}
+
+fn rayon_threads_now() -> usize {
+    orbitnet_offline::threads()
+}

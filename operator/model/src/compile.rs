@@ -1,0 +1,944 @@
+//! Spec -> Plan: checks every field, collecting every problem (not only the first), and
+//! builds the node table, motions, the +Grid inter-satellite links and resolved faults.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{Invalid, Problem, SpecError};
+use crate::geo::Geodetic;
+use crate::orbit::{CircularOrbit, TleOrbit};
+use crate::plan::{
+    ClassParams, FaultDef, FaultTarget, GroundLinkParams, IslDef, LinkId, Motion, Node, NodeIdx,
+    NodeKind, Plan,
+};
+use crate::spec::{self, ConstellationSpec, Document, FaultKind, Grid, Shell, WalkerType};
+use crate::time::{SimTime, SpecDuration};
+use crate::track::Track;
+
+/// Largest constellation accepted: far above any real shell, low enough that a typo
+/// (`planes: 72000`) is an error rather than an out-of-memory.
+pub const MAX_NODES: usize = 100_000;
+const MAX_ANTENNAS: u32 = 64;
+const MAX_RATE_MBPS: f64 = 1e6;
+/// netem's 64-bit delay still fits, but anything above a minute is surely a typo.
+const MAX_DELAY_US: f64 = 60e6;
+const TLE_STALE_DAYS: f64 = 30.0;
+
+/// Parses and compiles a YAML document.
+pub fn compile_yaml(yaml: &str) -> Result<Plan, SpecError> {
+    compile_document(&spec::parse_document(yaml)?)
+}
+
+/// Compiles a whole document, checking `apiVersion`, `kind` and `metadata.name` too.
+pub fn compile_document(doc: &Document) -> Result<Plan, SpecError> {
+    let mut c = Checker::default();
+    if doc.api_version != spec::API_VERSION {
+        c.push(
+            "apiVersion",
+            Problem::Unsupported {
+                found: doc.api_version.clone(),
+                expected: spec::API_VERSION,
+            },
+        );
+    }
+    if doc.kind != spec::KIND {
+        c.push(
+            "kind",
+            Problem::Unsupported {
+                found: doc.kind.clone(),
+                expected: spec::KIND,
+            },
+        );
+    }
+    compile_checked(&doc.metadata.name, &doc.spec, c)
+}
+
+/// Compiles the spec of a constellation named `name` (a DNS label).
+pub fn compile(name: &str, spec: &ConstellationSpec) -> Result<Plan, SpecError> {
+    compile_checked(name, spec, Checker::default())
+}
+
+fn compile_checked(
+    name: &str,
+    spec: &ConstellationSpec,
+    mut c: Checker,
+) -> Result<Plan, SpecError> {
+    c.name("metadata.name", name);
+    let tick_ok =
+        spec.tick >= SpecDuration::from_millis(1) && spec.tick <= SpecDuration::from_secs(3600);
+    if !tick_ok {
+        c.push(
+            "spec.tick",
+            Problem::Conflict(format!("{} is outside 1ms..1h", spec.tick)),
+        );
+    }
+    let mut b = Builder {
+        c,
+        nodes: Vec::new(),
+        motions: Vec::new(),
+        isls: Vec::new(),
+        warnings: Vec::new(),
+        names: HashMap::new(),
+    };
+    for (i, shell) in spec.shells.iter().enumerate() {
+        b.shell(i, shell, spec);
+    }
+    let n_sats = b.nodes.len();
+    if n_sats == 0 && b.c.problems.is_empty() {
+        b.c.push(
+            "spec.shells",
+            Problem::Empty("add a shell with `walker` or `tles`"),
+        );
+    }
+    for (i, gs) in spec.ground_stations.iter().enumerate() {
+        b.ground_station(i, gs);
+    }
+    for (i, p) in spec.platforms.iter().enumerate() {
+        b.platform(i, p);
+    }
+    if b.nodes.len() > MAX_NODES {
+        b.c.push(
+            "spec",
+            Problem::Conflict(format!(
+                "{} nodes is more than the {MAX_NODES} orbitnet accepts",
+                b.nodes.len()
+            )),
+        );
+    }
+    let ground_links = b.ground_links(&spec.ground_links);
+    let isl_class = b.class("spec.linkClasses.isl", &spec.link_classes.isl);
+    let gsl_class = b.class("spec.linkClasses.gsl", &spec.link_classes.gsl);
+    let isl_pairs: HashSet<(NodeIdx, NodeIdx)> = b.isls.iter().map(|l| (l.a, l.b)).collect();
+    let faults: Vec<FaultDef> = spec
+        .faults
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| b.fault(i, f, n_sats, &isl_pairs))
+        .collect();
+
+    let Builder {
+        c,
+        nodes,
+        motions,
+        isls,
+        warnings,
+        names,
+    } = b;
+    if !c.problems.is_empty() {
+        return Err(SpecError::Invalid(c.problems));
+    }
+    Ok(Plan {
+        name: name.to_owned(),
+        epoch: spec.epoch,
+        tick: spec.tick,
+        nodes,
+        n_sats,
+        motions,
+        isls,
+        ground_links,
+        isl_class,
+        gsl_class,
+        routing: spec.routing,
+        route_to: spec.route_to,
+        faults,
+        warnings,
+        epoch_years_since_j2000: spec.epoch.julian_years_since_j2000(SimTime::ZERO),
+        index: names.into_iter().map(|(name, (i, _))| (name, i)).collect(),
+    })
+}
+
+#[derive(Default)]
+struct Checker {
+    problems: Vec<Invalid>,
+}
+
+impl Checker {
+    fn push(&mut self, path: impl Into<String>, problem: Problem) {
+        self.problems.push(Invalid {
+            path: path.into(),
+            problem,
+        });
+    }
+
+    /// `value` is finite and within `min..=max`.
+    fn range(&mut self, path: impl Into<String>, value: f64, min: f64, max: f64) -> bool {
+        if !value.is_finite() {
+            self.push(path, Problem::NotFinite { value });
+            false
+        } else if value < min || value > max {
+            self.push(path, Problem::OutOfRange { value, min, max });
+            false
+        } else {
+            true
+        }
+    }
+
+    /// `value` is finite and > 0 (and at most `max`).
+    fn positive(&mut self, path: impl Into<String>, value: f64, max: f64) -> bool {
+        let path = path.into();
+        if !value.is_finite() {
+            self.push(path, Problem::NotFinite { value });
+            false
+        } else if value <= 0.0 {
+            self.push(path, Problem::NotPositive { value });
+            false
+        } else {
+            self.range(path, value, f64::MIN_POSITIVE, max)
+        }
+    }
+
+    /// `value` is finite and >= 0 (and at most `max`).
+    fn non_negative(&mut self, path: impl Into<String>, value: f64, max: f64) -> bool {
+        let path = path.into();
+        if value.is_finite() && value < 0.0 {
+            self.push(path, Problem::Negative { value });
+            false
+        } else {
+            self.range(path, value, 0.0, max)
+        }
+    }
+
+    /// A DNS label once lower-cased; returns the lower-cased name.
+    fn name(&mut self, path: impl Into<String>, name: &str) -> Option<String> {
+        let lower = name.to_ascii_lowercase();
+        match dns_label_problem(&lower) {
+            None => Some(lower),
+            Some(reason) => {
+                self.push(
+                    path,
+                    Problem::BadName {
+                        name: name.to_owned(),
+                        reason,
+                    },
+                );
+                None
+            }
+        }
+    }
+}
+
+/// Why `name` is not an RFC 1123 DNS label, or `None` if it is one.
+pub fn dns_label_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name.len() > 63 {
+        Some("it is longer than 63 characters")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        Some("it has a character other than a-z, 0-9 and '-'")
+    } else if name.starts_with('-') || name.ends_with('-') {
+        Some("it starts or ends with '-'")
+    } else {
+        None
+    }
+}
+
+struct Builder {
+    c: Checker,
+    nodes: Vec<Node>,
+    motions: Vec<Motion>,
+    isls: Vec<IslDef>,
+    warnings: Vec<String>,
+    /// Lower-cased node name -> (index, the spec path that defined it).
+    names: HashMap<String, (NodeIdx, String)>,
+}
+
+impl Builder {
+    fn add_node(
+        &mut self,
+        path: String,
+        name: String,
+        node: Node,
+        motion: Motion,
+    ) -> Option<NodeIdx> {
+        if let Some((_, first)) = self.names.get(&name) {
+            self.c.push(
+                path,
+                Problem::Duplicate {
+                    name,
+                    first: first.clone(),
+                },
+            );
+            return None;
+        }
+        if self.nodes.len() >= MAX_NODES {
+            // Counted and reported once the whole spec is read; stop storing.
+            self.nodes.push(node);
+            return None;
+        }
+        let i = self.nodes.len() as NodeIdx;
+        self.names.insert(name, (i, path));
+        self.nodes.push(node);
+        self.motions.push(motion);
+        Some(i)
+    }
+
+    fn shell(&mut self, i: usize, shell: &Shell, spec: &ConstellationSpec) {
+        let path = format!("spec.shells[{i}]");
+        let Some(shell_name) = self.c.name(format!("{path}.name"), &shell.name) else {
+            return;
+        };
+        match (&shell.walker, &shell.tles) {
+            (Some(_), Some(_)) => self.c.push(
+                &path,
+                Problem::Conflict("a shell has either `walker` or `tles`, not both".into()),
+            ),
+            (None, None) => self.c.push(
+                &path,
+                Problem::Required("(a shell needs `walker` or `tles`)"),
+            ),
+            (Some(w), None) => self.walker_shell(&path, &shell_name, w, shell),
+            (None, Some(tles)) => {
+                for (field, set) in [
+                    ("altitudeKm", shell.altitude_km.is_some()),
+                    ("inclinationDeg", shell.inclination_deg.is_some()),
+                ] {
+                    if set {
+                        self.c.push(
+                            format!("{path}.{field}"),
+                            Problem::NotUsed("by a TLE shell (the TLE gives the orbit)"),
+                        );
+                    }
+                }
+                if shell.isl.as_ref().is_some_and(|isl| isl.grid != Grid::None) {
+                    self.c.push(
+                        format!("{path}.isl.grid"),
+                        Problem::NotUsed("by a TLE shell: only Walker shells have a grid"),
+                    );
+                }
+                if tles.is_empty() {
+                    self.c.push(
+                        format!("{path}.tles"),
+                        Problem::Required("to list at least one TLE"),
+                    );
+                }
+                for (j, tle) in tles.iter().enumerate() {
+                    self.tle(&format!("{path}.tles[{j}]"), tle, spec);
+                }
+            }
+        }
+    }
+
+    fn walker_shell(&mut self, path: &str, shell_name: &str, w: &spec::Walker, shell: &Shell) {
+        let mut ok = true;
+        let altitude_km = shell.altitude_km.unwrap_or(f64::NAN);
+        if shell.altitude_km.is_none() {
+            self.c.push(
+                format!("{path}.altitudeKm"),
+                Problem::Required("for a Walker shell"),
+            );
+            ok = false;
+        } else {
+            ok &= self
+                .c
+                .range(format!("{path}.altitudeKm"), altitude_km, 100.0, 100_000.0);
+        }
+        let inclination_deg = shell.inclination_deg.unwrap_or(f64::NAN);
+        if shell.inclination_deg.is_none() {
+            self.c.push(
+                format!("{path}.inclinationDeg"),
+                Problem::Required("for a Walker shell"),
+            );
+            ok = false;
+        } else {
+            ok &= self.c.range(
+                format!("{path}.inclinationDeg"),
+                inclination_deg,
+                0.0,
+                180.0,
+            );
+        }
+        if w.planes == 0 {
+            self.c.push(
+                format!("{path}.walker.planes"),
+                Problem::NotPositive { value: 0.0 },
+            );
+            ok = false;
+        }
+        if w.sats_per_plane == 0 {
+            self.c.push(
+                format!("{path}.walker.satsPerPlane"),
+                Problem::NotPositive { value: 0.0 },
+            );
+            ok = false;
+        }
+        let total = u64::from(w.planes) * u64::from(w.sats_per_plane);
+        if total > MAX_NODES as u64 {
+            self.c.push(
+                format!("{path}.walker"),
+                Problem::Conflict(format!(
+                    "{} x {} = {total} satellites is more than the {MAX_NODES} orbitnet accepts",
+                    w.planes, w.sats_per_plane
+                )),
+            );
+            return;
+        }
+        if w.planes > 0 && w.phasing >= w.planes {
+            self.c.push(
+                format!("{path}.walker.phasing"),
+                Problem::OutOfRange {
+                    value: f64::from(w.phasing),
+                    min: 0.0,
+                    max: f64::from(w.planes - 1),
+                },
+            );
+            ok = false;
+        }
+        let default_spread = match w.kind {
+            WalkerType::Delta => 360.0,
+            WalkerType::Star => 180.0,
+        };
+        let spread_deg = w.raan_spread_deg.unwrap_or(default_spread);
+        ok &= self
+            .c
+            .positive(format!("{path}.walker.raanSpreadDeg"), spread_deg, 360.0);
+        ok &= self.c.range(
+            format!("{path}.walker.raanOffsetDeg"),
+            w.raan_offset_deg,
+            -360.0,
+            360.0,
+        );
+        let isl = shell.isl.clone().unwrap_or(spec::Isl {
+            grid: Grid::Plus,
+            cross_plane_max_lat_deg: None,
+            max_range_km: None,
+        });
+        if let Some(lat) = isl.cross_plane_max_lat_deg {
+            ok &= self
+                .c
+                .range(format!("{path}.isl.crossPlaneMaxLatDeg"), lat, 0.0, 90.0);
+        }
+        if let Some(range) = isl.max_range_km {
+            ok &= self
+                .c
+                .positive(format!("{path}.isl.maxRangeKm"), range, 1e6);
+        }
+        let longest = format!(
+            "{shell_name}-{}-{}",
+            w.planes.saturating_sub(1),
+            w.sats_per_plane.saturating_sub(1)
+        );
+        if longest.len() > 63 {
+            self.c.push(
+                format!("{path}.name"),
+                Problem::BadName {
+                    name: longest,
+                    reason: "satellite names <shell>-<plane>-<index> would exceed 63 characters",
+                },
+            );
+            ok = false;
+        }
+        if !ok {
+            return;
+        }
+
+        let (planes, per_plane) = (w.planes, w.sats_per_plane);
+        let first = self.nodes.len() as NodeIdx;
+        let inclination_rad = inclination_deg.to_radians();
+        for p in 0..planes {
+            let raan0 =
+                (w.raan_offset_deg + spread_deg * f64::from(p) / f64::from(planes)).to_radians();
+            for s in 0..per_plane {
+                let u0 = std::f64::consts::TAU
+                    * (f64::from(s) / f64::from(per_plane)
+                        + f64::from(w.phasing) * f64::from(p)
+                            / (f64::from(planes) * f64::from(per_plane)));
+                let orbit = CircularOrbit::new(altitude_km * 1e3, inclination_rad, raan0, u0);
+                let node = Node {
+                    name: format!("{shell_name}-{p}-{s}"),
+                    kind: NodeKind::Satellite,
+                    platform: None,
+                };
+                let name = node.name.clone();
+                if self
+                    .add_node(path.to_owned(), name, node, Motion::Circular(orbit))
+                    .is_none()
+                {
+                    return;
+                }
+            }
+        }
+        if isl.grid == Grid::None {
+            return;
+        }
+        let idx = |p: u32, s: u32| first + p * per_plane + s;
+        let max_lat_rad = isl.cross_plane_max_lat_deg.map(f64::to_radians);
+        let max_range_m = isl.max_range_km.map(|km| km * 1e3);
+        let mut seen = HashSet::new();
+        let mut add = |this: &mut Self, a: NodeIdx, b: NodeIdx, cross_plane: bool| {
+            let (a, b) = (a.min(b), a.max(b));
+            if a != b && seen.insert((a, b)) {
+                let id = LinkId::of(&this.nodes[a as usize].name, &this.nodes[b as usize].name);
+                let max_lat_rad = if cross_plane { max_lat_rad } else { None };
+                this.isls.push(IslDef {
+                    id,
+                    a,
+                    b,
+                    cross_plane,
+                    max_lat_rad,
+                    max_range_m,
+                });
+            }
+        };
+        for p in 0..planes {
+            for s in 0..per_plane {
+                add(self, idx(p, s), idx(p, (s + 1) % per_plane), false);
+                if p + 1 < planes {
+                    add(self, idx(p, s), idx(p + 1, s), true);
+                } else if w.kind == WalkerType::Delta && planes > 1 {
+                    // Plane P would be plane 0 shifted by F slots: close the ring there.
+                    add(self, idx(p, s), idx(0, (s + w.phasing) % per_plane), true);
+                }
+                // Walker star: the first and last planes counter-rotate (the seam): no link.
+            }
+        }
+    }
+
+    fn tle(&mut self, path: &str, tle: &spec::Tle, spec: &ConstellationSpec) {
+        let Some(name) = self.c.name(format!("{path}.name"), &tle.name) else {
+            return;
+        };
+        match TleOrbit::new(&tle.line1, &tle.line2, spec.epoch) {
+            Ok(orbit) => {
+                let days = orbit.age_at_epoch_days().abs();
+                if days > TLE_STALE_DAYS {
+                    self.warnings.push(format!(
+                        "{path}: TLE {name:?} is {days:.0} days from the epoch; SGP4 drifts by kilometres per day that far out"
+                    ));
+                }
+                let node = Node {
+                    name: name.clone(),
+                    kind: NodeKind::Satellite,
+                    platform: None,
+                };
+                self.add_node(path.to_owned(), name, node, Motion::Tle(Box::new(orbit)));
+            }
+            Err(e) => {
+                let field = match &e {
+                    crate::orbit::TleError::Length { line, .. }
+                    | crate::orbit::TleError::LineNumber { line, .. }
+                    | crate::orbit::TleError::Checksum { line, .. } => format!("{path}.line{line}"),
+                    _ => path.to_owned(),
+                };
+                self.c.push(
+                    field,
+                    Problem::Tle {
+                        name: tle.name.clone(),
+                        message: e.to_string(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn ground_station(&mut self, i: usize, gs: &spec::GroundStation) {
+        let path = format!("spec.groundStations[{i}]");
+        let name = self.c.name(format!("{path}.name"), &gs.name);
+        let ok = self
+            .c
+            .range(format!("{path}.latDeg"), gs.lat_deg, -90.0, 90.0)
+            & self
+                .c
+                .range(format!("{path}.lonDeg"), gs.lon_deg, -180.0, 180.0)
+            & self
+                .c
+                .range(format!("{path}.altM"), gs.alt_m, -1_000.0, 100_000.0);
+        let (Some(name), true) = (name, ok) else {
+            return;
+        };
+        let site = Geodetic::from_deg(gs.lat_deg, gs.lon_deg, gs.alt_m);
+        let node = Node {
+            name: name.clone(),
+            kind: NodeKind::GroundStation,
+            platform: None,
+        };
+        self.add_node(
+            path,
+            name,
+            node,
+            Motion::Fixed {
+                ecef: site.to_ecef(),
+                site,
+            },
+        );
+    }
+
+    fn platform(&mut self, i: usize, p: &spec::Platform) {
+        let path = format!("spec.platforms[{i}]");
+        let name = self.c.name(format!("{path}.name"), &p.name);
+        let mut ok = self
+            .c
+            .positive(format!("{path}.speedKmh"), p.speed_kmh, 30_000.0);
+        ok &= self
+            .c
+            .range(format!("{path}.altM"), p.alt_m, -1_000.0, 100_000.0);
+        if p.waypoints.is_empty() {
+            self.c.push(
+                format!("{path}.waypoints"),
+                Problem::Required("(at least one waypoint)"),
+            );
+            ok = false;
+        }
+        let mut points = Vec::with_capacity(p.waypoints.len());
+        for (j, w) in p.waypoints.iter().enumerate() {
+            let wp = format!("{path}.waypoints[{j}]");
+            let alt_m = w.alt_m.unwrap_or(p.alt_m);
+            ok &= self.c.range(format!("{wp}.latDeg"), w.lat_deg, -90.0, 90.0)
+                & self
+                    .c
+                    .range(format!("{wp}.lonDeg"), w.lon_deg, -180.0, 180.0)
+                & self
+                    .c
+                    .range(format!("{wp}.altM"), alt_m, -1_000.0, 100_000.0);
+            points.push((w.lat_deg, w.lon_deg, alt_m));
+        }
+        let (Some(name), true) = (name, ok) else {
+            return;
+        };
+        let track = Track::new(&points, p.speed_kmh / 3.6, p.looped);
+        let node = Node {
+            name: name.clone(),
+            kind: NodeKind::Platform,
+            platform: Some(p.kind),
+        };
+        self.add_node(path, name, node, Motion::Track(track));
+    }
+
+    fn ground_links(&mut self, g: &spec::GroundLinks) -> GroundLinkParams {
+        let path = "spec.groundLinks";
+        self.c.range(
+            format!("{path}.minElevationDeg"),
+            g.min_elevation_deg,
+            0.0,
+            90.0,
+        );
+        if g.antennas == 0 || g.antennas > MAX_ANTENNAS {
+            self.c.push(
+                format!("{path}.antennas"),
+                Problem::OutOfRange {
+                    value: f64::from(g.antennas),
+                    min: 1.0,
+                    max: f64::from(MAX_ANTENNAS),
+                },
+            );
+        }
+        self.c
+            .non_negative(format!("{path}.hysteresisDeg"), g.hysteresis_deg, 90.0);
+        self.c
+            .non_negative(format!("{path}.hysteresisKm"), g.hysteresis_km, 100_000.0);
+        self.c.range(
+            format!("{path}.atmosphericLossPct"),
+            g.atmospheric_loss_pct,
+            0.0,
+            100.0,
+        );
+        GroundLinkParams {
+            min_elevation_rad: g.min_elevation_deg.to_radians(),
+            policy: g.policy,
+            antennas: g.antennas as usize,
+            hysteresis_rad: g.hysteresis_deg.to_radians(),
+            hysteresis_m: g.hysteresis_km * 1e3,
+            zenith_loss_frac: g.atmospheric_loss_pct / 100.0,
+        }
+    }
+
+    fn class(&mut self, path: &str, class: &spec::LinkClass) -> ClassParams {
+        self.c
+            .positive(format!("{path}.rateMbps"), class.rate_mbps, MAX_RATE_MBPS);
+        self.c
+            .range(format!("{path}.lossPct"), class.loss_pct, 0.0, 100.0);
+        self.c.non_negative(
+            format!("{path}.processingDelayUs"),
+            class.processing_delay_us,
+            MAX_DELAY_US,
+        );
+        self.c
+            .non_negative(format!("{path}.jitterUs"), class.jitter_us, MAX_DELAY_US);
+        ClassParams {
+            rate_bps: mbps_to_bps(class.rate_mbps),
+            loss_frac: class.loss_pct / 100.0,
+            processing_delay_ns: us_to_ns(class.processing_delay_us),
+            jitter_ns: us_to_ns(class.jitter_us),
+        }
+    }
+
+    fn node_ref(&mut self, path: String, name: &str) -> Option<NodeIdx> {
+        let lower = name.to_ascii_lowercase();
+        match self.names.get(&lower) {
+            Some(&(i, _)) => Some(i),
+            None => {
+                let suggestion = closest_name(&lower, self.names.keys());
+                self.c.push(
+                    path,
+                    Problem::UnknownNode {
+                        name: name.to_owned(),
+                        suggestion,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    fn fault(
+        &mut self,
+        i: usize,
+        f: &spec::Fault,
+        n_sats: usize,
+        isl_pairs: &HashSet<(NodeIdx, NodeIdx)>,
+    ) -> Option<FaultDef> {
+        let path = format!("spec.faults[{i}]");
+        let problems_before = self.c.problems.len();
+        let kind_name = f.kind.as_str();
+        let uses = |field: &str| -> bool {
+            match f.kind {
+                FaultKind::NodeDown | FaultKind::StationDown => field == "node",
+                FaultKind::LinkDown => matches!(field, "a" | "b"),
+                FaultKind::Jamming => matches!(field, "latDeg" | "lonDeg" | "radiusKm" | "lossPct"),
+                FaultKind::Degraded => matches!(
+                    field,
+                    "node" | "a" | "b" | "lossPct" | "extraDelayUs" | "rateMbps"
+                ),
+            }
+        };
+        let present = [
+            ("node", f.node.is_some()),
+            ("a", f.a.is_some()),
+            ("b", f.b.is_some()),
+            ("latDeg", f.lat_deg.is_some()),
+            ("lonDeg", f.lon_deg.is_some()),
+            ("radiusKm", f.radius_km.is_some()),
+            ("lossPct", f.loss_pct.is_some()),
+            ("extraDelayUs", f.extra_delay_us.is_some()),
+            ("rateMbps", f.rate_mbps.is_some()),
+        ];
+        for (field, set) in present {
+            if set && !uses(field) {
+                self.c.push(
+                    format!("{path}.{field}"),
+                    Problem::Conflict(format!("is not used by a {kind_name} fault")),
+                );
+            }
+        }
+        if f.duration == Some(SpecDuration::ZERO) {
+            self.c.push(
+                format!("{path}.duration"),
+                Problem::NotPositive { value: 0.0 },
+            );
+        }
+        let start = SimTime::ZERO.checked_add(f.at);
+        let end = f.duration.map(|d| start.and_then(|s| s.checked_add(d)));
+        if start.is_none() || end.is_some_and(|e| e.is_none()) {
+            self.c.push(
+                format!("{path}.at"),
+                Problem::Conflict("at + duration is beyond 292 years".into()),
+            );
+        }
+
+        let required = |this: &mut Self, field: &str, v: &Option<String>| -> Option<NodeIdx> {
+            match v {
+                Some(name) => this.node_ref(format!("{path}.{field}"), name),
+                None => {
+                    this.c.push(
+                        format!("{path}.{field}"),
+                        Problem::Required(required_hint(f.kind)),
+                    );
+                    None
+                }
+            }
+        };
+        let mut extra_loss_frac = 0.0;
+        let mut extra_delay_ns = 0;
+        let mut rate_cap_bps = None;
+        let target = match f.kind {
+            FaultKind::NodeDown => required(self, "node", &f.node).map(FaultTarget::Node),
+            FaultKind::StationDown => {
+                let node = required(self, "node", &f.node)?;
+                if (node as usize) < n_sats {
+                    self.c.push(
+                        format!("{path}.node"),
+                        Problem::WrongNodeKind {
+                            node: self.nodes[node as usize].name.clone(),
+                            actual: "satellite",
+                            wanted: "stationDown takes a ground station or platform (use nodeDown for a satellite)",
+                        },
+                    );
+                }
+                Some(FaultTarget::Node(node))
+            }
+            FaultKind::LinkDown => {
+                let (a, b) = (required(self, "a", &f.a), required(self, "b", &f.b));
+                self.link_target(&path, a, b, n_sats, isl_pairs)
+            }
+            FaultKind::Jamming => {
+                let need = |this: &mut Self, field: &str, v: Option<f64>| -> f64 {
+                    if v.is_none() {
+                        this.c.push(
+                            format!("{path}.{field}"),
+                            Problem::Required(required_hint(f.kind)),
+                        );
+                    }
+                    v.unwrap_or(f64::NAN)
+                };
+                let (lat, lon) = (
+                    need(self, "latDeg", f.lat_deg),
+                    need(self, "lonDeg", f.lon_deg),
+                );
+                let (radius, loss) = (
+                    need(self, "radiusKm", f.radius_km),
+                    need(self, "lossPct", f.loss_pct),
+                );
+                if f.lat_deg.is_some() {
+                    self.c.range(format!("{path}.latDeg"), lat, -90.0, 90.0);
+                }
+                if f.lon_deg.is_some() {
+                    self.c.range(format!("{path}.lonDeg"), lon, -180.0, 180.0);
+                }
+                if f.radius_km.is_some() {
+                    self.c
+                        .positive(format!("{path}.radiusKm"), radius, 20_100.0);
+                }
+                if f.loss_pct.is_some() {
+                    self.c.range(format!("{path}.lossPct"), loss, 0.0, 100.0);
+                }
+                extra_loss_frac = loss / 100.0;
+                Some(FaultTarget::Area {
+                    lat_rad: lat.to_radians(),
+                    lon_rad: lon.to_radians(),
+                    radius_m: radius * 1e3,
+                })
+            }
+            FaultKind::Degraded => {
+                if f.loss_pct.is_none() && f.extra_delay_us.is_none() && f.rate_mbps.is_none() {
+                    self.c.push(
+                        &path,
+                        Problem::Required(
+                            "(a degraded fault needs extraDelayUs, lossPct or rateMbps)",
+                        ),
+                    );
+                }
+                if let Some(loss) = f.loss_pct {
+                    self.c.range(format!("{path}.lossPct"), loss, 0.0, 100.0);
+                    extra_loss_frac = loss / 100.0;
+                }
+                if let Some(us) = f.extra_delay_us {
+                    self.c
+                        .non_negative(format!("{path}.extraDelayUs"), us, MAX_DELAY_US);
+                    extra_delay_ns = us_to_ns(us);
+                }
+                if let Some(rate) = f.rate_mbps {
+                    self.c
+                        .positive(format!("{path}.rateMbps"), rate, MAX_RATE_MBPS);
+                    rate_cap_bps = Some(mbps_to_bps(rate));
+                }
+                match (&f.node, &f.a, &f.b) {
+                    (Some(node), None, None) => self
+                        .node_ref(format!("{path}.node"), node)
+                        .map(FaultTarget::Node),
+                    (None, Some(_), Some(_)) => {
+                        let (a, b) = (required(self, "a", &f.a), required(self, "b", &f.b));
+                        self.link_target(&path, a, b, n_sats, isl_pairs)
+                    }
+                    _ => {
+                        self.c.push(
+                            &path,
+                            Problem::Required("(a degraded fault needs `node`, or `a` and `b`)"),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if self.c.problems.len() > problems_before {
+            return None;
+        }
+        Some(FaultDef {
+            spec_index: i,
+            kind: f.kind,
+            target: target?,
+            start: start?,
+            end: end.flatten(),
+            extra_loss_frac,
+            extra_delay_ns,
+            rate_cap_bps,
+        })
+    }
+
+    /// A pair of nodes that can ever be linked: an ISL of the grid, or a ground node and a
+    /// satellite.
+    fn link_target(
+        &mut self,
+        path: &str,
+        a: Option<NodeIdx>,
+        b: Option<NodeIdx>,
+        n_sats: usize,
+        isl_pairs: &HashSet<(NodeIdx, NodeIdx)>,
+    ) -> Option<FaultTarget> {
+        let (a, b) = (a?, b?);
+        let (lo, hi) = (a.min(b), a.max(b));
+        let name = |i: NodeIdx| self.nodes[i as usize].name.clone();
+        let reason = if a == b {
+            Some("a link joins two different nodes")
+        } else if (hi as usize) < n_sats && !isl_pairs.contains(&(lo, hi)) {
+            Some("no inter-satellite link of the grid joins them")
+        } else if (lo as usize) >= n_sats {
+            Some("ground nodes link only to satellites")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let problem = Problem::NotLinked {
+                a: name(a),
+                b: name(b),
+                reason,
+            };
+            self.c.push(format!("{path}.b"), problem);
+            return None;
+        }
+        Some(FaultTarget::Link(lo, hi))
+    }
+}
+
+fn required_hint(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::NodeDown => "for a nodeDown fault",
+        FaultKind::StationDown => "for a stationDown fault",
+        FaultKind::LinkDown => "for a linkDown fault",
+        FaultKind::Jamming => "for a jamming fault",
+        FaultKind::Degraded => "for a degraded fault",
+    }
+}
+
+fn mbps_to_bps(mbps: f64) -> u64 {
+    // Validated finite and within 0..1e6 Mbps before use; the saturating cast covers the rest.
+    (mbps * 1e6).round() as u64
+}
+
+fn us_to_ns(us: f64) -> u64 {
+    (us * 1e3).round() as u64
+}
+
+/// The known name nearest to `name` by edit distance, if it is close (a likely typo).
+fn closest_name<'a>(name: &str, known: impl Iterator<Item = &'a String>) -> Option<String> {
+    known
+        .map(|k| (levenshtein(name, k), k))
+        .filter(|(d, _)| *d <= 2.max(name.len() / 4))
+        .min_by(|x, y| x.0.cmp(&y.0).then_with(|| x.1.cmp(y.1)))
+        .map(|(_, k)| k.clone())
+}
+
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

@@ -1,0 +1,425 @@
+//! The `Constellation` spec: one set of types that is the YAML file format, the custom
+//! resource's `spec`, and the model's input. Field names are camelCase, as in Kubernetes.
+//!
+//! These types only describe; `crate::plan::compile` checks them and says what is wrong.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::SpecError;
+use crate::time::{Epoch, SpecDuration};
+
+pub const API_VERSION: &str = "orbitnet.dev/v1alpha1";
+pub const KIND: &str = "Constellation";
+
+/// A whole `Constellation` document as written in a file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Document {
+    pub api_version: String,
+    pub kind: String,
+    pub metadata: Metadata,
+    pub spec: ConstellationSpec,
+}
+
+/// The part of Kubernetes object metadata a file may carry.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What a constellation is made of, how its nodes link, and what goes wrong when.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConstellationSpec {
+    /// The UTC instant emulation time 0 stands for (RFC 3339).
+    pub epoch: Epoch,
+    /// Step of the emulation clock: link state is recomputed every tick. Default 1s.
+    #[serde(default = "default_tick")]
+    pub tick: SpecDuration,
+    /// Groups of satellites: a Walker pattern, or a list of TLEs.
+    #[serde(default)]
+    pub shells: Vec<Shell>,
+    #[serde(default)]
+    pub ground_stations: Vec<GroundStation>,
+    /// Moving ground nodes: ships, aircraft, vehicles.
+    #[serde(default)]
+    pub platforms: Vec<Platform>,
+    #[serde(default)]
+    pub ground_links: GroundLinks,
+    #[serde(default)]
+    pub link_classes: LinkClasses,
+    #[serde(default)]
+    pub routing: Routing,
+    /// Which nodes get routes when `routing` is `shortestPath`: `all` nodes, or only `ground`
+    /// nodes (stations and platforms), as in Hypatia's workload. Default `all`.
+    #[serde(default)]
+    pub route_to: RouteTo,
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+fn default_tick() -> SpecDuration {
+    SpecDuration::from_secs(1)
+}
+
+/// A shell: either a Walker pattern (`walker`, `altitudeKm`, `inclinationDeg`) or `tles`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Shell {
+    /// Prefix of the satellites' names: `<name>-<plane>-<index>` for Walker shells.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub walker: Option<Walker>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altitude_km: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 180.0))]
+    pub inclination_deg: Option<f64>,
+    /// Inter-satellite links of a Walker shell. Default `{grid: plus}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isl: Option<Isl>,
+    /// Satellites given by two-line element sets, propagated with SGP4. No ISLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tles: Option<Vec<Tle>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Walker {
+    /// `delta`: planes spread over 360 deg of RAAN; `star`: over 180 deg (polar shells),
+    /// with a seam between the first and last plane, which fly in opposite directions.
+    #[serde(rename = "type")]
+    pub kind: WalkerType,
+    #[schemars(range(min = 1))]
+    pub planes: u32,
+    #[schemars(range(min = 1))]
+    pub sats_per_plane: u32,
+    /// Walker phasing factor F, 0..planes-1: satellite s of plane p is at argument of
+    /// latitude 360 (s / S + F p / (P S)) deg.
+    #[serde(default)]
+    pub phasing: u32,
+    /// RAAN spread over all planes; default 360 for delta, 180 for star.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raan_spread_deg: Option<f64>,
+    /// RAAN of plane 0 at the epoch. Default 0.
+    #[serde(default)]
+    pub raan_offset_deg: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum WalkerType {
+    Delta,
+    Star,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Isl {
+    /// `plus`: each satellite links to its two in-plane and two cross-plane neighbours.
+    #[serde(default)]
+    pub grid: Grid,
+    /// Cross-plane links are down while either end is above this |latitude|.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 90.0))]
+    pub cross_plane_max_lat_deg: Option<f64>,
+    /// Links longer than this are down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_range_km: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Grid {
+    #[default]
+    Plus,
+    None,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tle {
+    /// The satellite's node name (lower-cased).
+    pub name: String,
+    pub line1: String,
+    pub line2: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroundStation {
+    pub name: String,
+    #[schemars(range(min = -90.0, max = 90.0))]
+    pub lat_deg: f64,
+    #[schemars(range(min = -180.0, max = 180.0))]
+    pub lon_deg: f64,
+    /// Height above the WGS84 ellipsoid. Default 0.
+    #[serde(default)]
+    pub alt_m: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Platform {
+    pub name: String,
+    pub kind: PlatformKind,
+    /// Ground speed along the track.
+    pub speed_kmh: f64,
+    /// The track: great-circle legs from one waypoint to the next, starting at the first
+    /// waypoint at the epoch.
+    pub waypoints: Vec<Waypoint>,
+    /// Height above the ellipsoid where a waypoint does not give one. Default 0.
+    #[serde(default)]
+    pub alt_m: f64,
+    /// After the last waypoint, sail back to the first and go round again; otherwise stay at
+    /// the last waypoint. Default false.
+    #[serde(default, rename = "loop")]
+    pub looped: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PlatformKind {
+    Ship,
+    Aircraft,
+    Vehicle,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Waypoint {
+    #[schemars(range(min = -90.0, max = 90.0))]
+    pub lat_deg: f64,
+    #[schemars(range(min = -180.0, max = 180.0))]
+    pub lon_deg: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_m: Option<f64>,
+}
+
+/// How ground stations and platforms pick the satellites they link to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroundLinks {
+    /// A satellite is visible at or above this elevation. Default 25.
+    #[serde(default = "default_min_elevation")]
+    #[schemars(range(min = 0.0, max = 90.0))]
+    pub min_elevation_deg: f64,
+    /// `all` visible satellites, or the `antennas` best by `nearest` or `highestElevation`.
+    #[serde(default)]
+    pub policy: GroundPolicy,
+    /// Links per ground node for `nearest` and `highestElevation`. Default 1.
+    #[serde(default = "default_antennas")]
+    #[schemars(range(min = 1))]
+    pub antennas: u32,
+    /// `highestElevation`: keep a satellite until another is this much higher. Default 0.
+    #[serde(default)]
+    pub hysteresis_deg: f64,
+    /// `nearest`: keep a satellite until another is this much closer. Default 0.
+    #[serde(default)]
+    pub hysteresis_km: f64,
+    /// Atmospheric loss at zenith; a link at elevation e loses this / sin(e) (air mass).
+    /// Default 0.01.
+    #[serde(default = "default_zenith_loss")]
+    pub atmospheric_loss_pct: f64,
+}
+
+fn default_min_elevation() -> f64 {
+    25.0
+}
+fn default_antennas() -> u32 {
+    1
+}
+fn default_zenith_loss() -> f64 {
+    0.01
+}
+
+impl Default for GroundLinks {
+    fn default() -> Self {
+        Self {
+            min_elevation_deg: default_min_elevation(),
+            policy: GroundPolicy::default(),
+            antennas: default_antennas(),
+            hysteresis_deg: 0.0,
+            hysteresis_km: 0.0,
+            atmospheric_loss_pct: default_zenith_loss(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum GroundPolicy {
+    All,
+    Nearest,
+    #[default]
+    HighestElevation,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkClasses {
+    #[serde(default = "LinkClass::default_isl")]
+    pub isl: LinkClass,
+    #[serde(default = "LinkClass::default_gsl")]
+    pub gsl: LinkClass,
+}
+
+impl Default for LinkClasses {
+    fn default() -> Self {
+        Self {
+            isl: LinkClass::default_isl(),
+            gsl: LinkClass::default_gsl(),
+        }
+    }
+}
+
+/// Parameters every link of a class shares; distance adds the propagation delay.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LinkClass {
+    pub rate_mbps: f64,
+    #[serde(default)]
+    pub loss_pct: f64,
+    /// Fixed one-way delay added to distance / c.
+    #[serde(default)]
+    pub processing_delay_us: f64,
+    #[serde(default)]
+    pub jitter_us: f64,
+}
+
+impl LinkClass {
+    fn default_isl() -> Self {
+        Self {
+            rate_mbps: 10_000.0,
+            loss_pct: 0.0,
+            processing_delay_us: 0.0,
+            jitter_us: 0.0,
+        }
+    }
+    fn default_gsl() -> Self {
+        Self {
+            rate_mbps: 1_000.0,
+            loss_pct: 0.0,
+            processing_delay_us: 0.0,
+            jitter_us: 0.0,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Routing {
+    /// orbitnet installs shortest-path (by delay) next hops in every node every tick.
+    #[default]
+    ShortestPath,
+    /// The node software routes; orbitnet only supplies links and addresses.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RouteTo {
+    #[default]
+    All,
+    Ground,
+}
+
+/// A scheduled fault. Which fields apply depends on `kind`:
+/// `nodeDown` and `stationDown`: `node`; `linkDown`: `a`, `b`;
+/// `jamming`: `latDeg`, `lonDeg`, `radiusKm`, `lossPct`;
+/// `degraded`: `a` and `b` (one link) or `node` (all its links), and any of `extraDelayUs`,
+/// `lossPct`, `rateMbps`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fault {
+    pub kind: FaultKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -90.0, max = 90.0))]
+    pub lat_deg: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = -180.0, max = 180.0))]
+    pub lon_deg: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub radius_km: Option<f64>,
+    /// Extra loss on the affected links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub loss_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_delay_us: Option<f64>,
+    /// Rate cap on the affected links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_mbps: Option<f64>,
+    /// When the fault begins, after the epoch.
+    pub at: SpecDuration,
+    /// How long it lasts; without it, until the end of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<SpecDuration>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FaultKind {
+    /// A node is lost: all its links are down; ground nodes re-home away from a satellite.
+    NodeDown,
+    /// One link is down.
+    LinkDown,
+    /// A ground station or platform is out: all its links are down.
+    StationDown,
+    /// Extra loss on every ground link whose ground end is within a radius of a point.
+    Jamming,
+    /// Extra delay / loss, or a lower rate, on one link or on all links of a node.
+    Degraded,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::NodeDown => "nodeDown",
+            FaultKind::LinkDown => "linkDown",
+            FaultKind::StationDown => "stationDown",
+            FaultKind::Jamming => "jamming",
+            FaultKind::Degraded => "degraded",
+        }
+    }
+}
+
+/// Parses a `Constellation` YAML document. Errors name the field path and, for syntax
+/// errors, the line and column.
+pub fn parse_document(yaml: &str) -> Result<Document, SpecError> {
+    let de = serde_yaml::Deserializer::from_str(yaml);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let location = inner.location().map(|l| (l.line(), l.column()));
+        SpecError::Syntax {
+            path,
+            message: strip_location(&inner.to_string()),
+            location,
+        }
+    })
+}
+
+/// serde_yaml appends " at line L column C" to messages; the location is reported apart.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
