@@ -7,8 +7,8 @@ use crate::error::{Invalid, Problem, SpecError};
 use crate::geo::Geodetic;
 use crate::orbit::{CircularOrbit, TleOrbit};
 use crate::plan::{
-    ClassParams, FaultDef, FaultTarget, GroundLinkParams, IslDef, LinkId, Motion, Node, NodeIdx,
-    NodeKind, Plan,
+    ClassParams, FaultDef, FaultTarget, GroundLinkParams, IslDef, LinkId, Motion, Node, NodeIdx, NodeKind,
+    Plan,
 };
 use crate::spec::{self, ConstellationSpec, Document, FaultKind, Grid, Shell, WalkerType};
 use crate::time::{SimTime, SpecDuration};
@@ -34,20 +34,11 @@ pub fn compile_document(doc: &Document) -> Result<Plan, SpecError> {
     if doc.api_version != spec::API_VERSION {
         c.push(
             "apiVersion",
-            Problem::Unsupported {
-                found: doc.api_version.clone(),
-                expected: spec::API_VERSION,
-            },
+            Problem::Unsupported { found: doc.api_version.clone(), expected: spec::API_VERSION },
         );
     }
     if doc.kind != spec::KIND {
-        c.push(
-            "kind",
-            Problem::Unsupported {
-                found: doc.kind.clone(),
-                expected: spec::KIND,
-            },
-        );
+        c.push("kind", Problem::Unsupported { found: doc.kind.clone(), expected: spec::KIND });
     }
     compile_checked(&doc.metadata.name, &doc.spec, c)
 }
@@ -57,19 +48,11 @@ pub fn compile(name: &str, spec: &ConstellationSpec) -> Result<Plan, SpecError> 
     compile_checked(name, spec, Checker::default())
 }
 
-fn compile_checked(
-    name: &str,
-    spec: &ConstellationSpec,
-    mut c: Checker,
-) -> Result<Plan, SpecError> {
+fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Result<Plan, SpecError> {
     c.name("metadata.name", name);
-    let tick_ok =
-        spec.tick >= SpecDuration::from_millis(1) && spec.tick <= SpecDuration::from_secs(3600);
+    let tick_ok = spec.tick >= SpecDuration::from_millis(1) && spec.tick <= SpecDuration::from_secs(3600);
     if !tick_ok {
-        c.push(
-            "spec.tick",
-            Problem::Conflict(format!("{} is outside 1ms..1h", spec.tick)),
-        );
+        c.push("spec.tick", Problem::Conflict(format!("{} is outside 1ms..1h", spec.tick)));
     }
     let mut b = Builder {
         c,
@@ -84,10 +67,7 @@ fn compile_checked(
     }
     let n_sats = b.nodes.len();
     if n_sats == 0 && b.c.problems.is_empty() {
-        b.c.push(
-            "spec.shells",
-            Problem::Empty("add a shell with `walker` or `tles`"),
-        );
+        b.c.push("spec.shells", Problem::Empty("add a shell with `walker` or `tles`"));
     }
     for (i, gs) in spec.ground_stations.iter().enumerate() {
         b.ground_station(i, gs);
@@ -108,21 +88,10 @@ fn compile_checked(
     let isl_class = b.class("spec.linkClasses.isl", &spec.link_classes.isl);
     let gsl_class = b.class("spec.linkClasses.gsl", &spec.link_classes.gsl);
     let isl_pairs: HashSet<(NodeIdx, NodeIdx)> = b.isls.iter().map(|l| (l.a, l.b)).collect();
-    let faults: Vec<FaultDef> = spec
-        .faults
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| b.fault(i, f, n_sats, &isl_pairs))
-        .collect();
+    let faults: Vec<FaultDef> =
+        spec.faults.iter().enumerate().filter_map(|(i, f)| b.fault(i, f, n_sats, &isl_pairs)).collect();
 
-    let Builder {
-        c,
-        nodes,
-        motions,
-        isls,
-        warnings,
-        names,
-    } = b;
+    let Builder { c, nodes, motions, isls, warnings, names } = b;
     if !c.problems.is_empty() {
         return Err(SpecError::Invalid(c.problems));
     }
@@ -153,10 +122,7 @@ struct Checker {
 
 impl Checker {
     fn push(&mut self, path: impl Into<String>, problem: Problem) {
-        self.problems.push(Invalid {
-            path: path.into(),
-            problem,
-        });
+        self.problems.push(Invalid { path: path.into(), problem });
     }
 
     /// `value` is finite and within `min..=max`.
@@ -203,13 +169,7 @@ impl Checker {
         match dns_label_problem(&lower) {
             None => Some(lower),
             Some(reason) => {
-                self.push(
-                    path,
-                    Problem::BadName {
-                        name: name.to_owned(),
-                        reason,
-                    },
-                );
+                self.push(path, Problem::BadName { name: name.to_owned(), reason });
                 None
             }
         }
@@ -222,10 +182,7 @@ pub fn dns_label_problem(name: &str) -> Option<&'static str> {
         Some("it is empty")
     } else if name.len() > 63 {
         Some("it is longer than 63 characters")
-    } else if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
+    } else if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
         Some("it has a character other than a-z, 0-9 and '-'")
     } else if name.starts_with('-') || name.ends_with('-') {
         Some("it starts or ends with '-'")
@@ -245,21 +202,9 @@ struct Builder {
 }
 
 impl Builder {
-    fn add_node(
-        &mut self,
-        path: String,
-        name: String,
-        node: Node,
-        motion: Motion,
-    ) -> Option<NodeIdx> {
+    fn add_node(&mut self, path: String, name: String, node: Node, motion: Motion) -> Option<NodeIdx> {
         if let Some((_, first)) = self.names.get(&name) {
-            self.c.push(
-                path,
-                Problem::Duplicate {
-                    name,
-                    first: first.clone(),
-                },
-            );
+            self.c.push(path, Problem::Duplicate { name, first: first.clone() });
             return None;
         }
         if self.nodes.len() >= MAX_NODES {
@@ -280,14 +225,10 @@ impl Builder {
             return;
         };
         match (&shell.walker, &shell.tles) {
-            (Some(_), Some(_)) => self.c.push(
-                &path,
-                Problem::Conflict("a shell has either `walker` or `tles`, not both".into()),
-            ),
-            (None, None) => self.c.push(
-                &path,
-                Problem::Required("(a shell needs `walker` or `tles`)"),
-            ),
+            (Some(_), Some(_)) => self
+                .c
+                .push(&path, Problem::Conflict("a shell has either `walker` or `tles`, not both".into())),
+            (None, None) => self.c.push(&path, Problem::Required("(a shell needs `walker` or `tles`)")),
             (Some(w), None) => self.walker_shell(&path, &shell_name, w, shell),
             (None, Some(tles)) => {
                 for (field, set) in [
@@ -308,10 +249,7 @@ impl Builder {
                     );
                 }
                 if tles.is_empty() {
-                    self.c.push(
-                        format!("{path}.tles"),
-                        Problem::Required("to list at least one TLE"),
-                    );
+                    self.c.push(format!("{path}.tles"), Problem::Required("to list at least one TLE"));
                 }
                 for (j, tle) in tles.iter().enumerate() {
                     self.tle(&format!("{path}.tles[{j}]"), tle, spec);
@@ -324,43 +262,24 @@ impl Builder {
         let mut ok = true;
         let altitude_km = shell.altitude_km.unwrap_or(f64::NAN);
         if shell.altitude_km.is_none() {
-            self.c.push(
-                format!("{path}.altitudeKm"),
-                Problem::Required("for a Walker shell"),
-            );
+            self.c.push(format!("{path}.altitudeKm"), Problem::Required("for a Walker shell"));
             ok = false;
         } else {
-            ok &= self
-                .c
-                .range(format!("{path}.altitudeKm"), altitude_km, 100.0, 100_000.0);
+            ok &= self.c.range(format!("{path}.altitudeKm"), altitude_km, 100.0, 100_000.0);
         }
         let inclination_deg = shell.inclination_deg.unwrap_or(f64::NAN);
         if shell.inclination_deg.is_none() {
-            self.c.push(
-                format!("{path}.inclinationDeg"),
-                Problem::Required("for a Walker shell"),
-            );
+            self.c.push(format!("{path}.inclinationDeg"), Problem::Required("for a Walker shell"));
             ok = false;
         } else {
-            ok &= self.c.range(
-                format!("{path}.inclinationDeg"),
-                inclination_deg,
-                0.0,
-                180.0,
-            );
+            ok &= self.c.range(format!("{path}.inclinationDeg"), inclination_deg, 0.0, 180.0);
         }
         if w.planes == 0 {
-            self.c.push(
-                format!("{path}.walker.planes"),
-                Problem::NotPositive { value: 0.0 },
-            );
+            self.c.push(format!("{path}.walker.planes"), Problem::NotPositive { value: 0.0 });
             ok = false;
         }
         if w.sats_per_plane == 0 {
-            self.c.push(
-                format!("{path}.walker.satsPerPlane"),
-                Problem::NotPositive { value: 0.0 },
-            );
+            self.c.push(format!("{path}.walker.satsPerPlane"), Problem::NotPositive { value: 0.0 });
             ok = false;
         }
         let total = u64::from(w.planes) * u64::from(w.sats_per_plane);
@@ -377,11 +296,7 @@ impl Builder {
         if w.planes > 0 && w.phasing >= w.planes {
             self.c.push(
                 format!("{path}.walker.phasing"),
-                Problem::OutOfRange {
-                    value: f64::from(w.phasing),
-                    min: 0.0,
-                    max: f64::from(w.planes - 1),
-                },
+                Problem::OutOfRange { value: f64::from(w.phasing), min: 0.0, max: f64::from(w.planes - 1) },
             );
             ok = false;
         }
@@ -390,35 +305,21 @@ impl Builder {
             WalkerType::Star => 180.0,
         };
         let spread_deg = w.raan_spread_deg.unwrap_or(default_spread);
-        ok &= self
-            .c
-            .positive(format!("{path}.walker.raanSpreadDeg"), spread_deg, 360.0);
-        ok &= self.c.range(
-            format!("{path}.walker.raanOffsetDeg"),
-            w.raan_offset_deg,
-            -360.0,
-            360.0,
-        );
+        ok &= self.c.positive(format!("{path}.walker.raanSpreadDeg"), spread_deg, 360.0);
+        ok &= self.c.range(format!("{path}.walker.raanOffsetDeg"), w.raan_offset_deg, -360.0, 360.0);
         let isl = shell.isl.clone().unwrap_or(spec::Isl {
             grid: Grid::Plus,
             cross_plane_max_lat_deg: None,
             max_range_km: None,
         });
         if let Some(lat) = isl.cross_plane_max_lat_deg {
-            ok &= self
-                .c
-                .range(format!("{path}.isl.crossPlaneMaxLatDeg"), lat, 0.0, 90.0);
+            ok &= self.c.range(format!("{path}.isl.crossPlaneMaxLatDeg"), lat, 0.0, 90.0);
         }
         if let Some(range) = isl.max_range_km {
-            ok &= self
-                .c
-                .positive(format!("{path}.isl.maxRangeKm"), range, 1e6);
+            ok &= self.c.positive(format!("{path}.isl.maxRangeKm"), range, 1e6);
         }
-        let longest = format!(
-            "{shell_name}-{}-{}",
-            w.planes.saturating_sub(1),
-            w.sats_per_plane.saturating_sub(1)
-        );
+        let longest =
+            format!("{shell_name}-{}-{}", w.planes.saturating_sub(1), w.sats_per_plane.saturating_sub(1));
         if longest.len() > 63 {
             self.c.push(
                 format!("{path}.name"),
@@ -437,24 +338,16 @@ impl Builder {
         let first = self.nodes.len() as NodeIdx;
         let inclination_rad = inclination_deg.to_radians();
         for p in 0..planes {
-            let raan0 =
-                (w.raan_offset_deg + spread_deg * f64::from(p) / f64::from(planes)).to_radians();
+            let raan0 = (w.raan_offset_deg + spread_deg * f64::from(p) / f64::from(planes)).to_radians();
             for s in 0..per_plane {
                 let u0 = std::f64::consts::TAU
                     * (f64::from(s) / f64::from(per_plane)
-                        + f64::from(w.phasing) * f64::from(p)
-                            / (f64::from(planes) * f64::from(per_plane)));
+                        + f64::from(w.phasing) * f64::from(p) / (f64::from(planes) * f64::from(per_plane)));
                 let orbit = CircularOrbit::new(altitude_km * 1e3, inclination_rad, raan0, u0);
-                let node = Node {
-                    name: format!("{shell_name}-{p}-{s}"),
-                    kind: NodeKind::Satellite,
-                    platform: None,
-                };
+                let node =
+                    Node { name: format!("{shell_name}-{p}-{s}"), kind: NodeKind::Satellite, platform: None };
                 let name = node.name.clone();
-                if self
-                    .add_node(path.to_owned(), name, node, Motion::Circular(orbit))
-                    .is_none()
-                {
+                if self.add_node(path.to_owned(), name, node, Motion::Circular(orbit)).is_none() {
                     return;
                 }
             }
@@ -471,14 +364,7 @@ impl Builder {
             if a != b && seen.insert((a, b)) {
                 let id = LinkId::of(&this.nodes[a as usize].name, &this.nodes[b as usize].name);
                 let max_lat_rad = if cross_plane { max_lat_rad } else { None };
-                this.isls.push(IslDef {
-                    id,
-                    a,
-                    b,
-                    cross_plane,
-                    max_lat_rad,
-                    max_range_m,
-                });
+                this.isls.push(IslDef { id, a, b, cross_plane, max_lat_rad, max_range_m });
             }
         };
         for p in 0..planes {
@@ -507,11 +393,7 @@ impl Builder {
                         "{path}: TLE {name:?} is {days:.0} days from the epoch; SGP4 drifts by kilometres per day that far out"
                     ));
                 }
-                let node = Node {
-                    name: name.clone(),
-                    kind: NodeKind::Satellite,
-                    platform: None,
-                };
+                let node = Node { name: name.clone(), kind: NodeKind::Satellite, platform: None };
                 self.add_node(path.to_owned(), name, node, Motion::Tle(Box::new(orbit)));
             }
             Err(e) => {
@@ -521,13 +403,7 @@ impl Builder {
                     | crate::orbit::TleError::Checksum { line, .. } => format!("{path}.line{line}"),
                     _ => path.to_owned(),
                 };
-                self.c.push(
-                    field,
-                    Problem::Tle {
-                        name: tle.name.clone(),
-                        message: e.to_string(),
-                    },
-                );
+                self.c.push(field, Problem::Tle { name: tle.name.clone(), message: e.to_string() });
             }
         }
     }
@@ -535,49 +411,24 @@ impl Builder {
     fn ground_station(&mut self, i: usize, gs: &spec::GroundStation) {
         let path = format!("spec.groundStations[{i}]");
         let name = self.c.name(format!("{path}.name"), &gs.name);
-        let ok = self
-            .c
-            .range(format!("{path}.latDeg"), gs.lat_deg, -90.0, 90.0)
-            & self
-                .c
-                .range(format!("{path}.lonDeg"), gs.lon_deg, -180.0, 180.0)
-            & self
-                .c
-                .range(format!("{path}.altM"), gs.alt_m, -1_000.0, 100_000.0);
+        let ok = self.c.range(format!("{path}.latDeg"), gs.lat_deg, -90.0, 90.0)
+            & self.c.range(format!("{path}.lonDeg"), gs.lon_deg, -180.0, 180.0)
+            & self.c.range(format!("{path}.altM"), gs.alt_m, -1_000.0, 100_000.0);
         let (Some(name), true) = (name, ok) else {
             return;
         };
         let site = Geodetic::from_deg(gs.lat_deg, gs.lon_deg, gs.alt_m);
-        let node = Node {
-            name: name.clone(),
-            kind: NodeKind::GroundStation,
-            platform: None,
-        };
-        self.add_node(
-            path,
-            name,
-            node,
-            Motion::Fixed {
-                ecef: site.to_ecef(),
-                site,
-            },
-        );
+        let node = Node { name: name.clone(), kind: NodeKind::GroundStation, platform: None };
+        self.add_node(path, name, node, Motion::Fixed { ecef: site.to_ecef(), site });
     }
 
     fn platform(&mut self, i: usize, p: &spec::Platform) {
         let path = format!("spec.platforms[{i}]");
         let name = self.c.name(format!("{path}.name"), &p.name);
-        let mut ok = self
-            .c
-            .positive(format!("{path}.speedKmh"), p.speed_kmh, 30_000.0);
-        ok &= self
-            .c
-            .range(format!("{path}.altM"), p.alt_m, -1_000.0, 100_000.0);
+        let mut ok = self.c.positive(format!("{path}.speedKmh"), p.speed_kmh, 30_000.0);
+        ok &= self.c.range(format!("{path}.altM"), p.alt_m, -1_000.0, 100_000.0);
         if p.waypoints.is_empty() {
-            self.c.push(
-                format!("{path}.waypoints"),
-                Problem::Required("(at least one waypoint)"),
-            );
+            self.c.push(format!("{path}.waypoints"), Problem::Required("(at least one waypoint)"));
             ok = false;
         }
         let mut points = Vec::with_capacity(p.waypoints.len());
@@ -585,54 +436,30 @@ impl Builder {
             let wp = format!("{path}.waypoints[{j}]");
             let alt_m = w.alt_m.unwrap_or(p.alt_m);
             ok &= self.c.range(format!("{wp}.latDeg"), w.lat_deg, -90.0, 90.0)
-                & self
-                    .c
-                    .range(format!("{wp}.lonDeg"), w.lon_deg, -180.0, 180.0)
-                & self
-                    .c
-                    .range(format!("{wp}.altM"), alt_m, -1_000.0, 100_000.0);
+                & self.c.range(format!("{wp}.lonDeg"), w.lon_deg, -180.0, 180.0)
+                & self.c.range(format!("{wp}.altM"), alt_m, -1_000.0, 100_000.0);
             points.push((w.lat_deg, w.lon_deg, alt_m));
         }
         let (Some(name), true) = (name, ok) else {
             return;
         };
         let track = Track::new(&points, p.speed_kmh / 3.6, p.looped);
-        let node = Node {
-            name: name.clone(),
-            kind: NodeKind::Platform,
-            platform: Some(p.kind),
-        };
+        let node = Node { name: name.clone(), kind: NodeKind::Platform, platform: Some(p.kind) };
         self.add_node(path, name, node, Motion::Track(track));
     }
 
     fn ground_links(&mut self, g: &spec::GroundLinks) -> GroundLinkParams {
         let path = "spec.groundLinks";
-        self.c.range(
-            format!("{path}.minElevationDeg"),
-            g.min_elevation_deg,
-            0.0,
-            90.0,
-        );
+        self.c.range(format!("{path}.minElevationDeg"), g.min_elevation_deg, 0.0, 90.0);
         if g.antennas == 0 || g.antennas > MAX_ANTENNAS {
             self.c.push(
                 format!("{path}.antennas"),
-                Problem::OutOfRange {
-                    value: f64::from(g.antennas),
-                    min: 1.0,
-                    max: f64::from(MAX_ANTENNAS),
-                },
+                Problem::OutOfRange { value: f64::from(g.antennas), min: 1.0, max: f64::from(MAX_ANTENNAS) },
             );
         }
-        self.c
-            .non_negative(format!("{path}.hysteresisDeg"), g.hysteresis_deg, 90.0);
-        self.c
-            .non_negative(format!("{path}.hysteresisKm"), g.hysteresis_km, 100_000.0);
-        self.c.range(
-            format!("{path}.atmosphericLossPct"),
-            g.atmospheric_loss_pct,
-            0.0,
-            100.0,
-        );
+        self.c.non_negative(format!("{path}.hysteresisDeg"), g.hysteresis_deg, 90.0);
+        self.c.non_negative(format!("{path}.hysteresisKm"), g.hysteresis_km, 100_000.0);
+        self.c.range(format!("{path}.atmosphericLossPct"), g.atmospheric_loss_pct, 0.0, 100.0);
         GroundLinkParams {
             min_elevation_rad: g.min_elevation_deg.to_radians(),
             policy: g.policy,
@@ -644,17 +471,10 @@ impl Builder {
     }
 
     fn class(&mut self, path: &str, class: &spec::LinkClass) -> ClassParams {
-        self.c
-            .positive(format!("{path}.rateMbps"), class.rate_mbps, MAX_RATE_MBPS);
-        self.c
-            .range(format!("{path}.lossPct"), class.loss_pct, 0.0, 100.0);
-        self.c.non_negative(
-            format!("{path}.processingDelayUs"),
-            class.processing_delay_us,
-            MAX_DELAY_US,
-        );
-        self.c
-            .non_negative(format!("{path}.jitterUs"), class.jitter_us, MAX_DELAY_US);
+        self.c.positive(format!("{path}.rateMbps"), class.rate_mbps, MAX_RATE_MBPS);
+        self.c.range(format!("{path}.lossPct"), class.loss_pct, 0.0, 100.0);
+        self.c.non_negative(format!("{path}.processingDelayUs"), class.processing_delay_us, MAX_DELAY_US);
+        self.c.non_negative(format!("{path}.jitterUs"), class.jitter_us, MAX_DELAY_US);
         ClassParams {
             rate_bps: mbps_to_bps(class.rate_mbps),
             loss_frac: class.loss_pct / 100.0,
@@ -669,13 +489,7 @@ impl Builder {
             Some(&(i, _)) => Some(i),
             None => {
                 let suggestion = closest_name(&lower, self.names.keys());
-                self.c.push(
-                    path,
-                    Problem::UnknownNode {
-                        name: name.to_owned(),
-                        suggestion,
-                    },
-                );
+                self.c.push(path, Problem::UnknownNode { name: name.to_owned(), suggestion });
                 None
             }
         }
@@ -696,10 +510,9 @@ impl Builder {
                 FaultKind::NodeDown | FaultKind::StationDown => field == "node",
                 FaultKind::LinkDown => matches!(field, "a" | "b"),
                 FaultKind::Jamming => matches!(field, "latDeg" | "lonDeg" | "radiusKm" | "lossPct"),
-                FaultKind::Degraded => matches!(
-                    field,
-                    "node" | "a" | "b" | "lossPct" | "extraDelayUs" | "rateMbps"
-                ),
+                FaultKind::Degraded => {
+                    matches!(field, "node" | "a" | "b" | "lossPct" | "extraDelayUs" | "rateMbps")
+                }
             }
         };
         let present = [
@@ -722,28 +535,19 @@ impl Builder {
             }
         }
         if f.duration == Some(SpecDuration::ZERO) {
-            self.c.push(
-                format!("{path}.duration"),
-                Problem::NotPositive { value: 0.0 },
-            );
+            self.c.push(format!("{path}.duration"), Problem::NotPositive { value: 0.0 });
         }
         let start = SimTime::ZERO.checked_add(f.at);
         let end = f.duration.map(|d| start.and_then(|s| s.checked_add(d)));
         if start.is_none() || end.is_some_and(|e| e.is_none()) {
-            self.c.push(
-                format!("{path}.at"),
-                Problem::Conflict("at + duration is beyond 292 years".into()),
-            );
+            self.c.push(format!("{path}.at"), Problem::Conflict("at + duration is beyond 292 years".into()));
         }
 
         let required = |this: &mut Self, field: &str, v: &Option<String>| -> Option<NodeIdx> {
             match v {
                 Some(name) => this.node_ref(format!("{path}.{field}"), name),
                 None => {
-                    this.c.push(
-                        format!("{path}.{field}"),
-                        Problem::Required(required_hint(f.kind)),
-                    );
+                    this.c.push(format!("{path}.{field}"), Problem::Required(required_hint(f.kind)));
                     None
                 }
             }
@@ -774,21 +578,12 @@ impl Builder {
             FaultKind::Jamming => {
                 let need = |this: &mut Self, field: &str, v: Option<f64>| -> f64 {
                     if v.is_none() {
-                        this.c.push(
-                            format!("{path}.{field}"),
-                            Problem::Required(required_hint(f.kind)),
-                        );
+                        this.c.push(format!("{path}.{field}"), Problem::Required(required_hint(f.kind)));
                     }
                     v.unwrap_or(f64::NAN)
                 };
-                let (lat, lon) = (
-                    need(self, "latDeg", f.lat_deg),
-                    need(self, "lonDeg", f.lon_deg),
-                );
-                let (radius, loss) = (
-                    need(self, "radiusKm", f.radius_km),
-                    need(self, "lossPct", f.loss_pct),
-                );
+                let (lat, lon) = (need(self, "latDeg", f.lat_deg), need(self, "lonDeg", f.lon_deg));
+                let (radius, loss) = (need(self, "radiusKm", f.radius_km), need(self, "lossPct", f.loss_pct));
                 if f.lat_deg.is_some() {
                     self.c.range(format!("{path}.latDeg"), lat, -90.0, 90.0);
                 }
@@ -796,8 +591,7 @@ impl Builder {
                     self.c.range(format!("{path}.lonDeg"), lon, -180.0, 180.0);
                 }
                 if f.radius_km.is_some() {
-                    self.c
-                        .positive(format!("{path}.radiusKm"), radius, 20_100.0);
+                    self.c.positive(format!("{path}.radiusKm"), radius, 20_100.0);
                 }
                 if f.loss_pct.is_some() {
                     self.c.range(format!("{path}.lossPct"), loss, 0.0, 100.0);
@@ -813,9 +607,7 @@ impl Builder {
                 if f.loss_pct.is_none() && f.extra_delay_us.is_none() && f.rate_mbps.is_none() {
                     self.c.push(
                         &path,
-                        Problem::Required(
-                            "(a degraded fault needs extraDelayUs, lossPct or rateMbps)",
-                        ),
+                        Problem::Required("(a degraded fault needs extraDelayUs, lossPct or rateMbps)"),
                     );
                 }
                 if let Some(loss) = f.loss_pct {
@@ -823,19 +615,17 @@ impl Builder {
                     extra_loss_frac = loss / 100.0;
                 }
                 if let Some(us) = f.extra_delay_us {
-                    self.c
-                        .non_negative(format!("{path}.extraDelayUs"), us, MAX_DELAY_US);
+                    self.c.non_negative(format!("{path}.extraDelayUs"), us, MAX_DELAY_US);
                     extra_delay_ns = us_to_ns(us);
                 }
                 if let Some(rate) = f.rate_mbps {
-                    self.c
-                        .positive(format!("{path}.rateMbps"), rate, MAX_RATE_MBPS);
+                    self.c.positive(format!("{path}.rateMbps"), rate, MAX_RATE_MBPS);
                     rate_cap_bps = Some(mbps_to_bps(rate));
                 }
                 match (&f.node, &f.a, &f.b) {
-                    (Some(node), None, None) => self
-                        .node_ref(format!("{path}.node"), node)
-                        .map(FaultTarget::Node),
+                    (Some(node), None, None) => {
+                        self.node_ref(format!("{path}.node"), node).map(FaultTarget::Node)
+                    }
                     (None, Some(_), Some(_)) => {
                         let (a, b) = (required(self, "a", &f.a), required(self, "b", &f.b));
                         self.link_target(&path, a, b, n_sats, isl_pairs)
@@ -888,11 +678,7 @@ impl Builder {
             None
         };
         if let Some(reason) = reason {
-            let problem = Problem::NotLinked {
-                a: name(a),
-                b: name(b),
-                reason,
-            };
+            let problem = Problem::NotLinked { a: name(a), b: name(b), reason };
             self.c.push(format!("{path}.b"), problem);
             return None;
         }
@@ -941,4 +727,233 @@ fn levenshtein(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{SHELL, assert_problem, plan, problems};
+
+    /// Every scenario under scenarios/ compiles, without warnings.
+    #[test]
+    fn every_scenario_compiles() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let yaml = std::fs::read_to_string(&path).unwrap();
+                let plan = compile_yaml(&yaml).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(plan.warnings.is_empty(), "{}: {:?}", path.display(), plan.warnings);
+                seen += 1;
+            }
+        }
+        assert!(seen >= 4, "only {seen} scenarios found in {}", dir.display());
+    }
+
+    #[test]
+    fn backbone_has_the_nodes_and_links_of_its_spec() {
+        let yaml = include_str!("../../../scenarios/backbone.yaml");
+        let plan = compile_yaml(yaml).unwrap();
+        assert_eq!(plan.name, "backbone");
+        assert_eq!(plan.n_sats, 67);
+        assert_eq!(plan.node(0).name, "polar-0-0");
+        assert_eq!(plan.node(65).name, "polar-5-10");
+        assert_eq!(plan.node(66).name, "sat-a", "TLE names are lower-cased");
+        assert_eq!(plan.node_index("SAT-A"), Some(66));
+        assert_eq!(plan.node(67).name, "thule");
+        assert_eq!(plan.node(70).name, "carrier-1");
+        assert_eq!(plan.node(70).kind, NodeKind::Platform);
+        // Walker star 6 x 11: 66 in-plane links, 5 x 11 cross-plane (no seam link).
+        assert_eq!(plan.isls.len(), 66 + 55);
+        assert_eq!(plan.faults.len(), 4);
+        assert_eq!(plan.tick, SpecDuration::from_secs(1));
+    }
+
+    #[test]
+    fn walker_delta_closes_the_ring_with_the_phasing_offset() {
+        let p = plan(SHELL);
+        // 4 x 6 delta: 24 in-plane + 24 cross-plane, the last plane linked back to plane 0.
+        assert_eq!(p.isls.len(), 48);
+        let (a, b) = (p.node_index("s-3-0").unwrap(), p.node_index("s-0-1").unwrap());
+        assert!(p.isls.iter().any(|l| (l.a, l.b) == (a.min(b), a.max(b)) && l.cross_plane));
+    }
+
+    #[test]
+    fn the_empty_constellation_is_refused() {
+        assert_problem(&problems(""), &["spec.shells", "empty"]);
+        assert_problem(&problems("  shells: []"), &["spec.shells", "empty"]);
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field_and_the_value() {
+        let p = problems(&format!(
+            "{SHELL}\n  groundStations:\n  - {{name: thule, latDeg: 91.2, lonDeg: -68.7}}"
+        ));
+        assert_problem(&p, &["spec.groundStations[0].latDeg", "91.2", "-90..90"]);
+        let p = problems(&format!("{SHELL}\n  groundStations:\n  - {{name: x, latDeg: 0, lonDeg: 200}}"));
+        assert_problem(&p, &["spec.groundStations[0].lonDeg", "200"]);
+        let p = problems(
+            "  shells:\n  - {name: s, walker: {type: star, planes: 2, satsPerPlane: 2}, altitudeKm: 50, inclinationDeg: 190}",
+        );
+        assert_problem(&p, &["spec.shells[0].altitudeKm", "50"]);
+        assert_problem(&p, &["spec.shells[0].inclinationDeg", "190"]);
+    }
+
+    #[test]
+    fn zero_planes_and_bad_phasing_are_refused() {
+        let p = problems(
+            "  shells:\n  - {name: s, walker: {type: delta, planes: 0, satsPerPlane: 4}, altitudeKm: 500, inclinationDeg: 50}",
+        );
+        assert_problem(&p, &["spec.shells[0].walker.planes", "0", "greater than 0"]);
+        let p = problems(
+            "  shells:\n  - {name: s, walker: {type: delta, planes: 3, satsPerPlane: 4, phasing: 3}, altitudeKm: 500, inclinationDeg: 50}",
+        );
+        assert_problem(&p, &["spec.shells[0].walker.phasing", "3", "0..2"]);
+        let p = problems(
+            "  shells:\n  - {name: s, walker: {type: delta, planes: -1, satsPerPlane: 4}, altitudeKm: 500, inclinationDeg: 50}",
+        );
+        assert_problem(&p, &["spec.shells[0].walker.planes", "-1"]);
+    }
+
+    #[test]
+    fn negative_rates_and_losses_are_refused() {
+        let p = problems(&format!(
+            "{SHELL}\n  linkClasses:\n    isl: {{rateMbps: -5}}\n    gsl: {{rateMbps: 10, lossPct: 120}}"
+        ));
+        assert_problem(&p, &["spec.linkClasses.isl.rateMbps", "-5", "greater than 0"]);
+        assert_problem(&p, &["spec.linkClasses.gsl.lossPct", "120"]);
+        let p =
+            problems(&format!("{SHELL}\n  linkClasses:\n    isl: {{rateMbps: 5, processingDelayUs: -1}}"));
+        assert_problem(&p, &["spec.linkClasses.isl.processingDelayUs", "-1", "negative"]);
+    }
+
+    #[test]
+    fn not_a_number_is_refused() {
+        let p = problems(&format!("{SHELL}\n  groundStations:\n  - {{name: x, latDeg: .nan, lonDeg: .inf}}"));
+        assert_problem(&p, &["spec.groundStations[0].latDeg", "NaN"]);
+        assert_problem(&p, &["spec.groundStations[0].lonDeg", "inf"]);
+    }
+
+    #[test]
+    fn duplicate_names_point_at_the_first_use() {
+        let p = problems(&format!(
+            "{SHELL}\n  groundStations:\n  - {{name: thule, latDeg: 0, lonDeg: 0}}\n  - {{name: Thule, latDeg: 1, lonDeg: 1}}"
+        ));
+        assert_problem(&p, &["spec.groundStations[1]", "\"thule\"", "spec.groundStations[0]"]);
+        let p = problems(&format!("{SHELL}\n  groundStations:\n  - {{name: s-0-0, latDeg: 0, lonDeg: 0}}"));
+        assert_problem(&p, &["spec.groundStations[0]", "s-0-0", "spec.shells[0]"]);
+    }
+
+    #[test]
+    fn names_must_be_dns_labels() {
+        let p = problems(&format!(
+            "{SHELL}\n  groundStations:\n  - {{name: thule air base, latDeg: 0, lonDeg: 0}}"
+        ));
+        assert_problem(&p, &["spec.groundStations[0].name", "thule air base", "DNS label"]);
+        let p = problems(&format!("{SHELL}\n  groundStations:\n  - {{name: -x, latDeg: 0, lonDeg: 0}}"));
+        assert_problem(&p, &["spec.groundStations[0].name", "'-'"]);
+        let long = "a".repeat(60);
+        let p = problems(&format!(
+            "  shells:\n  - {{name: {long}, walker: {{type: delta, planes: 10, satsPerPlane: 10}}, altitudeKm: 500, inclinationDeg: 50}}"
+        ));
+        assert_problem(&p, &["spec.shells[0].name", "63"]);
+    }
+
+    #[test]
+    fn a_malformed_tle_reports_its_checksum() {
+        let p = problems(
+            "  shells:\n  - name: t\n    tles:\n    - name: SAT-A\n      line1: \"1 25544U 98067A   26328.50000000  .00016717  00000-0  10270-3 0  9995\"\n      line2: \"2 25544  51.6400 208.9163 0006317  69.9862  25.2906 15.50000000 10000\"",
+        );
+        assert_problem(&p, &["spec.shells[0].tles[0].line1", "SAT-A", "checksum digit is '5'", "sum to 1"]);
+        let p = problems(
+            "  shells:\n  - name: t\n    tles:\n    - {name: x, line1: \"1 short\", line2: \"2 short\"}",
+        );
+        assert_problem(&p, &["spec.shells[0].tles[0].line1", "7 characters"]);
+    }
+
+    #[test]
+    fn a_shell_is_walker_or_tles() {
+        let p = problems("  shells:\n  - {name: s}");
+        assert_problem(&p, &["spec.shells[0]", "walker", "tles"]);
+        let p = problems(
+            "  shells:\n  - {name: s, walker: {type: delta, planes: 1, satsPerPlane: 2}, inclinationDeg: 10}",
+        );
+        assert_problem(&p, &["spec.shells[0].altitudeKm", "required"]);
+    }
+
+    #[test]
+    fn durations_that_do_not_parse_name_the_field() {
+        let p = problems(&format!("{SHELL}\n  tick: 1 second"));
+        assert_problem(&p, &["spec.tick", "\"1 second\"", "line"]);
+        let p = problems(&format!("{SHELL}\n  faults:\n  - {{kind: nodeDown, node: s-0-0, at: 5min}}"));
+        assert_problem(&p, &["spec.faults[0].at", "\"5min\""]);
+        let p = problems(&format!("{SHELL}\n  tick: 2h"));
+        assert_problem(&p, &["spec.tick", "2h", "1ms..1h"]);
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_enums_are_syntax_errors_with_a_path() {
+        let p = problems(&format!("{SHELL}\n  groundStation: []"));
+        assert_problem(&p, &["spec", "unknown field `groundStation`", "groundStations"]);
+        let p = problems(&format!("{SHELL}\n  routing: ospf"));
+        assert_problem(&p, &["spec.routing", "ospf", "shortestPath"]);
+    }
+
+    #[test]
+    fn wrong_api_version_and_kind_are_refused() {
+        let yaml = crate::testutil::spec_with(SHELL)
+            .replace("orbitnet.dev/v1alpha1", "v1")
+            .replace("Constellation", "Pod");
+        let p = compile_yaml(&yaml).unwrap_err().problems();
+        assert_problem(&p, &["apiVersion", "\"v1\""]);
+        assert_problem(&p, &["kind", "\"Pod\""]);
+    }
+
+    #[test]
+    fn faults_must_name_existing_nodes_and_links() {
+        let p = problems(&format!("{SHELL}\n  faults:\n  - {{kind: nodeDown, node: s-9-0, at: 1m}}"));
+        assert_problem(&p, &["spec.faults[0].node", "no node named \"s-9-0\"", "did you mean"]);
+        let p = problems(&format!("{SHELL}\n  faults:\n  - {{kind: linkDown, a: s-0-0, b: s-0-3, at: 1m}}"));
+        assert_problem(&p, &["spec.faults[0].b", "s-0-0", "s-0-3", "never linked"]);
+        let p = problems(&format!(
+            "{SHELL}\n  groundStations:\n  - {{name: g, latDeg: 0, lonDeg: 0}}\n  - {{name: h, latDeg: 1, lonDeg: 0}}\n  faults:\n  - {{kind: linkDown, a: g, b: h, at: 1m}}"
+        ));
+        assert_problem(&p, &["spec.faults[0].b", "ground nodes link only to satellites"]);
+        let p = problems(&format!("{SHELL}\n  faults:\n  - {{kind: stationDown, node: s-0-0, at: 1m}}"));
+        assert_problem(&p, &["spec.faults[0].node", "satellite", "nodeDown"]);
+    }
+
+    #[test]
+    fn fault_fields_must_fit_the_kind() {
+        let p = problems(&format!("{SHELL}\n  faults:\n  - {{kind: jamming, latDeg: 10, at: 1m}}"));
+        assert_problem(&p, &["spec.faults[0].lonDeg", "required for a jamming fault"]);
+        assert_problem(&p, &["spec.faults[0].radiusKm", "required"]);
+        let p =
+            problems(&format!("{SHELL}\n  faults:\n  - {{kind: nodeDown, node: s-0-0, lossPct: 5, at: 1m}}"));
+        assert_problem(&p, &["spec.faults[0].lossPct", "not used by a nodeDown fault"]);
+        let p = problems(&format!("{SHELL}\n  faults:\n  - {{kind: degraded, node: s-0-0, at: 1m}}"));
+        assert_problem(&p, &["spec.faults[0]", "extraDelayUs, lossPct or rateMbps"]);
+        let p = problems(&format!(
+            "{SHELL}\n  faults:\n  - {{kind: nodeDown, node: s-0-0, at: 1m, duration: 0s}}"
+        ));
+        assert_problem(&p, &["spec.faults[0].duration", "greater than 0"]);
+    }
+
+    #[test]
+    fn every_problem_is_reported_not_only_the_first() {
+        let p = problems(
+            "  tick: 0s\n  shells:\n  - {name: s, walker: {type: delta, planes: 0, satsPerPlane: 0}, altitudeKm: 1, inclinationDeg: 0}\n  groundStations:\n  - {name: g, latDeg: 100, lonDeg: 0}",
+        );
+        assert!(p.len() >= 5, "{p:#?}");
+    }
+
+    #[test]
+    fn a_typo_in_a_walker_shell_suggests_nothing_far_fetched() {
+        assert_eq!(
+            closest_name("polar-2-5", ["polar-2-6".to_owned(), "thule".to_owned()].iter()),
+            Some("polar-2-6".into())
+        );
+        assert_eq!(closest_name("vandenberg", ["thule".to_owned()].iter()), None);
+    }
 }

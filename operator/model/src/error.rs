@@ -10,20 +10,14 @@ use thiserror::Error;
 pub enum SpecError {
     /// The document is not YAML of the right shape (wrong type, unknown field, bad duration).
     #[error("{}", syntax_message(.path, .message, .location))]
-    Syntax {
-        path: String,
-        message: String,
-        location: Option<(usize, usize)>,
-    },
+    Syntax { path: String, message: String, location: Option<(usize, usize)> },
     /// The document parsed, but some values are wrong; all of them are listed.
     #[error("{}", Problems(.0))]
     Invalid(Vec<Invalid>),
 }
 
 fn syntax_message(path: &str, message: &str, location: &Option<(usize, usize)>) -> String {
-    let at = location
-        .map(|(l, c)| format!(" (line {l}, column {c})"))
-        .unwrap_or_default();
+    let at = location.map(|(l, c)| format!(" (line {l}, column {c})")).unwrap_or_default();
     if path.is_empty() || path == "." {
         format!("invalid document{at}: {message}")
     } else {
@@ -87,22 +81,11 @@ pub enum Problem {
     #[error("name {name:?} is already used by {first}")]
     Duplicate { name: String, first: String },
     #[error("no node named {name:?}{}", suggestion.as_ref().map(|s| format!(" (did you mean {s:?}?)")).unwrap_or_default())]
-    UnknownNode {
-        name: String,
-        suggestion: Option<String>,
-    },
+    UnknownNode { name: String, suggestion: Option<String> },
     #[error("{node:?} is a {actual}, {wanted}")]
-    WrongNodeKind {
-        node: String,
-        actual: &'static str,
-        wanted: &'static str,
-    },
+    WrongNodeKind { node: String, actual: &'static str, wanted: &'static str },
     #[error("{a:?} and {b:?} are never linked: {reason}")]
-    NotLinked {
-        a: String,
-        b: String,
-        reason: &'static str,
-    },
+    NotLinked { a: String, b: String, reason: &'static str },
     #[error("TLE {name:?}: {message}")]
     Tle { name: String, message: String },
     #[error("{0}")]
@@ -110,8 +93,5 @@ pub enum Problem {
     #[error("the constellation is empty: {0}")]
     Empty(&'static str),
     #[error("{found:?} is not supported here, expected {expected:?}")]
-    Unsupported {
-        found: String,
-        expected: &'static str,
-    },
+    Unsupported { found: String, expected: &'static str },
 }

@@ -46,11 +46,7 @@ pub struct Geodetic {
 
 impl Geodetic {
     pub fn from_deg(lat_deg: f64, lon_deg: f64, alt_m: f64) -> Self {
-        Self {
-            lat_rad: lat_deg.to_radians(),
-            lon_rad: lon_deg.to_radians(),
-            alt_m,
-        }
+        Self { lat_rad: lat_deg.to_radians(), lon_rad: lon_deg.to_radians(), alt_m }
     }
 
     /// Earth-centred, Earth-fixed coordinates (Vallado, 4th ed., eq. 3-14).
@@ -89,11 +85,7 @@ impl Geodetic {
             };
             lat_rad = r[2].atan2(p * (1.0 - WGS84_E2 * n / (n + alt_m)));
         }
-        Self {
-            lat_rad,
-            lon_rad,
-            alt_m,
-        }
+        Self { lat_rad, lon_rad, alt_m }
     }
 }
 
@@ -124,20 +116,13 @@ pub fn unit_vector(lat_rad: f64, lon_rad: f64) -> Vec3 {
 
 /// Central angle between two unit vectors, radians (atan2 form: exact near 0 and pi).
 pub fn central_angle_rad(u: Vec3, v: Vec3) -> f64 {
-    let c = [
-        u[1] * v[2] - u[2] * v[1],
-        u[2] * v[0] - u[0] * v[2],
-        u[0] * v[1] - u[1] * v[0],
-    ];
+    let c = [u[1] * v[2] - u[2] * v[1], u[2] * v[0] - u[0] * v[2], u[0] * v[1] - u[1] * v[0]];
     norm(c).atan2(dot(u, v))
 }
 
 /// Great-circle distance on the mean-radius sphere, m.
 pub fn great_circle_m(lat1_rad: f64, lon1_rad: f64, lat2_rad: f64, lon2_rad: f64) -> f64 {
-    central_angle_rad(
-        unit_vector(lat1_rad, lon1_rad),
-        unit_vector(lat2_rad, lon2_rad),
-    ) * MEAN_EARTH_RADIUS_M
+    central_angle_rad(unit_vector(lat1_rad, lon1_rad), unit_vector(lat2_rad, lon2_rad)) * MEAN_EARTH_RADIUS_M
 }
 
 /// The point a fraction `f` (0..1) of the way along the great circle from `u` to `v`
@@ -147,15 +132,8 @@ pub fn slerp_lat_lon(u: Vec3, v: Vec3, f: f64) -> (f64, f64) {
     let p = if omega < 1e-12 {
         u
     } else {
-        let (wa, wb) = (
-            ((1.0 - f) * omega).sin() / omega.sin(),
-            (f * omega).sin() / omega.sin(),
-        );
-        [
-            wa * u[0] + wb * v[0],
-            wa * u[1] + wb * v[1],
-            wa * u[2] + wb * v[2],
-        ]
+        let (wa, wb) = (((1.0 - f) * omega).sin() / omega.sin(), (f * omega).sin() / omega.sin());
+        [wa * u[0] + wb * v[0], wa * u[1] + wb * v[1], wa * u[2] + wb * v[2]]
     };
     (p[2].atan2(p[0].hypot(p[1])), p[1].atan2(p[0]))
 }
@@ -178,12 +156,9 @@ mod tests {
 
     #[test]
     fn ecef_to_geodetic_inverts_to_ecef() {
-        for &(lat, lon, alt) in &[
-            (0.0, 0.0, 0.0),
-            (89.9, 10.0, 550e3),
-            (-45.0, -170.0, 10e3),
-            (76.53, -68.7, 80.0),
-        ] {
+        for &(lat, lon, alt) in
+            &[(0.0, 0.0, 0.0), (89.9, 10.0, 550e3), (-45.0, -170.0, 10e3), (76.53, -68.7, 80.0)]
+        {
             let g = Geodetic::from_deg(lat, lon, alt);
             let back = Geodetic::from_ecef(g.to_ecef());
             assert!((back.lat_rad - g.lat_rad).abs() < 1e-9);

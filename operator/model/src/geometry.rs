@@ -62,23 +62,11 @@ impl Plan {
             .enumerate()
             .map(|(g, site)| self.visible_from(ecef[self.n_sats + g], site.up(), &ecef, &alive))
             .collect();
-        Geometry {
-            t,
-            ecef,
-            alive,
-            ground_sites,
-            visible,
-        }
+        Geometry { t, ecef, alive, ground_sites, visible }
     }
 
     /// Satellites at or above the minimum elevation from a ground point.
-    fn visible_from(
-        &self,
-        ground: Vec3,
-        up: Vec3,
-        ecef: &[Vec3],
-        alive: &[bool],
-    ) -> Vec<Candidate> {
+    fn visible_from(&self, ground: Vec3, up: Vec3, ecef: &[Vec3], alive: &[bool]) -> Vec<Candidate> {
         let sin_min = self.ground_links.min_elevation_rad.sin();
         let sin2_min = sin_min * sin_min;
         let mut out = Vec::new();

@@ -28,3 +28,8 @@ pub use routing::Routes;
 pub use spec::{ConstellationSpec, Document, parse_document};
 pub use state::State;
 pub use time::{Epoch, SimTime, SpecDuration};
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod testutil;

@@ -68,26 +68,16 @@ impl Plan {
             .enumerate()
             .map(|(i, visible)| {
                 let ground = (self.n_sats + i) as NodeIdx;
-                let mut cands: Vec<Candidate> = visible
-                    .iter()
-                    .copied()
-                    .filter(|c| faults.selectable(c.sat, ground))
-                    .collect();
-                let before = previous
-                    .and_then(|p| p.per_ground.get(i))
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]);
+                let mut cands: Vec<Candidate> =
+                    visible.iter().copied().filter(|c| faults.selectable(c.sat, ground)).collect();
+                let before = previous.and_then(|p| p.per_ground.get(i)).map(Vec::as_slice).unwrap_or(&[]);
                 let mut chosen: Vec<NodeIdx> = match g.policy {
                     GroundPolicy::All => cands.iter().map(|c| c.sat).collect(),
                     GroundPolicy::HighestElevation => {
-                        pick_best(&mut cands, before, g.antennas, g.hysteresis_rad, |c| {
-                            c.elevation_rad
-                        })
+                        pick_best(&mut cands, before, g.antennas, g.hysteresis_rad, |c| c.elevation_rad)
                     }
                     GroundPolicy::Nearest => {
-                        pick_best(&mut cands, before, g.antennas, g.hysteresis_m, |c| {
-                            -c.distance_m
-                        })
+                        pick_best(&mut cands, before, g.antennas, g.hysteresis_m, |c| -c.distance_m)
                     }
                 };
                 chosen.sort_unstable();
@@ -104,9 +94,8 @@ impl Plan {
         faults: &ActiveFaults<'_>,
         choice: &GroundChoice,
     ) -> Vec<LinkState> {
-        let mut out = Vec::with_capacity(
-            self.isls.len() + choice.per_ground.iter().map(Vec::len).sum::<usize>(),
-        );
+        let mut out =
+            Vec::with_capacity(self.isls.len() + choice.per_ground.iter().map(Vec::len).sum::<usize>());
         for isl in &self.isls {
             out.push(self.isl_state(isl, geometry, faults));
         }
@@ -146,9 +135,9 @@ impl Plan {
         let alive = geometry.alive[isl.a as usize] && geometry.alive[isl.b as usize];
         let in_range = isl.max_range_m.is_none_or(|max| distance_m <= max);
         let clear = segment_min_radius_m(ra, rb) > crate::geo::WGS84_A_M + GRAZING_HEIGHT_M;
-        let low_enough = isl.max_lat_rad.is_none_or(|max| {
-            geocentric_lat_rad(ra).abs() <= max && geocentric_lat_rad(rb).abs() <= max
-        });
+        let low_enough = isl
+            .max_lat_rad
+            .is_none_or(|max| geocentric_lat_rad(ra).abs() <= max && geocentric_lat_rad(rb).abs() <= max);
         let up = alive && in_range && clear && low_enough && !faults.link_down(isl.a, isl.b);
         let imp = faults.impairment(isl.a, isl.b, None);
         finish(
@@ -190,9 +179,7 @@ fn finish(
         delay_ns: propagation_ns + class.processing_delay_ns + imp.extra_delay_ns,
         jitter_ns: class.jitter_ns,
         loss_pct: ((1.0 - keep) * 100.0).clamp(0.0, 100.0),
-        rate_bps: imp
-            .rate_cap_bps
-            .map_or(class.rate_bps, |cap| cap.min(class.rate_bps)),
+        rate_bps: imp.rate_cap_bps.map_or(class.rate_bps, |cap| cap.min(class.rate_bps)),
     }
 }
 
@@ -212,12 +199,8 @@ fn pick_best(
 ) -> Vec<NodeIdx> {
     cands.sort_unstable_by(|x, y| score(y).total_cmp(&score(x)).then(x.sat.cmp(&y.sat)));
     // Incumbents still visible, best first; a shrunken `k` keeps the best of them.
-    let mut kept: Vec<(NodeIdx, f64)> = cands
-        .iter()
-        .filter(|c| before.contains(&c.sat))
-        .map(|c| (c.sat, score(c)))
-        .take(k)
-        .collect();
+    let mut kept: Vec<(NodeIdx, f64)> =
+        cands.iter().filter(|c| before.contains(&c.sat)).map(|c| (c.sat, score(c))).take(k).collect();
     for c in cands.iter() {
         if kept.iter().any(|(s, _)| *s == c.sat) {
             continue;
@@ -227,11 +210,7 @@ fn pick_best(
             continue;
         }
         // `kept` is full: replace its worst if this challenger beats it by the margin.
-        let Some((worst, _)) = kept
-            .iter()
-            .enumerate()
-            .min_by(|x, y| x.1.1.total_cmp(&y.1.1))
-        else {
+        let Some((worst, _)) = kept.iter().enumerate().min_by(|x, y| x.1.1.total_cmp(&y.1.1)) else {
             break;
         };
         if score(c) > kept[worst].1 + margin {
@@ -249,18 +228,12 @@ mod tests {
     use super::*;
 
     fn cand(sat: NodeIdx, elevation_deg: f64) -> Candidate {
-        Candidate {
-            sat,
-            elevation_rad: elevation_deg.to_radians(),
-            distance_m: 1e6 / elevation_deg,
-        }
+        Candidate { sat, elevation_rad: elevation_deg.to_radians(), distance_m: 1e6 / elevation_deg }
     }
 
     fn pick(cands: &[Candidate], before: &[NodeIdx], k: usize, margin_deg: f64) -> Vec<NodeIdx> {
         let mut c = cands.to_vec();
-        let mut out = pick_best(&mut c, before, k, margin_deg.to_radians(), |c| {
-            c.elevation_rad
-        });
+        let mut out = pick_best(&mut c, before, k, margin_deg.to_radians(), |c| c.elevation_rad);
         out.sort_unstable();
         out
     }
@@ -276,17 +249,9 @@ mod tests {
     #[test]
     fn an_incumbent_stays_until_beaten_by_the_margin() {
         let c = [cand(1, 50.0), cand(2, 51.5)];
-        assert_eq!(
-            pick(&c, &[1], 1, 2.0),
-            vec![1],
-            "1.5 deg better is within the 2 deg margin"
-        );
+        assert_eq!(pick(&c, &[1], 1, 2.0), vec![1], "1.5 deg better is within the 2 deg margin");
         let c = [cand(1, 50.0), cand(2, 52.5)];
-        assert_eq!(
-            pick(&c, &[1], 1, 2.0),
-            vec![2],
-            "2.5 deg better beats the margin"
-        );
+        assert_eq!(pick(&c, &[1], 1, 2.0), vec![2], "2.5 deg better beats the margin");
     }
 
     #[test]

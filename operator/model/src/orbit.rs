@@ -81,9 +81,7 @@ pub enum TleError {
     Length { line: u8, len: usize },
     #[error("line {line} must start with '{line}', it starts with {first:?}")]
     LineNumber { line: u8, first: char },
-    #[error(
-        "line {line}: checksum digit is {found:?} but the line's digits sum to {computed} (mod 10)"
-    )]
+    #[error("line {line}: checksum digit is {found:?} but the line's digits sum to {computed} (mod 10)")]
     Checksum { line: u8, found: char, computed: u8 },
     #[error("{0}")]
     Parse(String),
@@ -118,11 +116,7 @@ fn check_line(text: &str, line: u8) -> Result<(), TleError> {
     let found = text.chars().nth(68).unwrap_or(' ');
     let computed = tle_checksum(text);
     if found.to_digit(10) != Some(u32::from(computed)) {
-        return Err(TleError::Checksum {
-            line,
-            found,
-            computed,
-        });
+        return Err(TleError::Checksum { line, found, computed });
     }
     Ok(())
 }
@@ -141,10 +135,7 @@ impl TleOrbit {
             Some(ns) => ns as f64 / 60e9,
             None => offset.num_milliseconds() as f64 / 60e3,
         };
-        Ok(Self {
-            constants,
-            minutes_at_t0,
-        })
+        Ok(Self { constants, minutes_at_t0 })
     }
 
     /// Days from the TLE's epoch to the spec's epoch (negative: the TLE is newer).
@@ -156,10 +147,7 @@ impl TleOrbit {
     /// (decayed orbit, diverging eccentricity): the satellite is then lost.
     pub fn position_teme(&self, t_s: f64) -> Option<Vec3> {
         let minutes = sgp4::MinutesSinceEpoch(self.minutes_at_t0 + t_s / 60.0);
-        let p = self
-            .constants
-            .propagate_afspc_compatibility_mode(minutes)
-            .ok()?;
+        let p = self.constants.propagate_afspc_compatibility_mode(minutes).ok()?;
         let r = p.position.map(|km| km * 1e3);
         // Below the Earth's surface the satellite has decayed (Vallado's error 6).
         (r.iter().all(|c| c.is_finite()) && crate::geo::norm(r) >= SGP4_EARTH_RADIUS_M).then_some(r)
@@ -224,23 +212,10 @@ mod tests {
         let bad = l1.replace("9991", "9993");
         assert_eq!(
             TleOrbit::new(&bad, l2, epoch).unwrap_err(),
-            TleError::Checksum {
-                line: 1,
-                found: '3',
-                computed: 1
-            }
+            TleError::Checksum { line: 1, found: '3', computed: 1 }
         );
-        assert!(matches!(
-            TleOrbit::new(&l1[..60], l2, epoch),
-            Err(TleError::Length { line: 1, len: 60 })
-        ));
-        assert!(matches!(
-            TleOrbit::new(l2, l1, epoch),
-            Err(TleError::LineNumber {
-                line: 1,
-                first: '2'
-            })
-        ));
+        assert!(matches!(TleOrbit::new(&l1[..60], l2, epoch), Err(TleError::Length { line: 1, len: 60 })));
+        assert!(matches!(TleOrbit::new(l2, l1, epoch), Err(TleError::LineNumber { line: 1, first: '2' })));
     }
 
     /// Every state of Vallado's SGP4 verification set (tests/data/README.md): positions to
@@ -253,10 +228,7 @@ mod tests {
         let mut tles = Vec::new();
         let mut lines = tle_file.lines().filter(|l| !l.starts_with('#'));
         while let (Some(l1), Some(l2)) = (lines.next(), lines.next()) {
-            let extra: Vec<f64> = l2[69..]
-                .split_whitespace()
-                .map(|v| v.parse().unwrap())
-                .collect();
+            let extra: Vec<f64> = l2[69..].split_whitespace().map(|v| v.parse().unwrap()).collect();
             // Five lines of the set carry a wrong checksum digit (it predates checksum
             // discipline); repair it, so that this test is about propagation.
             let repair = |l: &str| format!("{}{}", &l[..68], tle_checksum(l));
@@ -281,8 +253,7 @@ mod tests {
             if norad == 11801 {
                 // The set's "non-standard format" case: blank ephemeris type and element
                 // number. The sgp4 crate's parser refuses it, so orbitnet does too, clearly.
-                let err =
-                    TleOrbit::new(l1, l2, "2000-01-01T00:00:00Z".parse().unwrap()).unwrap_err();
+                let err = TleOrbit::new(l1, l2, "2000-01-01T00:00:00Z".parse().unwrap()).unwrap_err();
                 assert!(matches!(err, TleError::Parse(_)), "{err}");
                 continue;
             }
@@ -292,32 +263,18 @@ mod tests {
                 .lines()
                 .skip(1)
                 .filter(|l| l.split_whitespace().count() >= 7)
-                .map(|l| {
-                    l.split_whitespace()
-                        .take(4)
-                        .map(|x| x.parse().unwrap())
-                        .collect()
-                })
+                .map(|l| l.split_whitespace().take(4).map(|x| x.parse().unwrap()).collect())
                 .collect();
             // Where SGP4 cannot even start, the reference program reprints the previous
             // satellite's last state at t = 0.
-            if rows.len() == 1
-                && previous_row
-                    .as_ref()
-                    .is_some_and(|p: &Vec<f64>| p[1..] == rows[0][1..])
-            {
-                assert_eq!(
-                    orbit.position_teme(0.0),
-                    None,
-                    "{norad} should be lost at its epoch"
-                );
+            if rows.len() == 1 && previous_row.as_ref().is_some_and(|p: &Vec<f64>| p[1..] == rows[0][1..]) {
+                assert_eq!(orbit.position_teme(0.0), None, "{norad} should be lost at its epoch");
                 lost += 1;
                 continue;
             }
             for v in &rows {
-                let r = orbit
-                    .position_teme(v[0] * 60.0)
-                    .unwrap_or_else(|| panic!("{norad} lost at {}", v[0]));
+                let r =
+                    orbit.position_teme(v[0] * 60.0).unwrap_or_else(|| panic!("{norad} lost at {}", v[0]));
                 let error_m = distance(r, [v[1] * 1e3, v[2] * 1e3, v[3] * 1e3]);
                 if norad == 23599 && v[0] > 280.5 {
                     // "Lyddane bug at > 280.5 min" (the set's own note): the sgp4 crate
@@ -333,11 +290,7 @@ mod tests {
             }
             let next = rows.last().map_or(0.0, |v| v[0] + step);
             if next <= stop {
-                assert_eq!(
-                    orbit.position_teme(next * 60.0),
-                    None,
-                    "{norad} should be lost at {next} min"
-                );
+                assert_eq!(orbit.position_teme(next * 60.0), None, "{norad} should be lost at {next} min");
                 lost += 1;
             }
             previous_row = rows.last().cloned();

@@ -216,6 +216,18 @@ impl Plan {
     pub fn count(&self, kind: NodeKind) -> usize {
         self.nodes.iter().filter(|n| n.kind == kind).count()
     }
+
+    /// "71 nodes (67 satellites, 3 ground stations, 1 platform)".
+    pub fn node_summary(&self) -> String {
+        let n = |count: usize, what: &str| format!("{count} {what}{}", if count == 1 { "" } else { "s" });
+        format!(
+            "{} ({}, {}, {})",
+            n(self.nodes.len(), "node"),
+            n(self.n_sats, "satellite"),
+            n(self.count(NodeKind::GroundStation), "ground station"),
+            n(self.count(NodeKind::Platform), "platform")
+        )
+    }
 }
 
 #[cfg(test)]
@@ -224,14 +236,8 @@ mod tests {
 
     #[test]
     fn link_ids_ignore_order_and_differ_between_pairs() {
-        assert_eq!(
-            LinkId::of("polar-0-0", "polar-0-1"),
-            LinkId::of("polar-0-1", "polar-0-0")
-        );
-        assert_ne!(
-            LinkId::of("polar-0-0", "polar-0-1"),
-            LinkId::of("polar-0-0", "polar-0-2")
-        );
+        assert_eq!(LinkId::of("polar-0-0", "polar-0-1"), LinkId::of("polar-0-1", "polar-0-0"));
+        assert_ne!(LinkId::of("polar-0-0", "polar-0-1"), LinkId::of("polar-0-0", "polar-0-2"));
         // The separator keeps ("ab", "c") apart from ("a", "bc").
         assert_ne!(LinkId::of("ab", "c"), LinkId::of("a", "bc"));
     }

@@ -85,13 +85,7 @@ impl Routes {
         for (d, &dest) in destinations.iter().enumerate() {
             slot_of[dest as usize] = d as u32;
         }
-        Self {
-            destinations: destinations.to_vec(),
-            n_nodes: n,
-            slot_of,
-            next_hop,
-            delay_ns,
-        }
+        Self { destinations: destinations.to_vec(), n_nodes: n, slot_of, next_hop, delay_ns }
     }
 
     fn slot(&self, destination: NodeIdx) -> Option<usize> {
@@ -131,16 +125,13 @@ impl Routes {
 
     /// Every (node, destination, next hop), destination-major.
     pub fn iter(&self) -> impl Iterator<Item = (NodeIdx, NodeIdx, NodeIdx)> + '_ {
-        self.destinations
-            .iter()
-            .enumerate()
-            .flat_map(move |(d, &dest)| {
-                self.next_hop[d * self.n_nodes..(d + 1) * self.n_nodes]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, hop)| **hop != NONE)
-                    .map(move |(v, &hop)| (v as NodeIdx, dest, hop))
-            })
+        self.destinations.iter().enumerate().flat_map(move |(d, &dest)| {
+            self.next_hop[d * self.n_nodes..(d + 1) * self.n_nodes]
+                .iter()
+                .enumerate()
+                .filter(|(_, hop)| **hop != NONE)
+                .map(move |(v, &hop)| (v as NodeIdx, dest, hop))
+        })
     }
 
     /// Number of (node, destination) pairs with a route.
@@ -235,12 +226,7 @@ mod tests {
     #[test]
     fn a_ground_node_is_never_crossed() {
         // 0 - 1 (ground) - 2 is short, 0 - 3 - 2 is long: the path must avoid 1.
-        let links = [
-            link(0, 1, 1, true),
-            link(1, 2, 1, true),
-            link(0, 3, 10, true),
-            link(3, 2, 10, true),
-        ];
+        let links = [link(0, 1, 1, true), link(1, 2, 1, true), link(0, 3, 10, true), link(3, 2, 10, true)];
         let relays = [true, false, true, true];
         let g = Graph::from_links(4, &links);
         let r = Routes::compute(&g, &relays, &[2]);
@@ -252,11 +238,7 @@ mod tests {
 
     #[test]
     fn down_links_are_not_used() {
-        let links = [
-            link(0, 1, 1, false),
-            link(0, 2, 5, true),
-            link(2, 1, 5, true),
-        ];
+        let links = [link(0, 1, 1, false), link(0, 2, 5, true), link(2, 1, 5, true)];
         let g = Graph::from_links(3, &links);
         let r = Routes::compute(&g, &[true; 3], &[1]);
         assert_eq!(r.path(0, 1), Some(vec![0, 2, 1]));

@@ -276,10 +276,7 @@ pub struct LinkClasses {
 
 impl Default for LinkClasses {
     fn default() -> Self {
-        Self {
-            isl: LinkClass::default_isl(),
-            gsl: LinkClass::default_gsl(),
-        }
+        Self { isl: LinkClass::default_isl(), gsl: LinkClass::default_gsl() }
     }
 }
 
@@ -299,20 +296,10 @@ pub struct LinkClass {
 
 impl LinkClass {
     fn default_isl() -> Self {
-        Self {
-            rate_mbps: 10_000.0,
-            loss_pct: 0.0,
-            processing_delay_us: 0.0,
-            jitter_us: 0.0,
-        }
+        Self { rate_mbps: 10_000.0, loss_pct: 0.0, processing_delay_us: 0.0, jitter_us: 0.0 }
     }
     fn default_gsl() -> Self {
-        Self {
-            rate_mbps: 1_000.0,
-            loss_pct: 0.0,
-            processing_delay_us: 0.0,
-            jitter_us: 0.0,
-        }
+        Self { rate_mbps: 1_000.0, loss_pct: 0.0, processing_delay_us: 0.0, jitter_us: 0.0 }
     }
 }
 
@@ -408,16 +395,15 @@ pub fn parse_document(yaml: &str) -> Result<Document, SpecError> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let location = inner.location().map(|l| (l.line(), l.column()));
-        SpecError::Syntax {
-            path,
-            message: strip_location(&inner.to_string()),
-            location,
-        }
+        let message = bare_message(&inner.to_string(), &path);
+        SpecError::Syntax { path, message, location }
     })
 }
 
-/// serde_yaml appends " at line L column C" to messages; the location is reported apart.
-fn strip_location(message: &str) -> String {
+/// serde_yaml decorates messages with "<path>: " before and " at line L column C" after;
+/// both are reported apart.
+fn bare_message(message: &str, path: &str) -> String {
+    let message = message.strip_prefix(path).and_then(|m| m.strip_prefix(": ")).unwrap_or(message);
     match message.rfind(" at line ") {
         Some(i) => message[..i].to_owned(),
         None => message.to_owned(),

@@ -54,15 +54,11 @@ impl SpecDuration {
     }
 
     pub const fn from_secs(secs: u64) -> Self {
-        Self {
-            nanos: secs * NANOS_PER_SEC,
-        }
+        Self { nanos: secs * NANOS_PER_SEC }
     }
 
     pub const fn from_millis(millis: u64) -> Self {
-        Self {
-            nanos: millis * 1_000_000,
-        }
+        Self { nanos: millis * 1_000_000 }
     }
 
     pub const fn as_nanos(self) -> u64 {
@@ -78,10 +74,7 @@ impl FromStr for SpecDuration {
     type Err = DurationError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let fail = |reason| DurationError {
-            input: input.to_owned(),
-            reason,
-        };
+        let fail = |reason| DurationError { input: input.to_owned(), reason };
         if input.is_empty() {
             return Err(fail("it is empty"));
         }
@@ -98,18 +91,13 @@ impl FromStr for SpecDuration {
                 return Err(fail("expected a number"));
             }
             let (number, tail) = rest.split_at(number_len);
-            let unit_len = tail
-                .find(|c: char| !c.is_ascii_alphabetic())
-                .unwrap_or(tail.len());
+            let unit_len = tail.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(tail.len());
             let (unit, tail) = tail.split_at(unit_len);
-            let &(_, unit_nanos) = UNITS
-                .iter()
-                .find(|(name, _)| *name == unit)
-                .ok_or_else(|| fail("unknown unit"))?;
+            let &(_, unit_nanos) =
+                UNITS.iter().find(|(name, _)| *name == unit).ok_or_else(|| fail("unknown unit"))?;
             total = total
                 .checked_add(
-                    scaled_nanos(number, unit_nanos)
-                        .ok_or_else(|| fail("malformed or too large number"))?,
+                    scaled_nanos(number, unit_nanos).ok_or_else(|| fail("malformed or too large number"))?,
                 )
                 .ok_or_else(|| fail("too large"))?;
             rest = tail;
@@ -224,9 +212,7 @@ pub struct Epoch(pub DateTime<Utc>);
 
 /// Why an epoch string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error(
-    "invalid epoch {input:?}: {reason}; write an RFC 3339 timestamp such as \"2026-11-24T00:00:00Z\""
-)]
+#[error("invalid epoch {input:?}: {reason}; write an RFC 3339 timestamp such as \"2026-11-24T00:00:00Z\"")]
 pub struct EpochError {
     pub input: String,
     pub reason: String,
@@ -238,10 +224,7 @@ impl FromStr for Epoch {
     fn from_str(input: &str) -> Result<Self, Self::Err> {
         DateTime::parse_from_rfc3339(input)
             .map(|t| Epoch(t.with_timezone(&Utc)))
-            .map_err(|e| EpochError {
-                input: input.to_owned(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| EpochError { input: input.to_owned(), reason: e.to_string() })
     }
 }
 
@@ -285,15 +268,13 @@ impl JsonSchema for Epoch {
 impl Epoch {
     /// The wall-clock instant of emulation time `t`, or `None` past chrono's range.
     pub fn at(self, t: SimTime) -> Option<DateTime<Utc>> {
-        self.0
-            .checked_add_signed(chrono::Duration::nanoseconds(t.as_nanos()))
+        self.0.checked_add_signed(chrono::Duration::nanoseconds(t.as_nanos()))
     }
 
     /// Julian years since J2000 (2000-01-01T12:00:00 UTC) at emulation time `t`.
     pub fn julian_years_since_j2000(self, t: SimTime) -> f64 {
         const SECONDS_PER_JULIAN_YEAR: f64 = 365.25 * 86_400.0;
-        sgp4::julian_years_since_j2000(&self.0.naive_utc())
-            + t.as_secs_f64() / SECONDS_PER_JULIAN_YEAR
+        sgp4::julian_years_since_j2000(&self.0.naive_utc()) + t.as_secs_f64() / SECONDS_PER_JULIAN_YEAR
     }
 }
 
@@ -334,18 +315,13 @@ impl SimTime {
     }
 
     pub fn checked_add(self, d: SpecDuration) -> Option<Self> {
-        i64::try_from(d.as_nanos())
-            .ok()
-            .and_then(|d| self.0.checked_add(d))
-            .map(Self)
+        i64::try_from(d.as_nanos()).ok().and_then(|d| self.0.checked_add(d)).map(Self)
     }
 
     /// Parses a time given on a command line: seconds after the epoch, a duration after the
     /// epoch, or an RFC 3339 timestamp (converted with `epoch`).
     pub fn parse(input: &str, epoch: Epoch) -> Result<Self, TimeError> {
-        let fail = || TimeError {
-            input: input.to_owned(),
-        };
+        let fail = || TimeError { input: input.to_owned() };
         if let Ok(secs) = input.parse::<f64>() {
             return Self::from_secs_f64(secs).ok_or_else(fail);
         }
@@ -353,10 +329,7 @@ impl SimTime {
             return i64::try_from(d.as_nanos()).map(Self).map_err(|_| fail());
         }
         let at = DateTime::parse_from_rfc3339(input).map_err(|_| fail())?;
-        (at.with_timezone(&Utc) - epoch.0)
-            .num_nanoseconds()
-            .map(Self)
-            .ok_or_else(fail)
+        (at.with_timezone(&Utc) - epoch.0).num_nanoseconds().map(Self).ok_or_else(fail)
     }
 }
 
@@ -407,19 +380,9 @@ mod tests {
 
     #[test]
     fn durations_refuse_malformed_input_naming_it() {
-        for bad in [
-            "",
-            "5",
-            "5 m",
-            "m",
-            "-5s",
-            "5min",
-            "1.s",
-            ".5s",
-            "1.2.3s",
-            "0.5ns",
-            "99999999999999999999s",
-        ] {
+        for bad in
+            ["", "5", "5 m", "m", "-5s", "5min", "1.s", ".5s", "1.2.3s", "0.5ns", "99999999999999999999s"]
+        {
             let err = bad.parse::<SpecDuration>().unwrap_err();
             assert_eq!(err.input, bad);
             assert!(err.to_string().contains(&format!("{bad:?}")), "{err}");
@@ -436,9 +399,7 @@ mod tests {
 
     #[test]
     fn bare_numbers_are_refused_with_a_hint() {
-        let err = serde_yaml::from_str::<SpecDuration>("300")
-            .unwrap_err()
-            .to_string();
+        let err = serde_yaml::from_str::<SpecDuration>("300").unwrap_err().to_string();
         assert!(err.contains("\"300s\""), "{err}");
     }
 

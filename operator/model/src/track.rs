@@ -1,9 +1,7 @@
 //! Platform tracks: great-circle legs between waypoints, flown at constant ground speed on
 //! the mean-radius sphere, starting at the first waypoint at the epoch.
 
-use crate::geo::{
-    Geodetic, MEAN_EARTH_RADIUS_M, Vec3, central_angle_rad, slerp_lat_lon, unit_vector,
-};
+use crate::geo::{Geodetic, MEAN_EARTH_RADIUS_M, Vec3, central_angle_rad, slerp_lat_lon, unit_vector};
 
 #[derive(Clone, Debug, PartialEq)]
 struct Leg {
@@ -46,13 +44,7 @@ impl Track {
             })
             .collect();
         let total_m = legs.iter().map(|l| l.length_m).sum();
-        Self {
-            start: Geodetic::from_deg(lat0, lon0, alt0),
-            legs,
-            total_m,
-            speed_m_s,
-            looped,
-        }
+        Self { start: Geodetic::from_deg(lat0, lon0, alt0), legs, total_m, speed_m_s, looped }
     }
 
     /// Where the platform is `t_s` seconds after the epoch (at the start before it).
@@ -61,36 +53,20 @@ impl Track {
             return self.start;
         }
         let travelled = self.speed_m_s * t_s;
-        let mut s = if self.looped {
-            travelled % self.total_m
-        } else {
-            travelled.min(self.total_m)
-        };
+        let mut s = if self.looped { travelled % self.total_m } else { travelled.min(self.total_m) };
         for leg in &self.legs {
             if s <= leg.length_m {
-                let f = if leg.length_m > 0.0 {
-                    s / leg.length_m
-                } else {
-                    0.0
-                };
+                let f = if leg.length_m > 0.0 { s / leg.length_m } else { 0.0 };
                 let (lat_rad, lon_rad) = slerp_lat_lon(leg.from, leg.to, f);
                 let alt_m = leg.from_alt_m + f * (leg.to_alt_m - leg.from_alt_m);
-                return Geodetic {
-                    lat_rad,
-                    lon_rad,
-                    alt_m,
-                };
+                return Geodetic { lat_rad, lon_rad, alt_m };
             }
             s -= leg.length_m;
         }
         // Rounding left a sliver past the last leg: the platform is at its end.
         let last = &self.legs[self.legs.len() - 1];
         let (lat_rad, lon_rad) = slerp_lat_lon(last.from, last.to, 1.0);
-        Geodetic {
-            lat_rad,
-            lon_rad,
-            alt_m: last.to_alt_m,
-        }
+        Geodetic { lat_rad, lon_rad, alt_m: last.to_alt_m }
     }
 }
 
