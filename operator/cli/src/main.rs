@@ -46,16 +46,14 @@ fn main() -> ExitCode {
 /// `orbitnet plan ... | head` closes our stdout early: that is not an error.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }
 
 /// Reads and compiles a Constellation file, with the file's name on every error.
 fn load(path: &std::path::Path) -> anyhow::Result<orbitnet_model::Plan> {
     use anyhow::Context;
-    let yaml =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let yaml = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     orbitnet_model::compile_yaml(&yaml)
         .with_context(|| format!("{} is not a valid Constellation", path.display()))
 }

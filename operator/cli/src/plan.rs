@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use orbitnet_model::{SimTime, SpecDuration};
-use orbitnet_offline::output::{self, JsonState};
+use orbitnet_offline::output::{self, JsonState, TableOptions};
 use orbitnet_offline::{Report, Summary};
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,6 +39,9 @@ pub struct Args {
     /// Include next-hop routes (JSON: per node and destination; table: paths between ground nodes).
     #[arg(long)]
     routes: bool,
+    /// Table: a row for every inter-satellite link, not only the names of those down.
+    #[arg(long)]
+    all_links: bool,
     /// Print only counts and timing (for benchmarks).
     #[arg(long)]
     summary: bool,
@@ -49,13 +52,9 @@ pub struct Args {
 
 fn parse_step(s: &str) -> anyhow::Result<SpecDuration> {
     let step = match s.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 => {
-            SpecDuration::from_nanos((secs * 1e9).round() as u64)
-        }
+        Ok(secs) if secs.is_finite() && secs > 0.0 => SpecDuration::from_nanos((secs * 1e9).round() as u64),
         Ok(_) => bail!("--step {s:?} must be greater than 0"),
-        Err(_) => s
-            .parse::<SpecDuration>()
-            .with_context(|| format!("--step {s:?}"))?,
+        Err(_) => s.parse::<SpecDuration>().with_context(|| format!("--step {s:?}"))?,
     };
     if step == SpecDuration::ZERO {
         bail!("--step {s:?} must be at least 1ns");
@@ -80,12 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if to < from {
         bail!("--to ({to} s) is before --from ({from} s)");
     }
-    let step = args
-        .step
-        .as_deref()
-        .map(parse_step)
-        .transpose()?
-        .unwrap_or(plan.tick);
+    let step = args.step.as_deref().map(parse_step).transpose()?.unwrap_or(plan.tick);
     if let Some(n) = args.threads {
         rayon_threads(n)?;
     }
@@ -95,58 +89,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.format == Format::Csv && !args.summary {
         writeln!(out, "{}", output::CSV_HEADER)?;
     }
+    let table = TableOptions { routes: args.routes, all_links: args.all_links };
     let mut summary = Summary::default();
     let started = Instant::now();
-    orbitnet_offline::for_each_tick(
-        &plan,
-        from,
-        to,
-        step,
-        args.routes,
-        |state| -> anyhow::Result<()> {
-            summary.add(&state);
-            if args.summary {
-                return Ok(());
+    orbitnet_offline::for_each_tick(&plan, from, to, step, args.routes, |state| -> anyhow::Result<()> {
+        summary.add(&state);
+        if args.summary {
+            return Ok(());
+        }
+        match args.format {
+            Format::Json => {
+                serde_json::to_writer(
+                    &mut out,
+                    &JsonState { plan: &plan, state: &state, with_routes: args.routes },
+                )?;
+                writeln!(out)?;
             }
-            match args.format {
-                Format::Json => {
-                    serde_json::to_writer(
-                        &mut out,
-                        &JsonState {
-                            plan: &plan,
-                            state: &state,
-                            with_routes: args.routes,
-                        },
-                    )?;
-                    writeln!(out)?;
-                }
-                Format::Csv => output::write_csv_rows(&mut out, &plan, &state)?,
-                Format::Table => output::write_table(&mut out, &plan, &state, args.routes)?,
-            }
-            Ok(())
-        },
-    )?;
+            Format::Csv => output::write_csv_rows(&mut out, &plan, &state)?,
+            Format::Table => output::write_table(&mut out, &plan, &state, table)?,
+        }
+        Ok(())
+    })?;
     let elapsed = started.elapsed();
     if args.summary {
-        write!(
-            out,
-            "{}",
-            Report {
-                plan: &plan,
-                summary: &summary
-            }
-        )?;
+        write!(out, "{}", Report { plan: &plan, summary: &summary })?;
         writeln!(
             out,
-            "time: {:.3} s wall, {:.3} ms per tick, {} threads, routes {}",
+            "time: {:.3} s wall, {:.3} ms per tick, worker threads: {}, routes {}",
             elapsed.as_secs_f64(),
             elapsed.as_secs_f64() * 1e3 / summary.ticks.max(1) as f64,
             rayon_threads_now(),
-            if args.routes {
-                "included"
-            } else {
-                "not computed"
-            }
+            if args.routes { "included" } else { "not computed" }
         )?;
     }
     out.flush()?;

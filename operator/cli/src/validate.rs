@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use orbitnet_model::NodeKind;
-
 #[derive(clap::Args)]
 pub struct Args {
     /// A Constellation YAML file.
@@ -13,13 +11,10 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<()> {
     let plan = crate::load(&args.file)?;
     println!(
-        "{}: ok: constellation {:?}: {} nodes ({} satellites, {} ground stations, {} platforms), {} inter-satellite links in the grid, {} faults, tick {}",
+        "{}: ok: constellation {:?}: {}, {} inter-satellite links in the grid, {} faults, tick {}",
         args.file.display(),
         plan.name,
-        plan.nodes.len(),
-        plan.n_sats,
-        plan.count(NodeKind::GroundStation),
-        plan.count(NodeKind::Platform),
+        plan.node_summary(),
         plan.isls.len(),
         plan.faults.len(),
         plan.tick

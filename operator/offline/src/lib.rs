@@ -11,9 +11,7 @@ pub use summary::{Report, Summary};
 
 /// Sets the number of worker threads; call once, before the first run.
 pub fn set_threads(n: usize) -> Result<(), rayon::ThreadPoolBuildError> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build_global()
+    rayon::ThreadPoolBuilder::new().num_threads(n).build_global()
 }
 
 /// The number of worker threads runs use.

@@ -30,13 +30,7 @@ impl Serialize for JsonState<'_> {
             map.serialize_entry("time", &orbitnet_model::Epoch(at).to_string())?;
         }
         map.serialize_entry("nodes", &Nodes { plan, state })?;
-        map.serialize_entry(
-            "links",
-            &Links {
-                plan,
-                links: &state.links,
-            },
-        )?;
+        map.serialize_entry("links", &Links { plan, links: &state.links })?;
         let faults: Vec<_> = state
             .active_faults
             .iter()
@@ -164,19 +158,11 @@ pub fn describe_fault(plan: &Plan, f: &FaultDef) -> String {
     if let Some(rate) = f.rate_cap_bps {
         effects.push(format!("rate <= {}", human_rate(rate)));
     }
-    let effects = if effects.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", effects.join(", "))
-    };
+    let effects = if effects.is_empty() { String::new() } else { format!(" {}", effects.join(", ")) };
     let target = match &f.target {
         FaultTarget::Node(n) => format!("on {}", name(*n)),
         FaultTarget::Link(a, b) => format!("on {} - {}", name(*a), name(*b)),
-        FaultTarget::Area {
-            lat_rad,
-            lon_rad,
-            radius_m,
-        } => format!(
+        FaultTarget::Area { lat_rad, lon_rad, radius_m } => format!(
             "within {} km of {:.2}, {:.2}",
             round_to(radius_m / 1e3, 3),
             lat_rad.to_degrees(),
@@ -213,14 +199,7 @@ impl Serialize for JsonRoutes<'_> {
         let mut map = serializer.serialize_map(None)?;
         if let Some(routes) = &self.state.routes {
             for (i, node) in self.plan.nodes.iter().enumerate() {
-                map.serialize_entry(
-                    &node.name,
-                    &Row {
-                        plan: self.plan,
-                        routes,
-                        from: i as u32,
-                    },
-                )?;
+                map.serialize_entry(&node.name, &Row { plan: self.plan, routes, from: i as u32 })?;
             }
         }
         map.end()
@@ -228,8 +207,7 @@ impl Serialize for JsonRoutes<'_> {
 }
 
 /// The CSV header of `write_csv_rows`.
-pub const CSV_HEADER: &str =
-    "t,id,a,b,kind,up,distanceM,elevationDeg,delayUs,jitterUs,lossPct,rateBps";
+pub const CSV_HEADER: &str = "t,id,a,b,kind,up,distanceM,elevationDeg,delayUs,jitterUs,lossPct,rateBps";
 
 /// One CSV row per link.
 pub fn write_csv_rows(out: &mut impl Write, plan: &Plan, state: &State) -> io::Result<()> {
@@ -244,9 +222,7 @@ pub fn write_csv_rows(out: &mut impl Write, plan: &Plan, state: &State) -> io::R
             kind_str(l.kind),
             l.up,
             round_to(l.distance_m, 3),
-            l.elevation_deg
-                .map(|e| round_to(e, 4).to_string())
-                .unwrap_or_default(),
+            l.elevation_deg.map(|e| round_to(e, 4).to_string()).unwrap_or_default(),
             l.delay_ns as f64 / 1e3,
             l.jitter_ns as f64 / 1e3,
             round_to(l.loss_pct, 6),
@@ -274,66 +250,58 @@ pub fn human_rate(bps: u64) -> String {
     format!("{} {unit}", round_to(value, 3))
 }
 
-/// A readable block for one tick: a header line, active faults, the links, and with
-/// `with_routes` the path between every pair of ground nodes.
-pub fn write_table(
-    out: &mut impl Write,
-    plan: &Plan,
-    state: &State,
-    with_routes: bool,
-) -> io::Result<()> {
-    let isl_total = state
-        .links
-        .iter()
-        .filter(|l| l.kind == LinkKind::Isl)
-        .count();
-    let isl_up = state
-        .links
-        .iter()
-        .filter(|l| l.kind == LinkKind::Isl && l.up)
-        .count();
+/// What a table shows besides the header, faults and ground links.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TableOptions {
+    /// The path between every pair of ground nodes.
+    pub routes: bool,
+    /// A row per inter-satellite link, not only the names of those that are down.
+    pub all_links: bool,
+}
+
+/// A readable block for one tick: a header line, active faults, the ground links (every
+/// link with `all_links`, otherwise only the names of the inter-satellite links that are
+/// down), and with `routes` the path between every pair of ground nodes.
+pub fn write_table(out: &mut impl Write, plan: &Plan, state: &State, opts: TableOptions) -> io::Result<()> {
+    let is_isl = |l: &&LinkState| l.kind == LinkKind::Isl;
+    let isl_total = state.links.iter().filter(is_isl).count();
+    let isl_up = state.links.iter().filter(is_isl).filter(|l| l.up).count();
     let gsl_total = state.links.len() - isl_total;
-    let gsl_up = state
-        .links
-        .iter()
-        .filter(|l| l.kind == LinkKind::Gsl && l.up)
-        .count();
-    let time = plan
-        .epoch
-        .at(state.t)
-        .map(|t| orbitnet_model::Epoch(t).to_string())
-        .unwrap_or_default();
+    let gsl_up = state.links.iter().filter(|l| l.kind == LinkKind::Gsl && l.up).count();
+    let time = plan.epoch.at(state.t).map(|t| orbitnet_model::Epoch(t).to_string()).unwrap_or_default();
     writeln!(
         out,
-        "t = {} s ({time})   {} nodes   links up {}/{} (ISL {isl_up}/{isl_total}, GSL {gsl_up}/{gsl_total})   handovers {}",
+        "t = {} s ({time})   links up {}/{} (ISL {isl_up}/{isl_total}, GSL {gsl_up}/{gsl_total})   handovers {}",
         state.t,
-        plan.nodes.len(),
         isl_up + gsl_up,
         state.links.len(),
         state.handovers
     )?;
     for &i in &state.active_faults {
         if let Some(f) = plan.faults.iter().find(|f| f.spec_index == i) {
-            let until = f
-                .end
-                .map(|e| format!("until t = {e} s"))
-                .unwrap_or_else(|| "until the end".into());
+            let until = f.end.map(|e| format!("until t = {e} s")).unwrap_or_else(|| "until the end".into());
             writeln!(out, "  fault [{i}] {} ({until})", describe_fault(plan, f))?;
         }
     }
-    let width = plan
-        .nodes
-        .iter()
-        .map(|n| n.name.len())
-        .max()
-        .unwrap_or(1)
-        .max(4);
+    if !opts.all_links {
+        let down: Vec<String> = state
+            .links
+            .iter()
+            .filter(is_isl)
+            .filter(|l| !l.up)
+            .map(|l| format!("{}~{}", plan.node(l.a).name, plan.node(l.b).name))
+            .collect();
+        if !down.is_empty() {
+            writeln!(out, "  ISLs down: {}", down.join(" "))?;
+        }
+    }
+    let width = plan.nodes.iter().map(|n| n.name.len()).max().unwrap_or(1).max(4);
     writeln!(
         out,
         "  {:<4} {:<width$} {:<width$} {:<4} {:>9} {:>6} {:>9} {:>7} {:>12}",
         "KIND", "A", "B", "UP", "DIST km", "ELEV", "DELAY ms", "LOSS %", "RATE"
     )?;
-    for l in &state.links {
+    for l in state.links.iter().filter(|l| opts.all_links || l.kind == LinkKind::Gsl) {
         writeln!(
             out,
             "  {:<4} {:<width$} {:<width$} {:<4} {:>9.1} {:>6} {:>9.3} {:>7.3} {:>12}",
@@ -342,38 +310,30 @@ pub fn write_table(
             plan.node(l.b).name,
             if l.up { "up" } else { "DOWN" },
             l.distance_m / 1e3,
-            l.elevation_deg
-                .map(|e| format!("{e:.1}"))
-                .unwrap_or_else(|| "-".into()),
+            l.elevation_deg.map(|e| format!("{e:.1}")).unwrap_or_else(|| "-".into()),
             l.delay_ns as f64 / 1e6,
             l.loss_pct,
             human_rate(l.rate_bps)
         )?;
     }
-    if let (true, Some(routes)) = (with_routes, &state.routes) {
-        writeln!(out, "  paths between ground nodes (one-way delay):")?;
-        for from in plan.ground_range() {
-            for to in plan.ground_range().filter(|&to| to != from) {
-                let (from, to) = (from as u32, to as u32);
+    if let (true, Some(routes)) = (opts.routes, &state.routes) {
+        writeln!(out, "  paths between ground nodes (one-way delay; the way back is the same):")?;
+        let ground = plan.ground_range().map(|g| g as u32);
+        let mut unreachable = Vec::new();
+        for from in ground.clone() {
+            for to in ground.clone().filter(|&to| to > from) {
+                let name = |n: u32| plan.node(n).name.as_str();
                 match (routes.path(from, to), routes.delay_ns(from, to)) {
                     (Some(path), Some(delay)) => {
-                        let hops: Vec<&str> =
-                            path.iter().map(|&n| plan.node(n).name.as_str()).collect();
-                        writeln!(
-                            out,
-                            "    {:>9.3} ms  {}",
-                            delay as f64 / 1e6,
-                            hops.join(" > ")
-                        )?;
+                        let hops: Vec<&str> = path.iter().map(|&n| name(n)).collect();
+                        writeln!(out, "    {:>9.3} ms  {}", delay as f64 / 1e6, hops.join(" > "))?;
                     }
-                    _ => writeln!(
-                        out,
-                        "    unreachable  {} > {}",
-                        plan.node(from).name,
-                        plan.node(to).name
-                    )?,
+                    _ => unreachable.push(format!("{}~{}", name(from), name(to))),
                 }
             }
+        }
+        if !unreachable.is_empty() {
+            writeln!(out, "    unreachable: {}", unreachable.join(" "))?;
         }
     }
     writeln!(out)

@@ -73,11 +73,8 @@ spec:
     #[test]
     fn parallel_pipeline_equals_the_sequential_model() {
         let plan = orbitnet_model::compile_yaml(YAML).unwrap();
-        let (from, to, step) = (
-            SimTime::ZERO,
-            SimTime::from_nanos(200_000_000_000),
-            SpecDuration::from_secs(3),
-        );
+        let (from, to, step) =
+            (SimTime::ZERO, SimTime::from_nanos(200_000_000_000), SpecDuration::from_secs(3));
         let want: Vec<State> = plan.states(from, to, step).collect();
         let mut got = Vec::new();
         for_each_tick(&plan, from, to, step, true, |s| {
@@ -94,9 +91,6 @@ spec:
             assert_eq!(g.handovers, w.handovers);
             assert_eq!(g.routes, w.routes);
         }
-        assert!(
-            want.iter().map(|s| s.handovers).sum::<usize>() > 0,
-            "the test must exercise handovers"
-        );
+        assert!(want.iter().map(|s| s.handovers).sum::<usize>() > 0, "the test must exercise handovers");
     }
 }

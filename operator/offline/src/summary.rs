@@ -22,21 +22,9 @@ impl Summary {
         self.ticks += 1;
         self.first.get_or_insert(state.t);
         self.last = Some(state.t);
-        self.isl_total = state
-            .links
-            .iter()
-            .filter(|l| l.kind == LinkKind::Isl)
-            .count() as u64;
-        self.isl_up_sum += state
-            .links
-            .iter()
-            .filter(|l| l.kind == LinkKind::Isl && l.up)
-            .count() as u64;
-        self.gsl_up_sum += state
-            .links
-            .iter()
-            .filter(|l| l.kind == LinkKind::Gsl && l.up)
-            .count() as u64;
+        self.isl_total = state.links.iter().filter(|l| l.kind == LinkKind::Isl).count() as u64;
+        self.isl_up_sum += state.links.iter().filter(|l| l.kind == LinkKind::Isl && l.up).count() as u64;
+        self.gsl_up_sum += state.links.iter().filter(|l| l.kind == LinkKind::Gsl && l.up).count() as u64;
         self.handovers += state.handovers as u64;
         if let Some(routes) = &state.routes {
             let entries = routes.len() as u64;
@@ -47,11 +35,7 @@ impl Summary {
     }
 
     fn mean(&self, sum: u64) -> f64 {
-        if self.ticks == 0 {
-            0.0
-        } else {
-            sum as f64 / self.ticks as f64
-        }
+        if self.ticks == 0 { 0.0 } else { sum as f64 / self.ticks as f64 }
     }
 }
 
@@ -69,14 +53,7 @@ impl fmt::Display for Report<'_> {
             _ => "no ticks".into(),
         };
         writeln!(f, "constellation {}: {} ticks, {span}", p.name, s.ticks)?;
-        writeln!(
-            f,
-            "nodes: {} ({} satellites, {} ground stations, {} platforms)",
-            p.nodes.len(),
-            p.n_sats,
-            p.count(orbitnet_model::NodeKind::GroundStation),
-            p.count(orbitnet_model::NodeKind::Platform)
-        )?;
+        writeln!(f, "nodes: {}", p.node_summary())?;
         writeln!(
             f,
             "links: {} ISLs in the grid, {:.1} up on average; {:.1} ground links on average; {} handovers",
