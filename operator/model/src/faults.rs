@@ -91,16 +91,12 @@ impl ActiveFaults<'_> {
 mod tests {
     use crate::links::LinkState;
     use crate::plan::{LinkKind, Plan};
-    use crate::testutil::plan;
-    use crate::{SimTime, State};
+    use crate::testutil::{at, plan};
+    use crate::State;
 
     /// 96 satellites at 1,200 km; two stations 770 km apart, one 6,000 km away; two ground
     /// links each, no atmospheric loss (so class and fault losses are exact).
     const BASE: &str = "  shells:\n  - {name: d, walker: {type: delta, planes: 8, satsPerPlane: 12, phasing: 1}, altitudeKm: 1200, inclinationDeg: 60}\n  groundStations:\n  - {name: near, latDeg: 30, lonDeg: 0}\n  - {name: also-near, latDeg: 30, lonDeg: 8}\n  - {name: far, latDeg: -20, lonDeg: 40}\n  linkClasses:\n    isl: {rateMbps: 1000}\n    gsl: {rateMbps: 100, lossPct: 1, processingDelayUs: 100}";
-
-    fn at(secs: f64) -> SimTime {
-        SimTime::from_secs_f64(secs).unwrap()
-    }
 
     fn with_faults(faults: &str) -> Plan {
         plan(&format!(

@@ -100,14 +100,10 @@ mod tests {
     use crate::geo::{SPEED_OF_LIGHT_M_S, Vec3, WGS84_A_M, central_angle_rad, norm};
     use crate::links::LinkState;
     use crate::plan::{LinkKind, NodeKind};
-    use crate::testutil::{SHELL, plan};
+    use crate::testutil::{SHELL, at, plan};
 
     /// 96 satellites at 1,200 km: a station at 30 deg sees about four above 10 deg.
     const DENSE: &str = "  shells:\n  - {name: d, walker: {type: delta, planes: 8, satsPerPlane: 12, phasing: 1}, altitudeKm: 1200, inclinationDeg: 60}";
-
-    fn at(secs: f64) -> SimTime {
-        SimTime::from_secs_f64(secs).unwrap()
-    }
 
     fn unit(r: Vec3) -> Vec3 {
         let n = norm(r);

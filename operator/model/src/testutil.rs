@@ -1,6 +1,6 @@
 //! Helpers for the model's tests: small specs written inline.
 
-use crate::{Plan, SpecError, compile_yaml};
+use crate::{Plan, SimTime, SpecError, compile_yaml};
 
 /// A document with one Walker shell and the given extra `spec` lines (YAML, indented by
 /// two spaces), e.g. `spec_with("  groundStations: [...]")`.
@@ -38,4 +38,9 @@ pub fn assert_problem(problems: &[String], needles: &[&str]) {
         problems.iter().any(|p| needles.iter().all(|n| p.contains(n))),
         "no problem mentions all of {needles:?}; problems: {problems:#?}"
     );
+}
+
+/// Emulation time `secs` seconds after the epoch.
+pub fn at(secs: f64) -> SimTime {
+    SimTime::from_secs_f64(secs).unwrap()
 }

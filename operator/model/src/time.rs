@@ -169,20 +169,17 @@ impl<'de> Deserialize<'de> for SpecDuration {
                 v.parse().map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SpecDuration, E> {
-                Err(E::custom(format!(
-                    "a bare number ({v}) has no unit: write a duration string such as \"{v}s\""
-                )))
+                Err(bare_number(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SpecDuration, E> {
-                Err(E::custom(format!(
-                    "a bare number ({v}) has no unit: write a duration string such as \"{v}s\""
-                )))
+                Err(bare_number(v))
             }
             fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<SpecDuration, E> {
-                Err(E::custom(format!(
-                    "a bare number ({v}) has no unit: write a duration string such as \"{v}s\""
-                )))
+                Err(bare_number(v))
             }
+        }
+        fn bare_number<E: serde::de::Error>(v: impl fmt::Display) -> E {
+            E::custom(format!("a bare number ({v}) has no unit: write a duration string such as \"{v}s\""))
         }
         deserializer.deserialize_any(Visitor)
     }
