@@ -89,10 +89,10 @@ impl ActiveFaults<'_> {
 
 #[cfg(test)]
 mod tests {
+    use crate::State;
     use crate::links::LinkState;
     use crate::plan::{LinkKind, Plan};
     use crate::testutil::{at, plan};
-    use crate::State;
 
     /// 96 satellites at 1,200 km; two stations 770 km apart, one 6,000 km away; two ground
     /// links each, no atmospheric loss (so class and fault losses are exact).
