@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::addressing::Addressing;
 use crate::error::{Invalid, Problem, SpecError};
 use crate::geo::Geodetic;
 use crate::orbit::{CircularOrbit, TleOrbit};
@@ -91,6 +92,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Resu
     let faults: Vec<FaultDef> =
         spec.faults.iter().enumerate().filter_map(|(i, f)| b.fault(i, f, n_sats, &isl_pairs)).collect();
 
+    let addressing = b.addressing(&spec.addressing, spec.shells.is_empty());
     let Builder { c, nodes, motions, isls, warnings, names } = b;
     if !c.problems.is_empty() {
         return Err(SpecError::Invalid(c.problems));
@@ -102,7 +104,6 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Resu
         nodes,
         n_sats,
         motions,
-        isls,
         ground_links,
         isl_class,
         gsl_class,
@@ -110,8 +111,11 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Resu
         route_to: spec.route_to,
         faults,
         warnings,
+        addressing,
         epoch_years_since_j2000: spec.epoch.julian_years_since_j2000(SimTime::ZERO),
         index: names.into_iter().map(|(name, (i, _))| (name, i)).collect(),
+        isl_slots: isls.iter().enumerate().map(|(k, l)| ((l.a, l.b), k as u32)).collect(),
+        isls,
     })
 }
 
@@ -468,6 +472,43 @@ impl Builder {
             hysteresis_m: g.hysteresis_km * 1e3,
             zenith_loss_frac: g.atmospheric_loss_pct / 100.0,
         }
+    }
+
+    /// The address ranges, checked to hold every node and every link that can exist.
+    fn addressing(&mut self, a: &spec::AddressingSpec, nothing_to_address: bool) -> Addressing {
+        let path = "spec.addressing";
+        if a.node_cidr.overlaps(&a.link_cidr) {
+            self.c.push(
+                format!("{path}.linkCidr"),
+                Problem::Conflict(format!("{} overlaps nodeCidr {}", a.link_cidr, a.node_cidr)),
+            );
+        }
+        if !nothing_to_address {
+            let nodes = self.nodes.len() as u64;
+            if nodes + 2 > a.node_cidr.size() {
+                self.c.push(
+                    format!("{path}.nodeCidr"),
+                    Problem::Conflict(format!(
+                        "{} holds {} node addresses, the constellation has {nodes} nodes",
+                        a.node_cidr,
+                        a.node_cidr.size().saturating_sub(2)
+                    )),
+                );
+            }
+            let n_sats = self.nodes.iter().filter(|n| n.kind == NodeKind::Satellite).count() as u64;
+            let links = self.isls.len() as u64 + (nodes - n_sats) * n_sats;
+            if 2 * links > a.link_cidr.size() {
+                self.c.push(
+                    format!("{path}.linkCidr"),
+                    Problem::Conflict(format!(
+                        "{} holds {} /31 links, the constellation can form {links}; give a shorter prefix",
+                        a.link_cidr,
+                        a.link_cidr.size() / 2
+                    )),
+                );
+            }
+        }
+        Addressing { nodes: a.node_cidr, links: a.link_cidr }
     }
 
     fn class(&mut self, path: &str, class: &spec::LinkClass) -> ClassParams {
@@ -898,6 +939,17 @@ mod tests {
         assert_problem(&p, &["spec", "unknown field `groundStation`", "groundStations"]);
         let p = problems(&format!("{SHELL}\n  routing: ospf"));
         assert_problem(&p, &["spec.routing", "ospf", "shortestPath"]);
+    }
+
+    #[test]
+    fn address_ranges_must_hold_the_constellation_and_not_overlap() {
+        let p = problems(&format!("{SHELL}\n  addressing: {{nodeCidr: 10.0.0.0/28, linkCidr: 10.0.0.0/24}}"));
+        assert_problem(&p, &["spec.addressing.linkCidr", "overlaps nodeCidr 10.0.0.0/28"]);
+        assert_problem(&p, &["spec.addressing.nodeCidr", "10.0.0.0/28 holds 14 node addresses", "24 nodes"]);
+        let p = problems(&format!("{SHELL}\n  addressing: {{linkCidr: 10.1.0.0/26}}"));
+        assert_problem(&p, &["spec.addressing.linkCidr", "32 /31 links", "can form 48"]);
+        let p = problems(&format!("{SHELL}\n  addressing: {{nodeCidr: 10.0.0.1/16}}"));
+        assert_problem(&p, &["spec.addressing.nodeCidr", "host bits"]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! Spec (YAML) --`compile`--> [`Plan`] --`Plan::state_at(t, previous)`--> [`State`]:
 //! positions, link up/down, delay, loss, rate, active faults and next-hop routes.
 
+pub mod addressing;
 pub mod compile;
 pub mod error;
 pub mod faults;

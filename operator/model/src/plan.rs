@@ -81,6 +81,15 @@ impl fmt::Display for LinkId {
     }
 }
 
+impl std::str::FromStr for LinkId {
+    type Err = std::num::ParseIntError;
+
+    /// The 16 hex digits `Display` writes.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(s, 16).map(LinkId)
+    }
+}
+
 impl Serialize for LinkId {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self)
@@ -177,8 +186,11 @@ pub struct Plan {
     pub faults: Vec<FaultDef>,
     /// Things that are allowed but probably not meant (e.g. a TLE far from the epoch).
     pub warnings: Vec<String>,
+    pub addressing: crate::addressing::Addressing,
     pub(crate) epoch_years_since_j2000: f64,
     pub(crate) index: HashMap<String, NodeIdx>,
+    /// (lower, higher) node of each ISL -> its slot (its index in `isls`).
+    pub(crate) isl_slots: HashMap<(NodeIdx, NodeIdx), u32>,
 }
 
 impl Plan {

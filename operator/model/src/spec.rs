@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::addressing::Ipv4Cidr;
 use crate::error::SpecError;
 use crate::time::{Epoch, SpecDuration};
 
@@ -66,6 +67,35 @@ pub struct ConstellationSpec {
     pub route_to: RouteTo,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// Address ranges of the emulated network.
+    #[serde(default)]
+    pub addressing: AddressingSpec,
+}
+
+/// Node i gets `nodeCidr` + i + 1 as a /32; every link that can exist gets a /31 from
+/// `linkCidr`. The defaults sit in 100.64.0.0/10 (RFC 6598), clear of the private ranges
+/// clusters and containers use.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddressingSpec {
+    #[serde(default = "default_node_cidr")]
+    pub node_cidr: Ipv4Cidr,
+    #[serde(default = "default_link_cidr")]
+    pub link_cidr: Ipv4Cidr,
+}
+
+fn default_node_cidr() -> Ipv4Cidr {
+    Ipv4Cidr { network: std::net::Ipv4Addr::new(100, 64, 0, 0), prefix_len: 16 }
+}
+
+fn default_link_cidr() -> Ipv4Cidr {
+    Ipv4Cidr { network: std::net::Ipv4Addr::new(100, 80, 0, 0), prefix_len: 12 }
+}
+
+impl Default for AddressingSpec {
+    fn default() -> Self {
+        Self { node_cidr: default_node_cidr(), link_cidr: default_link_cidr() }
+    }
 }
 
 fn default_tick() -> SpecDuration {
