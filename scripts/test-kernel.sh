@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The kernel test tier (DESIGN.md §6, tier 3): builds the kernel test binaries, then runs
+# them as root on this host if its kernel has sch_netem, or else inside the VM of
+# scripts/vm.sh (Debian's generic kernel). Exits non-zero if any test fails. When neither is
+# possible it says so, with the reason, and exits 0 only if ORBITNET_ALLOW_SKIP=1.
+#
+#   scripts/test-kernel.sh [TEST FILTER]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# package:test-target pairs that hold kernel tests
+suites=("orbitnet-dataplane:kernel")
+
+skip() {
+  echo "SKIPPED kernel tier: $*" >&2
+  [ "${ORBITNET_ALLOW_SKIP:-0}" = 1 ] && exit 0
+  exit 1
+}
+
+[ "$(id -u)" = 0 ] || skip "it needs root (network namespaces, qdiscs); run: sudo make test-kernel"
+
+bins=()
+for suite in "${suites[@]}"; do
+  pkg=${suite%%:*}; test=${suite#*:}
+  bin=$(cargo test --locked -q -p "$pkg" --test "$test" --no-run --message-format=json 2>/dev/null \
+        | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and "test" in m["target"]["kind"]:
+        print(m["executable"])')
+  [ -n "$bin" ] || { echo "cannot build $pkg --test $test" >&2; exit 1; }
+  bins+=("$bin")
+done
+
+# One script runs every suite, one test at a time (the tests time packets).
+runner=$(mktemp "${TMPDIR:-/tmp}/orbitnet-kernel-tests.XXXXXX")
+trap 'rm -f "$runner"' EXIT
+{
+  echo 'status=0'
+  for bin in "${bins[@]}"; do
+    printf 'echo "=== %s"\n' "$(basename "$bin")"
+    printf '%q --test-threads=1 --nocapture %s || status=1\n' "$bin" "${1:+$(printf '%q' "$1")}"
+  done
+  echo 'leftover=$(ip netns list 2>/dev/null | grep -c . || true)'
+  echo '[ "$leftover" = 0 ] || { echo "FAIL: $leftover network namespaces left behind:"; ip netns list; status=1; }'
+  echo 'exit $status'
+} > "$runner"
+chmod +x "$runner"
+
+if unshare -n tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then
+  echo "kernel tier: this kernel ($(uname -r)) has netem; running on the host" >&2
+  exec bash "$runner"
+fi
+echo "kernel tier: sch_netem is not available in kernel $(uname -r); running in the VM (scripts/vm.sh)" >&2
+command -v apt-get >/dev/null || skip "this host has no netem and no apt-get to install qemu for the VM"
+scripts/vm.sh --mem 768M -- bash "$runner"

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Runs a command as root inside a small VM booted from Debian's generic kernel (which has
+# sch_netem, veth, vxlan as modules), with this host's / shared read-only over virtio-9p:
+# the guest runs the binaries just built here. Exit status = the command's.
+#
+#   scripts/vm.sh [--mem 512M] [--timeout 600] -- COMMAND [ARGS...]
+#
+# One-time setup installs qemu-system-x86 and kmod from Debian and extracts the kernel and
+# busybox (not installed) into ~/.cache/orbitnet/vm/<kernel package version>/.
+# Inside the guest: / is the host's root (read-only), /run is a tmpfs (/run/netns, TMPDIR),
+# /proc /sys /dev are the guest's.
+# Pitfalls learned the hard way: qemu-system-x86 replaces the preinstalled qemu-utils (fine);
+# Debian's cloud kernel lacks 9p (use the generic one); run depmod on the extracted tree;
+# do not mount a tmpfs over /tmp; under TCG a boot rarely hangs: time out and retry once.
+set -euo pipefail
+
+mem=512M
+timeout_s=600
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --mem) mem=$2; shift 2 ;;
+    --timeout) timeout_s=$2; shift 2 ;;
+    --) shift; break ;;
+    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] -- COMMAND [ARGS...]" >&2; exit 2 ;;
+  esac
+done
+[ $# -gt 0 ] || { echo "vm.sh: no command given" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "vm.sh: run as root (qemu's 9p export of / and apt need it)" >&2; exit 2; }
+
+say() { printf 'vm: %s\n' "$*" >&2; }
+caller_dir=$PWD
+
+if ! command -v qemu-system-x86_64 >/dev/null || ! command -v depmod >/dev/null || ! command -v ping >/dev/null; then
+  say "installing qemu-system-x86, kmod, iputils-ping, iproute2 from Debian"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    qemu-system-x86 kmod xz-utils iproute2 iputils-ping busybox-static >/dev/null
+fi
+
+pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $2; exit}')
+[ -n "$pkg" ] || { say "cannot find Debian's linux-image-amd64 (is the Debian archive in apt's sources?)"; exit 2; }
+cache="${ORBITNET_CACHE:-$HOME/.cache/orbitnet}/vm/$pkg"
+mkdir -p "$cache"
+cd "$cache"
+
+if [ ! -d kernel ]; then
+  say "fetching $pkg and busybox-static into $cache"
+  rm -rf dl kernel.tmp bb && mkdir dl
+  (cd dl && apt-get download "$pkg" busybox-static >/dev/null 2>&1)
+  dpkg -x dl/"$pkg"_*.deb kernel.tmp
+  dpkg -x dl/busybox-static_*.deb bb
+  rm -rf dl && mv kernel.tmp kernel
+fi
+kver=$(ls kernel/lib/modules)
+grep -q '^CONFIG_NET_SCH_NETEM=[ym]' "kernel/boot/config-$kver" || { say "$pkg has no netem"; exit 2; }
+
+if [ ! -f vmlinux ]; then
+  # The uncompressed ELF boots via PVH and skips a slow XZ unpack under TCG.
+  z="kernel/boot/vmlinuz-$kver"
+  off=$(LC_ALL=C grep -abo $'\xfd7zXZ' "$z" | head -1 | cut -d: -f1)
+  tail -c +$((off + 1)) "$z" > vmlinux.xz
+  xz -dc --single-stream vmlinux.xz > vmlinux.tmp && mv vmlinux.tmp vmlinux && rm vmlinux.xz
+fi
+
+modules="virtio_pci 9pnet_virtio 9p veth sch_netem vxlan dummy"
+if [ ! -f initrd.cpio ] || [ "$(cat initrd.modules 2>/dev/null)" != "$modules" ]; then
+  depmod -b kernel "$kver"
+  rm -rf ir && mkdir -p ir/bin ir/mods ir/host ir/proc ir/sys ir/dev
+  cp bb/bin/busybox ir/bin/
+  for m in $modules; do
+    modprobe -d "$cache/kernel" -S "$kver" --show-depends "$m" | awk '/^insmod/{print $2}'
+  done | awk '!seen[$0]++' | while read -r f; do cp "$f" ir/mods/; basename "$f" >> ir/mods/order; done
+  cat > ir/init <<'INIT'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in $(cat /mods/order); do insmod /mods/$m || echo "insmod $m failed"; done
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /host \
+  || { echo "9p mount failed"; poweroff -f; }
+for d in proc sys dev; do mount --bind /$d /host/$d; done
+mount -t tmpfs tmpfs /host/run; mkdir -p /host/run/tmp
+for a in $(cat /proc/cmdline); do case $a in orbitnet.run=*) T=${a#*=};; esac; done
+echo "ORBITNET-VM-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)s"
+TMPDIR=/run/tmp HOME=/run/tmp chroot /host /bin/bash "$T"
+echo "ORBITNET-VM-RESULT=$?"
+poweroff -f
+INIT
+  chmod +x ir/init
+  (cd ir && find . | "$cache/bb/bin/busybox" cpio -o -H newc 2>/dev/null) > initrd.cpio
+  echo "$modules" > initrd.modules
+fi
+
+# The guest runs this script (the host's file, seen through 9p).
+job=$(mktemp "$cache/job.XXXXXX.sh")
+log="$job.log"
+trap 'rm -f "$job" "$log"' EXIT
+{
+  echo '#!/bin/bash'
+  echo "cd $(printf '%q' "$caller_dir")"
+  printf '%q ' "$@"; echo
+} > "$job"
+
+accel=(-accel tcg,thread=multi -cpu max)
+if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then accel=(-accel kvm -cpu host); fi
+
+for attempt in 1 2; do
+  start=$(date +%s%N)
+  rc=0
+  timeout "$timeout_s" qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$(nproc)" \
+    -nographic -no-reboot -kernel vmlinux -initrd initrd.cpio \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 ${ORBITNET_VM_APPEND:-} orbitnet.run=$job" \
+    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+    -nic none </dev/null 2>&1 | tee "$log" \
+    | grep --line-buffered -avE '^ORBITNET-VM-|SeaBIOS|Booting from ROM|reboot: Power down' || rc=$?
+  say "qemu ran $(( ($(date +%s%N) - start) / 1000000 )) ms ($kver, ${accel[1]%%,*})"
+  if grep -q 'ORBITNET-VM-BOOTED' "$log"; then break; fi
+  say "the guest did not boot (pipeline status $rc); its console said:"
+  tail -n 15 "$log" | sed 's/^/vm:   | /' >&2
+  [ "$attempt" = 1 ] && say "retrying once"
+done
+result=$(sed -n 's/.*ORBITNET-VM-RESULT=\([0-9]*\).*/\1/p' "$log" | tail -1)
+[ -n "$result" ] || { say "the guest never reported a result (timeout after ${timeout_s}s?)"; exit 124; }
+exit "$result"
