@@ -86,6 +86,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Resu
         );
     }
     let ground_links = b.ground_links(&spec.ground_links);
+    b.c.non_negative("spec.routeHysteresisUs", spec.route_hysteresis_us, MAX_DELAY_US);
     let isl_class = b.class("spec.linkClasses.isl", &spec.link_classes.isl);
     let gsl_class = b.class("spec.linkClasses.gsl", &spec.link_classes.gsl);
     let isl_pairs: HashSet<(NodeIdx, NodeIdx)> = b.isls.iter().map(|l| (l.a, l.b)).collect();
@@ -93,6 +94,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Resu
         spec.faults.iter().enumerate().filter_map(|(i, f)| b.fault(i, f, n_sats, &isl_pairs)).collect();
 
     let addressing = b.addressing(&spec.addressing, spec.shells.is_empty());
+    b.node_templates(&spec.nodes);
     let Builder { c, nodes, motions, isls, warnings, names } = b;
     if !c.problems.is_empty() {
         return Err(SpecError::Invalid(c.problems));
@@ -109,9 +111,11 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Resu
         gsl_class,
         routing: spec.routing,
         route_to: spec.route_to,
+        route_hysteresis_ns: us_to_ns(spec.route_hysteresis_us),
         faults,
         warnings,
         addressing,
+        node_templates: spec.nodes.clone(),
         epoch_years_since_j2000: spec.epoch.julian_years_since_j2000(SimTime::ZERO),
         index: names.into_iter().map(|(name, (i, _))| (name, i)).collect(),
         isl_slots: isls.iter().enumerate().map(|(k, l)| ((l.a, l.b), k as u32)).collect(),
@@ -471,6 +475,30 @@ impl Builder {
             hysteresis_rad: g.hysteresis_deg.to_radians(),
             hysteresis_m: g.hysteresis_km * 1e3,
             zenith_loss_frac: g.atmospheric_loss_pct / 100.0,
+        }
+    }
+
+    fn node_templates(&mut self, t: &spec::NodeTemplates) {
+        for (role, template) in
+            [("satellite", &t.satellite), ("groundStation", &t.ground_station), ("platform", &t.platform)]
+        {
+            let Some(template) = template else { continue };
+            let path = format!("spec.nodes.{role}");
+            if template.command.as_ref().is_some_and(|c| c.is_empty() || c[0].is_empty()) {
+                self.c.push(
+                    format!("{path}.command"),
+                    Problem::Conflict("is empty: give the program to run first".into()),
+                );
+            }
+            for key in template.env.keys() {
+                let valid = !key.is_empty() && !key.contains('=') && !key.contains('\0');
+                if !valid {
+                    self.c.push(
+                        format!("{path}.env"),
+                        Problem::Conflict(format!("{key:?} is not a valid variable name")),
+                    );
+                }
+            }
         }
     }
 
@@ -950,6 +978,21 @@ mod tests {
         assert_problem(&p, &["spec.addressing.linkCidr", "32 /31 links", "can form 48"]);
         let p = problems(&format!("{SHELL}\n  addressing: {{nodeCidr: 10.0.0.1/16}}"));
         assert_problem(&p, &["spec.addressing.nodeCidr", "host bits"]);
+    }
+
+    #[test]
+    fn node_templates_need_a_program_and_valid_variable_names() {
+        let p = problems(&format!(
+            "{SHELL}\n  nodes:\n    satellite: {{command: []}}\n    groundStation: {{command: [sleep, '1'], env: {{'A=B': x}}}}"
+        ));
+        assert_problem(&p, &["spec.nodes.satellite.command", "empty"]);
+        assert_problem(&p, &["spec.nodes.groundStation.env", "\"A=B\""]);
+        let ok = plan(&format!(
+            "{SHELL}\n  nodes:\n    satellite: {{command: [sleep, infinity], env: {{MODE: relay}}}}"
+        ));
+        let t = ok.node_templates.for_kind(NodeKind::Satellite).unwrap();
+        assert_eq!(t.command.as_deref(), Some(&["sleep".to_owned(), "infinity".to_owned()][..]));
+        assert!(ok.node_templates.for_kind(NodeKind::Platform).is_none());
     }
 
     #[test]

@@ -183,10 +183,14 @@ pub struct Plan {
     pub gsl_class: ClassParams,
     pub routing: Routing,
     pub route_to: RouteTo,
+    /// Route hysteresis (`Routes::compute_stable`); 0 = always the shortest paths.
+    pub route_hysteresis_ns: u64,
     pub faults: Vec<FaultDef>,
     /// Things that are allowed but probably not meant (e.g. a TLE far from the epoch).
     pub warnings: Vec<String>,
     pub addressing: crate::addressing::Addressing,
+    /// What runs in the nodes, by role.
+    pub node_templates: crate::spec::NodeTemplates,
     pub(crate) epoch_years_since_j2000: f64,
     pub(crate) index: HashMap<String, NodeIdx>,
     /// (lower, higher) node of each ISL -> its slot (its index in `isls`).

@@ -72,14 +72,36 @@ impl Routes {
     /// Shortest-delay trees towards every destination; `relays[v]` says whether v may be
     /// crossed by a path (satellites) or only start or end one (ground nodes).
     pub fn compute(graph: &Graph, relays: &[bool], destinations: &[NodeIdx]) -> Self {
+        Self::compute_stable(graph, relays, destinations, None, 0)
+    }
+
+    /// Like `compute`, but a node keeps its next hop from `previous` towards a destination
+    /// while that hop is still linked, strictly closer to the destination than the node
+    /// (so paths cannot loop), and at most `slack_ns` worse than the shortest path through
+    /// the node's best hop. Each hop adds at most `slack_ns`, so a path of h hops is at most
+    /// h x `slack_ns` longer than the shortest. Without it, near-equal paths of a grid flip
+    /// next hops every tick as delays drift.
+    pub fn compute_stable(
+        graph: &Graph,
+        relays: &[bool],
+        destinations: &[NodeIdx],
+        previous: Option<&Routes>,
+        slack_ns: u64,
+    ) -> Self {
         let n = graph.n_nodes();
+        let previous = previous.filter(|p| slack_ns > 0 && p.destinations == destinations && p.n_nodes == n);
         let mut next_hop = vec![NONE; n * destinations.len()];
         let mut delay_ns = vec![u64::MAX; n * destinations.len()];
         let mut heap = BinaryHeap::new();
+        let mut order = Vec::with_capacity(n);
         for (d, &root) in destinations.iter().enumerate() {
             let hops = &mut next_hop[d * n..(d + 1) * n];
             let dist = &mut delay_ns[d * n..(d + 1) * n];
-            shortest_path_tree(graph, relays, root, hops, dist, &mut heap);
+            shortest_path_tree(graph, relays, root, hops, dist, &mut heap, &mut order);
+            if let Some(p) = previous {
+                let before = &p.next_hop[d * n..(d + 1) * n];
+                keep_previous_hops(graph, relays, root, hops, dist, before, slack_ns, &order);
+            }
         }
         let mut slot_of = vec![NONE; n];
         for (d, &dest) in destinations.iter().enumerate() {
@@ -134,6 +156,24 @@ impl Routes {
         })
     }
 
+    /// The (node, destination) pairs whose next hop differs from `previous`'s, or `None`
+    /// when the two cannot be compared (other destinations or node count).
+    pub fn changed_since(&self, previous: &Routes) -> Option<Vec<(NodeIdx, NodeIdx)>> {
+        if self.destinations != previous.destinations || self.n_nodes != previous.n_nodes {
+            return None;
+        }
+        let n = self.n_nodes;
+        let changed = self
+            .next_hop
+            .iter()
+            .zip(&previous.next_hop)
+            .enumerate()
+            .filter(|(_, (now, before))| now != before)
+            .map(|(i, _)| ((i % n) as NodeIdx, self.destinations[i / n]))
+            .collect();
+        Some(changed)
+    }
+
     /// Number of (node, destination) pairs with a route.
     pub fn len(&self) -> usize {
         self.next_hop.iter().filter(|&&h| h != NONE).count()
@@ -147,6 +187,7 @@ impl Routes {
 /// Dijkstra from `root`: `dist[v]` = shortest delay v -> root, `hops[v]` = v's next hop.
 /// Ties go to the path found first, popping equal distances by lower node index, so the
 /// result is deterministic.
+/// `order` receives the nodes in the order they are settled (nondecreasing distance).
 fn shortest_path_tree(
     graph: &Graph,
     relays: &[bool],
@@ -154,14 +195,17 @@ fn shortest_path_tree(
     hops: &mut [u32],
     dist: &mut [u64],
     heap: &mut BinaryHeap<Reverse<(u64, u32)>>,
+    order: &mut Vec<u32>,
 ) {
     heap.clear();
+    order.clear();
     dist[root as usize] = 0;
     heap.push(Reverse((0, root)));
     while let Some(Reverse((du, u))) = heap.pop() {
         if du > dist[u as usize] {
             continue;
         }
+        order.push(u);
         if u != root && !relays[u as usize] {
             continue;
         }
@@ -173,6 +217,40 @@ fn shortest_path_tree(
                 heap.push(Reverse((dv, v)));
             }
         }
+    }
+}
+
+/// Keeps each node's previous next hop where `Routes::compute_stable` allows, then sets
+/// `dist` to the delay of the paths actually followed. `order` is the settling order of the
+/// shortest-path search: every kept hop is strictly closer, so it comes first.
+#[allow(clippy::too_many_arguments)] // one tree's arrays, passed together once
+fn keep_previous_hops(
+    graph: &Graph,
+    relays: &[bool],
+    root: NodeIdx,
+    hops: &mut [u32],
+    dist: &mut [u64],
+    before: &[u32],
+    slack_ns: u64,
+    order: &[u32],
+) {
+    // The lightest link to `h` (the search itself takes the lightest of parallel links).
+    let weight = |v: u32, h: u32| graph.neighbours(v).iter().filter(|(x, _)| *x == h).map(|&(_, w)| w).min();
+    let shortest: Vec<u64> = dist.to_vec();
+    for &v in order.iter().filter(|&&v| v != root) {
+        let (vi, prev) = (v as usize, before[v as usize]);
+        if prev == NONE || prev == hops[vi] || !(relays[prev as usize] || prev == root) {
+            continue;
+        }
+        let Some(w) = weight(v, prev) else { continue };
+        let via = shortest[prev as usize];
+        if via < shortest[vi] && via.saturating_add(w) <= shortest[vi].saturating_add(slack_ns) {
+            hops[vi] = prev;
+        }
+    }
+    for &v in order.iter().filter(|&&v| v != root) {
+        let h = hops[v as usize];
+        dist[v as usize] = weight(v, h).map_or(u64::MAX, |w| w.saturating_add(dist[h as usize]));
     }
 }
 
@@ -245,6 +323,45 @@ mod tests {
     }
 
     #[test]
+    fn a_previous_hop_is_kept_within_the_slack_only() {
+        // 0 reaches 3 via 1 (10 + 10) or via 2 (10 + 11): 2 is 1 ns worse.
+        let links = [link(0, 1, 10, true), link(1, 3, 10, true), link(0, 2, 10, true), link(2, 3, 11, true)];
+        let g = Graph::from_links(4, &links);
+        let fresh = Routes::compute(&g, &[true; 4], &[3]);
+        assert_eq!(fresh.next_hop(0, 3), Some(1));
+        // Pretend the last tick used 2: with 5 ns of slack 0 stays with 2, paying 21.
+        let mut before = fresh.clone();
+        before.next_hop[0] = 2;
+        let stable = Routes::compute_stable(&g, &[true; 4], &[3], Some(&before), 5);
+        assert_eq!(stable.next_hop(0, 3), Some(2));
+        assert_eq!(stable.delay_ns(0, 3), Some(21), "the delay is the followed path's");
+        // Without slack, or when the hop is no longer linked, the shortest wins.
+        assert_eq!(Routes::compute_stable(&g, &[true; 4], &[3], Some(&before), 0).next_hop(0, 3), Some(1));
+        let cut = [link(0, 1, 10, true), link(1, 3, 10, true), link(0, 2, 10, false), link(2, 3, 11, true)];
+        let g2 = Graph::from_links(4, &cut);
+        assert_eq!(Routes::compute_stable(&g2, &[true; 4], &[3], Some(&before), 5).next_hop(0, 3), Some(1));
+    }
+
+    #[test]
+    fn changes_are_listed_by_node_and_destination() {
+        let before = Routes::compute(
+            &Graph::from_links(3, &[link(0, 1, 1, true), link(1, 2, 1, true), link(0, 2, 5, true)]),
+            &[true; 3],
+            &[2],
+        );
+        let after = Routes::compute(
+            &Graph::from_links(3, &[link(0, 1, 1, true), link(1, 2, 1, false), link(0, 2, 5, true)]),
+            &[true; 3],
+            &[2],
+        );
+        // 0 reached 2 via 1, now directly; 1 reached 2 directly, now via 0.
+        assert_eq!(after.changed_since(&before), Some(vec![(0, 2), (1, 2)]));
+        assert_eq!(after.changed_since(&after), Some(vec![]));
+        let other = Routes::compute(&Graph::from_links(3, &[]), &[true; 3], &[1]);
+        assert_eq!(after.changed_since(&other), None);
+    }
+
+    #[test]
     fn unreachable_nodes_have_no_route() {
         let links = [link(0, 1, 1, true)];
         let g = Graph::from_links(3, &links);
@@ -255,6 +372,42 @@ mod tests {
     }
 
     proptest! {
+        /// Kept hops never make a loop, and every path stays within hops x slack of the
+        /// shortest, whatever the previous tick's hops were.
+        #[test]
+        fn stable_routes_are_loop_free_and_near_shortest(
+            n in 2usize..10,
+            raw in proptest::collection::vec((0u32..10, 0u32..10, 1u64..1000), 0..30),
+            previous_hops in proptest::collection::vec(0u32..11, 100),
+            slack in 0u64..300,
+        ) {
+            let links: Vec<LinkState> = raw.iter()
+                .filter(|(a, b, _)| (*a as usize) < n && (*b as usize) < n && a != b)
+                .map(|&(a, b, w)| link(a, b, w, true))
+                .collect();
+            let g = Graph::from_links(n, &links);
+            let relays = vec![true; n];
+            let dests: Vec<u32> = (0..n as u32).collect();
+            let best = Routes::compute(&g, &relays, &dests);
+            let mut before = best.clone();
+            for (slot, h) in before.next_hop.iter_mut().zip(&previous_hops) {
+                *slot = if (*h as usize) < n { *h } else { NONE };
+            }
+            let stable = Routes::compute_stable(&g, &relays, &dests, Some(&before), slack);
+            for to in 0..n as u32 {
+                for from in (0..n as u32).filter(|&f| f != to) {
+                    let path = stable.path(from, to);
+                    prop_assert_eq!(path.is_some(), best.path(from, to).is_some());
+                    if let Some(path) = path {
+                        let hops = (path.len() - 1) as u64;
+                        let d = stable.delay_ns(from, to).unwrap();
+                        let shortest = best.delay_ns(from, to).unwrap();
+                        prop_assert!(d >= shortest && d <= shortest + hops * slack, "{} vs {} over {} hops", d, shortest, hops);
+                    }
+                }
+            }
+        }
+
         /// On random small graphs, following next hops reaches the destination with exactly
         /// the brute-force shortest delay, and every node the brute force can reach has a route.
         #[test]

@@ -65,11 +65,60 @@ pub struct ConstellationSpec {
     /// nodes (stations and platforms), as in Hypatia's workload. Default `all`.
     #[serde(default)]
     pub route_to: RouteTo,
+    /// Route hysteresis: a node keeps its next hop towards a destination while that hop is
+    /// still linked, closer to the destination, and its path at most this much longer than
+    /// the shortest (so a path of h hops is at most h x this longer). Spares the flapping of
+    /// near-equal paths as delays drift. Default 0: always the shortest paths.
+    #[serde(default)]
+    pub route_hysteresis_us: f64,
     #[serde(default)]
     pub faults: Vec<Fault>,
     /// Address ranges of the emulated network.
     #[serde(default)]
     pub addressing: AddressingSpec,
+    /// What runs in the nodes, by role.
+    #[serde(default)]
+    pub nodes: NodeTemplates,
+}
+
+/// What runs in each node of a role. A role without a template runs nothing (the node is
+/// still a router).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeTemplates {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub satellite: Option<NodeTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ground_station: Option<NodeTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<NodeTemplate>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeTemplate {
+    /// The program and its arguments. The local runner runs it inside the node's network
+    /// namespace with ORBITNET_NODE, ORBITNET_ROLE, ORBITNET_ADDR, ORBITNET_NEIGHBOURS and
+    /// ORBITNET_HOSTS set; Kubernetes runs it as the container's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Container image (Kubernetes only; the local runner runs host programs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+impl NodeTemplates {
+    /// The template of a role, if the spec gives one.
+    pub fn for_kind(&self, kind: crate::plan::NodeKind) -> Option<&NodeTemplate> {
+        match kind {
+            crate::plan::NodeKind::Satellite => self.satellite.as_ref(),
+            crate::plan::NodeKind::GroundStation => self.ground_station.as_ref(),
+            crate::plan::NodeKind::Platform => self.platform.as_ref(),
+        }
+    }
 }
 
 /// Node i gets `nodeCidr` + i + 1 as a /32; every link that can exist gets a /31 from

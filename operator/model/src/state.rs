@@ -34,15 +34,26 @@ impl Plan {
     /// hysteresis and handover counts); without it every ground node chooses afresh.
     pub fn state_at(&self, t: SimTime, previous: Option<&State>) -> State {
         let geometry = self.geometry(t);
-        self.state_from(geometry, previous.map(|p| &p.ground_choice))
+        self.state_from(
+            geometry,
+            previous.map(|p| &p.ground_choice),
+            previous.and_then(|p| p.routes.as_ref()),
+        )
     }
 
     /// The state at an already computed geometry, routes included.
-    pub fn state_from(&self, geometry: Geometry, previous: Option<&GroundChoice>) -> State {
+    /// The state at an already computed geometry, routes included; `previous_routes` are
+    /// the tick before's, for route hysteresis.
+    pub fn state_from(
+        &self,
+        geometry: Geometry,
+        previous: Option<&GroundChoice>,
+        previous_routes: Option<&Routes>,
+    ) -> State {
         let faults = self.active_faults(geometry.t);
         let choice = self.choose_ground_links(&geometry, &faults, previous);
         let mut state = self.state_with_choice(geometry, choice, previous);
-        state.routes = self.routes_for(&state.links);
+        state.routes = self.routes_for(&state.links, previous_routes);
         state
     }
 
@@ -63,15 +74,17 @@ impl Plan {
     }
 
     /// Routes over `links` to the plan's destinations; `None` when routing is `none`.
-    pub fn routes_for(&self, links: &[LinkState]) -> Option<Routes> {
-        (self.routing == Routing::ShortestPath).then(|| self.routes(links, &self.route_destinations()))
+    /// `previous` (the tick before's routes) matters only with route hysteresis.
+    pub fn routes_for(&self, links: &[LinkState], previous: Option<&Routes>) -> Option<Routes> {
+        (self.routing == Routing::ShortestPath)
+            .then(|| self.routes(links, &self.route_destinations(), previous))
     }
 
     /// Shortest-delay next hops towards `destinations` over the links that are up.
-    pub fn routes(&self, links: &[LinkState], destinations: &[NodeIdx]) -> Routes {
+    pub fn routes(&self, links: &[LinkState], destinations: &[NodeIdx], previous: Option<&Routes>) -> Routes {
         let graph = Graph::from_links(self.nodes.len(), links);
         let relays: Vec<bool> = (0..self.nodes.len()).map(|i| !self.is_ground(i as NodeIdx)).collect();
-        Routes::compute(&graph, &relays, destinations)
+        Routes::compute_stable(&graph, &relays, destinations, previous, self.route_hysteresis_ns)
     }
 
     /// The tick times from `from` to `to` inclusive, every `step`.
@@ -85,10 +98,12 @@ impl Plan {
 
     /// Every tick's state from `from` to `to` inclusive, each chained to the one before.
     pub fn states(&self, from: SimTime, to: SimTime, step: SpecDuration) -> impl Iterator<Item = State> + '_ {
-        let mut previous: Option<GroundChoice> = None;
+        let mut previous: Option<(GroundChoice, Option<Routes>)> = None;
         Self::tick_times(from, to, step).map(move |t| {
-            let state = self.state_from(self.geometry(t), previous.as_ref());
-            previous = Some(state.ground_choice.clone());
+            let (choice, routes) = previous.as_ref().map_or((None, None), |(c, r)| (Some(c), r.as_ref()));
+            let state = self.state_from(self.geometry(t), choice, routes);
+            let keep_routes = if self.route_hysteresis_ns > 0 { state.routes.clone() } else { None };
+            previous = Some((state.ground_choice.clone(), keep_routes));
             state
         })
     }
