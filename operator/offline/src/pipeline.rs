@@ -2,7 +2,7 @@
 //! on the plan and t, so they run in parallel; the ground-link choice depends on the tick
 //! before (hysteresis), so it alone is chained, on one thread, between the parallel stages.
 
-use orbitnet_model::{GroundChoice, Plan, SimTime, SpecDuration, State};
+use orbitnet_model::{GroundChoice, Plan, Routes, SimTime, SpecDuration, State};
 use rayon::prelude::*;
 
 /// Ticks per batch: enough to keep every core busy, few enough that a batch of states with
@@ -20,6 +20,9 @@ pub fn for_each_tick<E>(
     mut sink: impl FnMut(State) -> Result<(), E>,
 ) -> Result<(), E> {
     let mut previous: Option<GroundChoice> = None;
+    // With route hysteresis a tick's routes depend on the tick before's: computed in order.
+    let chained_routes = with_routes && plan.route_hysteresis_ns > 0;
+    let mut previous_routes: Option<Routes> = None;
     let mut times = Plan::tick_times(from, to, step).peekable();
     let mut batch = Vec::with_capacity(BATCH);
     while times.peek().is_some() {
@@ -33,16 +36,22 @@ pub fn for_each_tick<E>(
             let before = previous.replace(choice.clone());
             chained.push((geometry, choice, before));
         }
-        let states: Vec<State> = chained
+        let mut states: Vec<State> = chained
             .into_par_iter()
             .map(|(geometry, choice, before)| {
                 let mut state = plan.state_with_choice(geometry, choice, before.as_ref());
-                if with_routes {
-                    state.routes = plan.routes_for(&state.links);
+                if with_routes && !chained_routes {
+                    state.routes = plan.routes_for(&state.links, None);
                 }
                 state
             })
             .collect();
+        if chained_routes {
+            for state in &mut states {
+                state.routes = plan.routes_for(&state.links, previous_routes.as_ref());
+                previous_routes.clone_from(&state.routes);
+            }
+        }
         for state in states {
             sink(state)?;
         }
@@ -69,10 +78,16 @@ spec:
 "#;
 
     /// The parallel pipeline must give exactly what the model's own sequential iterator
-    /// gives: same links, same hysteresis-chained choices, same routes, in order.
+    /// gives: same links, same hysteresis-chained choices, same routes, in order; with and
+    /// without route hysteresis.
     #[test]
     fn parallel_pipeline_equals_the_sequential_model() {
-        let plan = orbitnet_model::compile_yaml(YAML).unwrap();
+        same_as_sequential(YAML);
+        same_as_sequential(&format!("{YAML}  routeHysteresisUs: 300\n"));
+    }
+
+    fn same_as_sequential(yaml: &str) {
+        let plan = orbitnet_model::compile_yaml(yaml).unwrap();
         let (from, to, step) =
             (SimTime::ZERO, SimTime::from_nanos(200_000_000_000), SpecDuration::from_secs(3));
         let want: Vec<State> = plan.states(from, to, step).collect();

@@ -15,6 +15,11 @@ pub struct Summary {
     pub handovers: u64,
     pub route_entries_sum: u64,
     pub unreachable_pairs_sum: u64,
+    /// Next hops that differ from the tick before's, summed.
+    pub route_changes_sum: u64,
+    /// The most next hops that changed in one tick.
+    pub route_changes_max: u64,
+    previous_routes: Option<orbitnet_model::Routes>,
 }
 
 impl Summary {
@@ -31,6 +36,11 @@ impl Summary {
             let pairs = routes.destinations.len() as u64 * (state.geometry.ecef.len() as u64 - 1);
             self.route_entries_sum += entries;
             self.unreachable_pairs_sum += pairs.saturating_sub(entries);
+            if let Some(changed) = self.previous_routes.as_ref().and_then(|p| routes.changed_since(p)) {
+                self.route_changes_sum += changed.len() as u64;
+                self.route_changes_max = self.route_changes_max.max(changed.len() as u64);
+            }
+            self.previous_routes = Some(routes.clone());
         }
     }
 
@@ -65,9 +75,11 @@ impl fmt::Display for Report<'_> {
         if s.route_entries_sum > 0 || s.unreachable_pairs_sum > 0 {
             writeln!(
                 f,
-                "routes: {:.1} next hops per tick on average; {:.1} (node, destination) pairs unreachable",
+                "routes: {:.1} next hops per tick on average; {:.1} (node, destination) pairs unreachable; {:.1} next hops change per tick on average, {} at most",
                 s.mean(s.route_entries_sum),
-                s.mean(s.unreachable_pairs_sum)
+                s.mean(s.unreachable_pairs_sum),
+                s.route_changes_sum as f64 / s.ticks.saturating_sub(1).max(1) as f64,
+                s.route_changes_max
             )?;
         }
         Ok(())
