@@ -53,4 +53,5 @@ if unshare -n tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then
 fi
 echo "kernel tier: sch_netem is not available in kernel $(uname -r); running in the VM (scripts/vm.sh)" >&2
 command -v apt-get >/dev/null || skip "this host has no netem and no apt-get to install qemu for the VM"
-scripts/vm.sh --mem 768M -- bash "$runner"
+# One vCPU: the tests time packets, and a second emulated CPU roughly doubles the jitter.
+scripts/vm.sh --mem 768M --smp 1 -- bash "$runner"

@@ -3,7 +3,7 @@
 # sch_netem, veth, vxlan as modules), with this host's / shared read-only over virtio-9p:
 # the guest runs the binaries just built here. Exit status = the command's.
 #
-#   scripts/vm.sh [--mem 512M] [--timeout 600] -- COMMAND [ARGS...]
+#   scripts/vm.sh [--mem 512M] [--timeout 600] [--smp N] -- COMMAND [ARGS...]
 #
 # One-time setup installs qemu-system-x86 and kmod from Debian and extracts the kernel and
 # busybox (not installed) into ~/.cache/orbitnet/vm/<kernel package version>/.
@@ -16,12 +16,14 @@ set -euo pipefail
 
 mem=512M
 timeout_s=600
+smp=$(nproc)
 while [ $# -gt 0 ]; do
   case "$1" in
     --mem) mem=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
+    --smp) smp=$2; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] -- COMMAND [ARGS...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] [--smp CPUS] -- COMMAND [ARGS...]" >&2; exit 2 ;;
   esac
 done
 [ $# -gt 0 ] || { echo "vm.sh: no command given" >&2; exit 2; }
@@ -106,7 +108,7 @@ if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then accel=(-accel kvm 
 for attempt in 1 2; do
   start=$(date +%s%N)
   rc=0
-  timeout "$timeout_s" qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$(nproc)" \
+  timeout "$timeout_s" qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$smp" \
     -nographic -no-reboot -kernel vmlinux -initrd initrd.cpio \
     -append "console=ttyS0 quiet loglevel=3 panic=-1 ${ORBITNET_VM_APPEND:-} orbitnet.run=$job" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \

@@ -1,13 +1,15 @@
 //! Applying the model's state: what every local link end and every local node's routes
-//! should be (`target`), the difference from what was applied last (`diff`, pure), and the
-//! requests that close it, one batch per namespace (`Applier::apply`). A failed request
-//! fails only its own link end or route, is reported, and is retried next time.
+//! should be, the difference from what was applied last (worked out without the kernel,
+//! so it can be tested and measured alone), and the requests that close it, one batch per
+//! namespace, namespaces spread over the cores. A failed request fails only its own link end
+//! or route, is reported, and is retried next time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use orbitnet_model::{LinkId, NodeIdx, Plan, State};
+use orbitnet_model::{LinkId, NodeIdx, Plan, Routes, State};
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::netem::{self, Netem};
 use crate::netlink::{Conn, NlError, Request};
@@ -17,6 +19,8 @@ use crate::{link, naming};
 /// ESRCH: "No such process", the kernel's answer for a route that is already gone (an
 /// interface going down takes its routes with it).
 const ESRCH: i32 = 3;
+/// Namespaces with work above which a tick's batches are sent from several threads.
+const PARALLEL_NAMESPACES: usize = 64;
 
 /// A link end on this host: the interface in `node`'s namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,28 +32,38 @@ pub struct End {
     pub name: String,
 }
 
-/// Every link end on this host.
+/// Every link end on this host, indexed by link and by (node, peer).
 #[derive(Clone, Debug, Default)]
 pub struct Wiring {
-    ends: HashMap<LinkId, Vec<End>>,
+    ends: Vec<End>,
+    by_link: FxHashMap<LinkId, Vec<usize>>,
+    by_pair: FxHashMap<(NodeIdx, NodeIdx), usize>,
 }
 
 impl Wiring {
     pub fn add(&mut self, end: End) {
-        self.ends.entry(end.link).or_default().push(end);
+        let i = self.ends.len();
+        self.by_link.entry(end.link).or_default().push(i);
+        self.by_pair.insert((end.node, end.peer), i);
+        self.ends.push(end);
     }
 
     pub fn ends(&self) -> impl Iterator<Item = &End> {
-        self.ends.values().flatten()
+        self.ends.iter()
     }
 
     /// `node`'s end of `link`, if it is on this host.
     pub fn end_of(&self, link: LinkId, node: NodeIdx) -> Option<&End> {
-        self.ends.get(&link)?.iter().find(|e| e.node == node)
+        self.by_link.get(&link)?.iter().map(|&i| &self.ends[i]).find(|e| e.node == node)
+    }
+
+    /// `node`'s end of its link to `peer`, if it is on this host.
+    pub fn end_between(&self, node: NodeIdx, peer: NodeIdx) -> Option<&End> {
+        self.by_pair.get(&(node, peer)).map(|&i| &self.ends[i])
     }
 
     pub fn links(&self) -> usize {
-        self.ends.len()
+        self.by_link.len()
     }
 
     /// Rebuilds the wiring from what the kernel holds: every interface whose alias names
@@ -77,63 +91,102 @@ pub struct EndState {
     pub netem: Option<Netem>,
 }
 
+/// node -> destination address -> route.
+pub type RouteTables = BTreeMap<NodeIdx, BTreeMap<Ipv4Addr, Route>>;
+
+/// Each node's operations, in the order they are to be sent.
+pub type OpsByNode = BTreeMap<NodeIdx, Vec<Op>>;
+
 /// What every local end and every local node's routes should be at one tick.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Target {
     /// (node, ifindex) -> (link, state). Ends of links the model does not list this tick
     /// (ground links not chosen) are down, their netem left as it is.
     pub ends: BTreeMap<(NodeIdx, u32), (LinkId, EndState)>,
-    /// node -> destination address -> route, for local nodes.
-    pub routes: BTreeMap<NodeIdx, BTreeMap<Ipv4Addr, Route>>,
+    /// Routes of the local nodes.
+    pub routes: RouteTables,
     /// (node, next hop) pairs the routes need but no local interface joins.
     pub unwired: Vec<(NodeIdx, NodeIdx)>,
 }
 
-/// The target for the local ends and nodes (`is_local`) of `state`.
-pub fn target(plan: &Plan, state: &State, wiring: &Wiring, is_local: impl Fn(NodeIdx) -> bool) -> Target {
-    let mut t = Target::default();
-    let mut listed = std::collections::HashSet::new();
+/// Calls `f` with every local end's wanted state: the model's for the links it lists, down
+/// with netem unchanged for the others.
+fn for_each_wanted_end(state: &State, wiring: &Wiring, mut f: impl FnMut(&End, EndState)) {
+    let mut listed = vec![false; wiring.ends.len()];
     for l in &state.links {
-        let Some(ends) = wiring.ends.get(&l.id) else { continue };
-        listed.insert(l.id);
-        let netem = Netem::for_link(l);
-        for e in ends {
-            t.ends.insert((e.node, e.ifindex), (l.id, EndState { up: l.up, netem: Some(netem) }));
+        let Some(indices) = wiring.by_link.get(&l.id) else { continue };
+        let want = EndState { up: l.up, netem: Some(Netem::for_link(l)) };
+        for &i in indices {
+            listed[i] = true;
+            f(&wiring.ends[i], want);
         }
     }
-    for e in wiring.ends().filter(|e| !listed.contains(&e.link)) {
-        t.ends.insert((e.node, e.ifindex), (e.link, EndState { up: false, netem: None }));
+    for (e, _) in wiring.ends.iter().zip(&listed).filter(|(_, listed)| !**listed) {
+        f(e, EndState { up: false, netem: None });
     }
-    let Some(routes) = &state.routes else { return t };
+}
+
+/// The route `node` should have towards `dest`: `Ok(None)` if the model has none, `Err`
+/// with the (node, next hop) pair if the link it needs is not wired here.
+fn route_for(
+    plan: &Plan,
+    routes: &Routes,
+    wiring: &Wiring,
+    node: NodeIdx,
+    dest: NodeIdx,
+) -> Result<Option<Route>, (NodeIdx, NodeIdx)> {
+    let Some(hop) = routes.next_hop(node, dest) else { return Ok(None) };
+    let (Some(end), Some(gateway)) = (wiring.end_between(node, hop), plan.link_end_address(hop, node)) else {
+        return Err((node, hop));
+    };
+    let destination = plan.node_address(dest);
+    Ok(Some(Route { destination, gateway, ifindex: end.ifindex, source: Some(plan.node_address(node)) }))
+}
+
+/// Every local node's routes (`is_local`) in `state`, and the (node, next hop) pairs
+/// whose link is not wired here.
+fn target_routes(
+    plan: &Plan,
+    state: &State,
+    wiring: &Wiring,
+    is_local: impl Fn(NodeIdx) -> bool,
+) -> (RouteTables, Vec<(NodeIdx, NodeIdx)>) {
+    let (mut tables, mut unwired) = (BTreeMap::new(), Vec::new());
+    let Some(routes) = &state.routes else { return (tables, unwired) };
     for node in (0..plan.nodes.len() as NodeIdx).filter(|&n| is_local(n)) {
         let mut table = BTreeMap::new();
         for &dest in routes.destinations.iter().filter(|&&d| d != node) {
-            let Some(hop) = routes.next_hop(node, dest) else { continue };
-            let link = plan.link_id(node, hop);
-            let (Some(end), Some(gateway)) = (wiring.end_of(link, node), plan.link_end_address(hop, node))
-            else {
-                t.unwired.push((node, hop));
-                continue;
-            };
-            let destination = plan.node_address(dest);
-            table.insert(
-                destination,
-                Route { destination, gateway, ifindex: end.ifindex, source: Some(plan.node_address(node)) },
-            );
+            match route_for(plan, routes, wiring, node, dest) {
+                Ok(Some(r)) => {
+                    table.insert(r.destination, r);
+                }
+                Ok(None) => {}
+                Err(pair) => unwired.push(pair),
+            }
         }
-        t.routes.insert(node, table);
+        tables.insert(node, table);
     }
-    t.unwired.sort_unstable();
-    t.unwired.dedup();
-    t
+    unwired.sort_unstable();
+    unwired.dedup();
+    (tables, unwired)
+}
+
+/// The target for the local ends and nodes (`is_local`) of `state`.
+pub fn target(plan: &Plan, state: &State, wiring: &Wiring, is_local: impl Fn(NodeIdx) -> bool) -> Target {
+    let (routes, unwired) = target_routes(plan, state, wiring, is_local);
+    let mut ends = BTreeMap::new();
+    for_each_wanted_end(state, wiring, |e, want| {
+        ends.insert((e.node, e.ifindex), (e.link, want));
+    });
+    Target { ends, routes, unwired }
 }
 
 /// What was applied last: the dataplane's memory between ticks (rebuilt from the kernel
 /// after a restart by `Applier::read_back`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Applied {
-    pub ends: HashMap<(NodeIdx, u32), EndState>,
-    pub routes: HashMap<NodeIdx, HashMap<Ipv4Addr, Route>>,
+    pub ends: FxHashMap<(NodeIdx, u32), EndState>,
+    pub routes: FxHashMap<NodeIdx, FxHashMap<Ipv4Addr, Route>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,56 +197,101 @@ pub enum Op {
     DeleteRoute(Ipv4Addr),
 }
 
-/// The operations that turn `applied` into `target`, per node, in a safe order: netem
-/// before a link comes up, links up before routes use them, routes moved before links go
-/// down. Nothing for what is already right.
-pub fn diff(applied: &Applied, target: &Target) -> BTreeMap<NodeIdx, Vec<Op>> {
-    /// One node's operations, by phase; concatenated in this order.
-    #[derive(Default)]
-    struct Phases {
-        netem: Vec<Op>,
-        up: Vec<Op>,
-        replace: Vec<Op>,
-        delete: Vec<Op>,
-        down: Vec<Op>,
+/// One node's operations by phase, sent in this order: netem before a link comes up,
+/// links up before routes use them, routes moved before links go down.
+#[derive(Default)]
+struct Phases {
+    netem: Vec<Op>,
+    up: Vec<Op>,
+    replace: Vec<Op>,
+    delete: Vec<Op>,
+    down: Vec<Op>,
+}
+
+/// Operations by node, in a vector indexed by node (grown on demand).
+#[derive(Default)]
+struct Ops(Vec<Phases>);
+
+impl Ops {
+    fn of(&mut self, node: NodeIdx) -> &mut Phases {
+        let i = node as usize;
+        if self.0.len() <= i {
+            self.0.resize_with(i + 1, Phases::default);
+        }
+        &mut self.0[i]
     }
-    let mut out: BTreeMap<NodeIdx, Phases> = BTreeMap::new();
-    for (&(node, ifindex), &(link, want)) in &target.ends {
+
+    fn into_map(self) -> OpsByNode {
+        self.0
+            .into_iter()
+            .enumerate()
+            .map(|(node, p)| (node as NodeIdx, [p.netem, p.up, p.replace, p.delete, p.down].concat()))
+            .filter(|(_, ops)| !ops.is_empty())
+            .collect()
+    }
+
+    /// Operations for one end: a netem change unless the applied one is within
+    /// `tolerance_ns`, and a state change if up/down differs (or is unknown).
+    fn end(&mut self, applied: &Applied, e: (NodeIdx, u32, LinkId), want: EndState, tolerance_ns: u64) {
+        let (node, ifindex, link) = e;
         let have = applied.ends.get(&(node, ifindex));
-        let ops = out.entry(node).or_default();
         if let Some(netem) = want.netem
-            && have.and_then(|h| h.netem) != Some(netem)
+            && !have.and_then(|h| h.netem).is_some_and(|h| h.close_to(&netem, tolerance_ns))
         {
-            ops.netem.push(Op::Netem { ifindex, link, netem });
+            self.of(node).netem.push(Op::Netem { ifindex, link, netem });
         }
         if have.map(|h| h.up) != Some(want.up) {
             let op = Op::SetUp { ifindex, link, up: want.up };
-            if want.up { ops.up.push(op) } else { ops.down.push(op) }
+            let p = self.of(node);
+            if want.up { p.up.push(op) } else { p.down.push(op) }
         }
     }
-    let empty = HashMap::new();
-    for (&node, table) in &target.routes {
-        let have = applied.routes.get(&node).unwrap_or(&empty);
-        let ops = out.entry(node).or_default();
-        for (dest, route) in table {
-            if have.get(dest) != Some(route) {
-                ops.replace.push(Op::ReplaceRoute(*route));
+
+    /// The operation for one (node, destination address): `want` is the route the pair
+    /// should have, or `None` for none.
+    fn route(&mut self, applied: &Applied, node: NodeIdx, dest: Ipv4Addr, want: Option<Route>) {
+        let have = applied.routes.get(&node).and_then(|t| t.get(&dest));
+        match want {
+            Some(r) if have != Some(&r) => self.of(node).replace.push(Op::ReplaceRoute(r)),
+            None if have.is_some() => self.of(node).delete.push(Op::DeleteRoute(dest)),
+            _ => {}
+        }
+    }
+
+    /// Whole tables: every wanted route compared, and every applied route no longer wanted
+    /// removed (all of a node's, if it is no longer routed at all).
+    fn tables(&mut self, applied: &Applied, tables: &RouteTables) {
+        let empty = BTreeMap::new();
+        for (&node, table) in tables {
+            for (&dest, route) in table {
+                self.route(applied, node, dest, Some(*route));
             }
         }
-        let mut gone: Vec<Ipv4Addr> = have.keys().filter(|d| !table.contains_key(d)).copied().collect();
-        gone.sort_unstable();
-        ops.delete.extend(gone.into_iter().map(Op::DeleteRoute));
+        for (&node, have) in &applied.routes {
+            let table = tables.get(&node).unwrap_or(&empty);
+            let mut gone: Vec<Ipv4Addr> = have.keys().filter(|d| !table.contains_key(d)).copied().collect();
+            gone.sort_unstable();
+            self.of(node).delete.extend(gone.into_iter().map(Op::DeleteRoute));
+        }
     }
-    // A node whose routes are no longer wanted at all (routing turned off) loses them.
-    for (&node, have) in applied.routes.iter().filter(|(n, _)| !target.routes.contains_key(n)) {
-        let mut gone: Vec<Ipv4Addr> = have.keys().copied().collect();
-        gone.sort_unstable();
-        out.entry(node).or_default().delete.extend(gone.into_iter().map(Op::DeleteRoute));
+}
+
+/// The operations that turn `applied` into `target`, per node, in a safe order. Nothing
+/// for what is already right.
+pub fn diff(applied: &Applied, target: &Target) -> OpsByNode {
+    let mut ops = Ops::default();
+    for (&(node, ifindex), &(link, want)) in &target.ends {
+        ops.end(applied, (node, ifindex, link), want, 0);
     }
-    out.into_iter()
-        .map(|(node, p)| (node, [p.netem, p.up, p.replace, p.delete, p.down].concat()))
-        .filter(|(_, ops)| !ops.is_empty())
-        .collect()
+    ops.tables(applied, &target.routes);
+    ops.into_map()
+}
+
+/// A link's own netem tolerance: between half and all of `tolerance_ns`, fixed by its id,
+/// so links drifting alike do not all cross their tolerance on the same tick.
+fn tolerance_of(link: LinkId, tolerance_ns: u64) -> u64 {
+    let half = tolerance_ns / 2;
+    half + link.0 % (tolerance_ns - half + 1)
 }
 
 /// One failed operation.
@@ -216,6 +314,8 @@ pub struct ApplyReport {
     /// Next hops the routes needed over links not built here.
     pub unwired: Vec<(NodeIdx, NodeIdx)>,
     pub elapsed: Duration,
+    /// Of `elapsed`, the time spent working out what to send (the rest is the kernel's).
+    pub diff_elapsed: Duration,
 }
 
 impl ApplyReport {
@@ -230,33 +330,148 @@ pub struct Applier {
     pub conns: HashMap<NodeIdx, Conn>,
     pub wiring: Wiring,
     pub applied: Applied,
+    /// A netem is changed only when the wanted delay (or jitter) is further than this from
+    /// the applied one (each link uses between half and all of it). Default 0 (exact); the
+    /// local runner uses 10 us, which bounds a path's round-trip error by 2 x hops x 10 us
+    /// and spares most of the kernel work: ground links drift ~5 us/s, cross-plane ISLs
+    /// under 1 us/s.
+    pub delay_tolerance_ns: u64,
+    /// The nodes whose namespaces this applier serves (those of `conns`, unless detached).
+    local: FxHashSet<NodeIdx>,
+    /// The model's routes at the last apply: the next tick's route work is only where the
+    /// next hops differ from these (168k routes for Starlink shell 1, a few hundred change).
+    last_routes: Option<Routes>,
+    /// (node, destination address) pairs whose last operation failed: looked at again.
+    retry_routes: FxHashSet<(NodeIdx, Ipv4Addr)>,
 }
 
 impl Applier {
     pub fn new(conns: HashMap<NodeIdx, Conn>, wiring: Wiring) -> Self {
-        Self { conns, wiring, applied: Applied::default() }
+        Self {
+            local: conns.keys().copied().collect(),
+            conns,
+            wiring,
+            applied: Applied::default(),
+            delay_tolerance_ns: 0,
+            last_routes: None,
+            retry_routes: FxHashSet::default(),
+        }
+    }
+
+    /// An applier for `local` nodes without kernel connections: it works out every tick's
+    /// operations and records them as applied, sending nothing. For benchmarks and tests of
+    /// the difference logic.
+    pub fn detached(wiring: Wiring, local: impl IntoIterator<Item = NodeIdx>) -> Self {
+        let mut a = Self::new(HashMap::new(), wiring);
+        a.local = local.into_iter().collect();
+        a
+    }
+
+    /// The operations that bring the kernel from what was applied to `state`, and the next
+    /// hops no local link serves. Sends nothing.
+    fn plan_tick(&self, plan: &Plan, state: &State) -> (OpsByNode, Vec<(NodeIdx, NodeIdx)>) {
+        let mut ops = Ops::default();
+        let tolerance = self.delay_tolerance_ns;
+        for_each_wanted_end(state, &self.wiring, |e, want| {
+            ops.end(&self.applied, (e.node, e.ifindex, e.link), want, tolerance_of(e.link, tolerance));
+        });
+        let mut unwired = Vec::new();
+        let changed = match (&state.routes, &self.last_routes) {
+            (Some(now), Some(before)) => now.changed_since(before),
+            _ => None,
+        };
+        match (&state.routes, changed) {
+            (Some(routes), Some(changed)) => {
+                let retry = self
+                    .retry_routes
+                    .iter()
+                    .filter_map(|&(node, addr)| Some((node, plan.node_of_address(addr)?)));
+                let mut pairs: Vec<(NodeIdx, NodeIdx)> = changed.into_iter().chain(retry).collect();
+                pairs.sort_unstable();
+                pairs.dedup();
+                for (node, dest) in pairs.into_iter().filter(|(n, d)| n != d && self.local.contains(n)) {
+                    let want = route_for(plan, routes, &self.wiring, node, dest).unwrap_or_else(|pair| {
+                        unwired.push(pair);
+                        None
+                    });
+                    ops.route(&self.applied, node, plan.node_address(dest), want);
+                }
+            }
+            _ => {
+                // No comparable previous routes: whole tables.
+                let (tables, missing) = target_routes(plan, state, &self.wiring, |n| self.local.contains(&n));
+                ops.tables(&self.applied, &tables);
+                unwired = missing;
+            }
+        }
+        unwired.sort_unstable();
+        unwired.dedup();
+        (ops.into_map(), unwired)
     }
 
     /// Brings the kernel to `state`, issuing only what differs from the last apply.
     pub fn apply(&mut self, plan: &Plan, state: &State) -> ApplyReport {
-        let target = target(plan, state, &self.wiring, |n| self.conns.contains_key(&n));
-        self.apply_target(&target)
+        let started = Instant::now();
+        let (ops, unwired) = self.plan_tick(plan, state);
+        self.retry_routes.clear();
+        self.last_routes = state.routes.clone();
+        let diff_elapsed = started.elapsed();
+        let mut report = self.execute(ops);
+        report.unwired = unwired;
+        report.diff_elapsed = diff_elapsed;
+        report.elapsed = started.elapsed();
+        report
     }
 
+    /// Applies a whole target (every end and every route compared).
     pub fn apply_target(&mut self, target: &Target) -> ApplyReport {
         let started = Instant::now();
-        let mut report = ApplyReport { unwired: target.unwired.clone(), ..ApplyReport::default() };
-        for (node, ops) in diff(&self.applied, target) {
-            let Some(conn) = self.conns.get_mut(&node) else { continue };
-            // Requests that cannot even be encoded fail here; the rest go out in one batch.
-            let built: Vec<Result<Request, NlError>> =
-                ops.iter().map(|op| request(conn.netns(), op)).collect();
-            let valid: Vec<Request> = built.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
-            let mut sent = conn.batch(valid).into_iter();
-            let results = built.into_iter().map(|b| match b {
-                Ok(_) => sent.next().unwrap_or(Ok(())),
-                Err(e) => Err(e),
-            });
+        let mut report = self.execute(diff(&self.applied, target));
+        report.unwired = target.unwired.clone();
+        report.elapsed = started.elapsed();
+        report
+    }
+
+    fn execute(&mut self, ops_by_node: OpsByNode) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        let mut pending = ops_by_node;
+        let mut work: Vec<(NodeIdx, Vec<Op>, &mut Conn)> =
+            self.conns.iter_mut().filter_map(|(n, c)| pending.remove(n).map(|ops| (*n, ops, c))).collect();
+        work.sort_unstable_by_key(|w| w.0);
+        // One batch per namespace; with many namespaces busy, spread them over the cores
+        // (the kernel serialises much of the work, but not the system calls around it).
+        let threads = if work.len() >= PARALLEL_NAMESPACES {
+            std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
+        } else {
+            1
+        };
+        let per_thread = work.len().div_ceil(threads).max(1);
+        let mut chunks: Vec<Vec<(NodeIdx, Vec<Op>, &mut Conn)>> = Vec::new();
+        while !work.is_empty() {
+            let rest = work.split_off(work.len().min(per_thread));
+            chunks.push(std::mem::replace(&mut work, rest));
+        }
+        let sent: Vec<Sent> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| {
+                    scope.spawn(move || {
+                        chunk.into_iter().map(|(n, ops, c)| send(n, ops, c)).collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        });
+        // A detached applier has no kernel: what it would send counts as done.
+        let detached = self.conns.is_empty();
+        let simulated = pending.into_iter().filter(|_| detached).map(|(n, ops)| {
+            let ok = ops.iter().map(|_| Ok(())).collect();
+            (n, ops, ok)
+        });
+        for (node, ops, results) in sent.into_iter().chain(simulated) {
             for (op, result) in ops.iter().zip(results) {
                 match (op, result) {
                     (Op::DeleteRoute(_), Err(e)) if e.errno() == Some(ESRCH) => {
@@ -272,16 +487,19 @@ impl Applier {
                             }
                             Op::ReplaceRoute(r) => {
                                 self.applied.routes.entry(node).or_default().remove(&r.destination);
+                                self.retry_routes.insert((node, r.destination));
                                 None
                             }
-                            Op::DeleteRoute(_) => None,
+                            Op::DeleteRoute(d) => {
+                                self.retry_routes.insert((node, *d));
+                                None
+                            }
                         };
                         report.failed.push(ApplyError { node, link, error });
                     }
                 }
             }
         }
-        report.elapsed = started.elapsed();
         report
     }
 
@@ -312,14 +530,15 @@ impl Applier {
     }
 
     /// Replaces the memory of what was applied with what the kernel holds now (after a
-    /// restart, or to check): interface flags, root netems and orbitnet's routes.
+    /// restart, or to check): interface flags, root netems and orbitnet's routes. The next
+    /// apply compares every route.
     pub fn read_back(&mut self) -> Result<(), NlError> {
         let mut applied = Applied::default();
+        let wired: FxHashSet<(NodeIdx, u32)> = self.wiring.ends.iter().map(|e| (e.node, e.ifindex)).collect();
         for (&node, conn) in self.conns.iter_mut() {
-            let netems: HashMap<u32, Netem> = netem::list(conn)?.into_iter().collect();
+            let netems: FxHashMap<u32, Netem> = netem::list(conn)?.into_iter().collect();
             for iface in link::list(conn)? {
-                let wired = self.wiring.ends().any(|e| e.node == node && e.ifindex == iface.index);
-                if wired {
+                if wired.contains(&(node, iface.index)) {
                     applied.ends.insert(
                         (node, iface.index),
                         EndState { up: iface.up, netem: netems.get(&iface.index).copied() },
@@ -330,8 +549,29 @@ impl Applier {
             applied.routes.insert(node, routes.into_iter().map(|r| (r.destination, r)).collect());
         }
         self.applied = applied;
+        self.last_routes = None;
+        self.retry_routes.clear();
         Ok(())
     }
+}
+
+/// A node's operations and each one's result.
+type Sent = (NodeIdx, Vec<Op>, Vec<Result<(), NlError>>);
+
+/// Sends one namespace's operations as one batch; requests that cannot even be encoded fail
+/// here without being sent.
+fn send(node: NodeIdx, ops: Vec<Op>, conn: &mut Conn) -> Sent {
+    let built: Vec<Result<Request, NlError>> = ops.iter().map(|op| request(conn.netns(), op)).collect();
+    let valid: Vec<Request> = built.iter().filter_map(|r| r.as_ref().ok().cloned()).collect();
+    let mut sent = conn.batch(valid).into_iter();
+    let results = built
+        .into_iter()
+        .map(|b| match b {
+            Ok(_) => sent.next().unwrap_or(Ok(())),
+            Err(e) => Err(e),
+        })
+        .collect();
+    (node, ops, results)
 }
 
 fn request(netns: &str, op: &Op) -> Result<Request, NlError> {

@@ -28,7 +28,8 @@ pub enum BuildError {
 
 /// Makes a node's namespace ready: loopback up with the node's address, IPv4 forwarding on
 /// (nodes relay traffic), reverse-path filtering off (paths change every tick and need
-/// not be symmetric).
+/// not be symmetric), IPv6 off on new interfaces (the emulation is IPv4; thousands of link
+/// ends would otherwise each run neighbour discovery and multicast-listener timers).
 pub fn prepare_node(plan: &Plan, node: NodeIdx, ns: &Netns, conn: &mut Conn) -> Result<(), BuildError> {
     let lo = link::by_name(conn, "lo")?
         .ok_or_else(|| BuildError::Missing { netns: ns.label(), name: "lo".into() })?;
@@ -38,9 +39,16 @@ pub fn prepare_node(plan: &Plan, node: NodeIdx, ns: &Netns, conn: &mut Conn) -> 
     ]) {
         result?;
     }
-    sysctl::set(ns, "net.ipv4.ip_forward", "1")?;
-    sysctl::set(ns, "net.ipv4.conf.all.rp_filter", "0")?;
-    sysctl::set(ns, "net.ipv4.conf.default.rp_filter", "0")?;
+    let mut settings = vec![
+        ("net.ipv4.ip_forward", "1"),
+        ("net.ipv4.conf.all.rp_filter", "0"),
+        ("net.ipv4.conf.default.rp_filter", "0"),
+    ];
+    if sysctl::exists("net.ipv6.conf.default.disable_ipv6") {
+        settings
+            .extend([("net.ipv6.conf.all.disable_ipv6", "1"), ("net.ipv6.conf.default.disable_ipv6", "1")]);
+    }
+    sysctl::set_all(ns, &settings)?;
     Ok(())
 }
 

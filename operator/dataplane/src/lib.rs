@@ -14,6 +14,8 @@ pub mod preflight;
 pub mod route;
 pub mod sweep;
 pub mod sysctl;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use apply::{Applier, ApplyReport, Wiring};
 pub use netem::Netem;

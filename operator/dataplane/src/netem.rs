@@ -90,6 +90,18 @@ impl Netem {
         }
     }
 
+    /// Whether `self` is close enough to `other` that changing the qdisc would make no
+    /// difference worth a kernel operation: the same rate, loss within 0.001 percentage
+    /// points, delay and jitter within `delay_tolerance_ns` (the queue limit follows the
+    /// delay and is not compared).
+    pub fn close_to(&self, other: &Netem, delay_tolerance_ns: u64) -> bool {
+        const LOSS_TOLERANCE: u32 = (u32::MAX as u64 / 100_000) as u32;
+        self.rate_bytes_per_s == other.rate_bytes_per_s
+            && self.loss.abs_diff(other.loss) <= LOSS_TOLERANCE
+            && self.delay_ns.abs_diff(other.delay_ns) <= delay_tolerance_ns
+            && self.jitter_ns.abs_diff(other.jitter_ns) <= delay_tolerance_ns
+    }
+
     pub fn loss_pct(&self) -> f64 {
         f64::from(self.loss) / f64::from(u32::MAX) * 100.0
     }
@@ -325,6 +337,17 @@ mod tests {
         assert_eq!(sized_limit(u64::MAX, u64::MAX, u64::MAX), 1 << 20);
         // Unlimited links are sized as if 10 Gbit/s.
         assert_eq!(sized_limit(0, 20_000_000, 0), 33_334);
+    }
+
+    #[test]
+    fn closeness_tolerates_small_delay_and_loss_drift_only() {
+        let n = netem(20, 0, 0.1, 1_000_000_000);
+        let drifted = Netem { delay_ns: n.delay_ns + 9_000, loss: n.loss + 1000, ..n };
+        assert!(n.close_to(&drifted, 10_000));
+        assert!(!n.close_to(&drifted, 5_000));
+        assert!(!n.close_to(&Netem { rate_bytes_per_s: 1, ..n }, u64::MAX));
+        assert!(!n.close_to(&Netem { loss: loss_from_pct(0.2), ..n }, 10_000));
+        assert!(n.close_to(&n, 0), "exact when the tolerance is 0");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! A NETLINK_ROUTE socket in one network namespace. Requests go out in batches, many
-//! messages per send, each with its own acknowledgement, so one failure does not stop the
-//! rest; every error carries the kernel's errno and its extended-ack message.
+//! messages per send; one failure does not stop the rest, and every error carries the
+//! kernel's errno and its extended-ack message.
+//!
+//! Batches ask for no acknowledgement of success: the kernel answers a request without
+//! NLM_F_ACK only when it fails, and a closing NLMSG_NOOP with NLM_F_ACK is answered after
+//! every request before it (net/netlink/af_netlink.c, netlink_rcv_skb). A netlink socket
+//! hands out one message per receive, so a batch of n costs one receive, not n.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -116,7 +121,7 @@ impl Conn {
         for r in requests {
             let seq = self.next_seq;
             self.next_seq = self.next_seq.wrapping_add(1);
-            append(&mut self.tx, r.message, r.flags | NLM_F_REQUEST | NLM_F_ACK, seq);
+            append(&mut self.tx, r.message, r.flags | NLM_F_REQUEST, seq);
             window.push(r.what);
             if window.len() == WINDOW || self.tx.len() >= WINDOW_BYTES {
                 results.extend(self.send_window(&window));
@@ -131,9 +136,13 @@ impl Conn {
     }
 
     /// Sends the messages in `self.tx`, whose sequence numbers end just before
-    /// `self.next_seq`, and collects one acknowledgement per message.
+    /// `self.next_seq`, closed by an acknowledged no-op; collects the errors until the
+    /// no-op's acknowledgement.
     fn send_window(&mut self, window: &[String]) -> Vec<Result<(), NlError>> {
         let first = self.next_seq.wrapping_sub(window.len() as u32);
+        let barrier = self.next_seq;
+        self.next_seq = self.next_seq.wrapping_add(1);
+        append_noop(&mut self.tx, barrier);
         let mut results: Vec<Option<Result<(), NlError>>> = (0..window.len()).map(|_| None).collect();
         if let Err(source) = self.socket.send(&self.tx, 0) {
             return window
@@ -147,8 +156,8 @@ impl Conn {
                 })
                 .collect();
         }
-        let mut pending = window.len();
-        while pending > 0 {
+        let mut done = false;
+        while !done {
             let n = match self.socket.recv(&mut &mut self.rx[..], 0) {
                 Ok(n) => n,
                 Err(source) => {
@@ -164,23 +173,23 @@ impl Conn {
                     break;
                 }
             };
-            for msg in Messages::new(&self.rx[..n]) {
+            for msg in Messages::new(&self.rx[..n]).filter(|m| m.kind == NLMSG_ERROR) {
+                if msg.seq == barrier {
+                    done = true;
+                    continue;
+                }
                 let k = msg.seq.wrapping_sub(first) as usize;
-                let (Some(slot), NLMSG_ERROR) = (results.get_mut(k), msg.kind) else { continue };
-                if slot.is_none() {
-                    *slot = Some(match msg.error() {
-                        None => Ok(()),
-                        Some((errno, ext)) => Err(NlError::Kernel {
-                            what: window[k].clone(),
-                            netns: self.netns.clone(),
-                            errno,
-                            ext,
-                        }),
-                    });
-                    pending -= 1;
+                if let (Some(slot), Some((errno, ext))) = (results.get_mut(k), msg.error()) {
+                    *slot = Some(Err(NlError::Kernel {
+                        what: window[k].clone(),
+                        netns: self.netns.clone(),
+                        errno,
+                        ext,
+                    }));
                 }
             }
         }
+        // Not refused before the barrier was answered: done.
         results.into_iter().map(|r| r.unwrap_or(Ok(()))).collect()
     }
 
@@ -253,6 +262,16 @@ fn append(buf: &mut Vec<u8>, message: RouteNetlinkMessage, flags: u16, seq: u32)
     nl.serialize(&mut buf[start..]);
     // Messages in one send start on 4-byte boundaries.
     buf.resize(buf.len().next_multiple_of(4), 0);
+}
+
+/// An NLMSG_NOOP asking for an acknowledgement: answered once every message sent before
+/// it in the same send has been processed.
+fn append_noop(buf: &mut Vec<u8>, seq: u32) {
+    buf.extend((NLMSG_HDRLEN as u32).to_ne_bytes());
+    buf.extend(NLMSG_NOOP.to_ne_bytes());
+    buf.extend((NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
+    buf.extend(seq.to_ne_bytes());
+    buf.extend(0u32.to_ne_bytes());
 }
 
 /// SO_RCVBUFFORCE (root may exceed net.core.rmem_max), else SO_RCVBUF.

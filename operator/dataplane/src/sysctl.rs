@@ -20,10 +20,30 @@ fn path_of(key: &str) -> String {
 
 /// Sets `key` (e.g. `net.ipv4.ip_forward`) inside `ns`.
 pub fn set(ns: &Netns, key: &str, value: &str) -> Result<(), SysctlError> {
-    let fail = |source| SysctlError { key: key.into(), value: value.into(), netns: ns.label(), source };
-    ns.enter(|| std::fs::write(path_of(key), value))
-        .map_err(|e: NetnsError| fail(io::Error::other(e.to_string())))?
-        .map_err(fail)
+    set_all(ns, &[(key, value)])
+}
+
+/// Sets several keys inside `ns`, entering it once; stops at the first failure.
+pub fn set_all(ns: &Netns, settings: &[(&str, &str)]) -> Result<(), SysctlError> {
+    let fail = |(key, value): (&str, &str), source| SysctlError {
+        key: key.into(),
+        value: value.into(),
+        netns: ns.label(),
+        source,
+    };
+    let first = settings.first().copied().unwrap_or(("", ""));
+    ns.enter(|| {
+        for &(key, value) in settings {
+            std::fs::write(path_of(key), value).map_err(|e| fail((key, value), e))?;
+        }
+        Ok(())
+    })
+    .map_err(|e: NetnsError| fail(first, io::Error::other(e.to_string())))?
+}
+
+/// Whether the kernel has `key` (e.g. IPv6 settings on a kernel without IPv6).
+pub fn exists(key: &str) -> bool {
+    std::path::Path::new(&path_of(key)).exists()
 }
 
 /// Reads `key` inside `ns`.
