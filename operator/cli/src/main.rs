@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod local;
 mod plan;
 mod validate;
 
@@ -25,6 +26,12 @@ enum Command {
     Validate(validate::Args),
     /// Print the model's state (nodes, links, routes) at a time or over a range, offline.
     Plan(plan::Args),
+    /// Emulate the constellation on this host in network namespaces, in real time (root).
+    Run(local::RunArgs),
+    /// Remove what a run left behind: its programs, namespaces and lock (root).
+    Down(local::DownArgs),
+    /// Summarise a run's telemetry and plot it (SVG).
+    Report(local::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +39,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
+        Command::Run(args) => local::run(args),
+        Command::Down(args) => local::down(args),
+        Command::Report(args) => local::report(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

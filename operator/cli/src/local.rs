@@ -1,0 +1,146 @@
+//! `orbitnet run`, `down` and `report`: the local runner's command line.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use orbitnet_local::view::Mode;
+use orbitnet_local::{RunOptions, down, report};
+use orbitnet_model::SpecDuration;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A Constellation YAML file. It is watched: edits to faults, link classes or ground-link
+    /// rules take effect at the next tick.
+    file: PathBuf,
+    /// Emulation time to run for ("60s", "10m"); default: until Ctrl-C.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<SpecDuration>,
+    /// Emulation seconds per wall-clock second.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Print what would be built, build nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Write telemetry as JSON lines to this file.
+    #[arg(long)]
+    telemetry: Option<PathBuf>,
+    /// No live view: only messages and the final summary.
+    #[arg(long, conflicts_with = "json")]
+    quiet: bool,
+    /// Telemetry as JSON lines on standard output instead of the live view.
+    #[arg(long)]
+    json: bool,
+    /// Where node logs and the hosts file go (default ./orbitnet-<name>).
+    #[arg(long)]
+    workdir: Option<PathBuf>,
+    /// Ground node pairs whose path delay to follow, e.g. "thule~vandenberg,thule~carrier-1"
+    /// (default: pairs of the first four ground nodes).
+    #[arg(long, value_parser = parse_pairs)]
+    paths: Option<Vec<(String, String)>>,
+    /// How far ahead ground links are built.
+    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    lookahead: SpecDuration,
+    /// Change a link's netem only when its delay moved further than this (a path's
+    /// round-trip error stays under 2 x hops x this); "0s" for every change.
+    #[arg(long, value_parser = parse_duration, default_value = "10us")]
+    delay_tolerance: SpecDuration,
+}
+
+fn parse_duration(s: &str) -> Result<SpecDuration, String> {
+    s.parse::<SpecDuration>().map_err(|e| e.to_string())
+}
+
+fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
+    s.split(',')
+        .map(|p| {
+            p.split_once('~')
+                .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
+                .ok_or_else(|| format!("{p:?} is not a pair: write a~b"))
+        })
+        .collect()
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mode = if args.json {
+        Mode::Json
+    } else if args.quiet {
+        Mode::Quiet
+    } else {
+        Mode::Live
+    };
+    orbitnet_local::run(RunOptions {
+        file: args.file,
+        duration: args.duration,
+        time_scale: args.time_scale,
+        dry_run: args.dry_run,
+        telemetry: args.telemetry,
+        mode,
+        workdir: args.workdir,
+        paths: args.paths.unwrap_or_default(),
+        lookahead: args.lookahead,
+        delay_tolerance: args.delay_tolerance,
+    })?;
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct DownArgs {
+    /// The Constellation file of the run to clean up (or give --name, or --all).
+    #[arg(conflicts_with_all = ["name", "all"])]
+    file: Option<PathBuf>,
+    /// The constellation's name (metadata.name).
+    #[arg(long)]
+    name: Option<String>,
+    /// Every orbitnet namespace on this host.
+    #[arg(long)]
+    all: bool,
+}
+
+pub fn down(args: DownArgs) -> anyhow::Result<()> {
+    let name = match (&args.file, &args.name, args.all) {
+        (Some(file), _, _) => Some(crate::load(file)?.name),
+        (None, Some(name), _) => Some(name.clone()),
+        (None, None, true) => None,
+        (None, None, false) => bail!("say what to remove: a Constellation file, --name NAME, or --all"),
+    };
+    let removed = down::down(name.as_deref())?;
+    let what = name.as_deref().map(|n| format!("{n:?}")).unwrap_or_else(|| "every constellation".into());
+    println!(
+        "down {what}: removed {} network namespaces, killed {} leftover processes",
+        removed.namespaces.len(),
+        removed.killed.len()
+    );
+    for f in &removed.failures {
+        eprintln!("could not remove: {f}");
+    }
+    if !removed.failures.is_empty() {
+        bail!("{} things could not be removed", removed.failures.len());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// A telemetry file written by `orbitnet run --telemetry`.
+    file: PathBuf,
+    /// Where the plots go (default: next to the telemetry file).
+    #[arg(long)]
+    out_dir: Option<PathBuf>,
+}
+
+pub fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let out_dir = args.out_dir.clone().unwrap_or_else(|| {
+        args.file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| ".".into())
+    });
+    let r =
+        report::report(&args.file, &out_dir).with_context(|| format!("report of {}", args.file.display()))?;
+    print!("{}", r.text);
+    for p in r.plots {
+        println!("plot: {}", p.display());
+    }
+    Ok(())
+}

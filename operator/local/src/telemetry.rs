@@ -1,0 +1,184 @@
+//! Telemetry as JSON lines: one record per tick (counts, apply latency, chosen paths) and
+//! one per event (handovers, faults beginning and ending, errors, edits). `orbitnet report`
+//! reads them back.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Record {
+    Start {
+        time: String,
+        constellation: String,
+        file: String,
+        nodes: usize,
+        time_scale: f64,
+        tick: String,
+    },
+    Up {
+        build_ms: f64,
+        namespaces_ms: f64,
+        links_ms: f64,
+        programs_ms: f64,
+        first_apply_ms: f64,
+        first_apply_ops: usize,
+        namespaces: usize,
+        links: usize,
+        processes: usize,
+        memory_kib: Option<u64>,
+    },
+    Tick(TickRecord),
+    Handover {
+        t: f64,
+        node: String,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    FaultBegan {
+        t: f64,
+        index: usize,
+        kind: String,
+        description: String,
+    },
+    FaultEnded {
+        t: f64,
+        index: usize,
+        kind: String,
+        description: String,
+    },
+    Error {
+        t: f64,
+        node: String,
+        link: Option<String>,
+        message: String,
+    },
+    Edit {
+        t: f64,
+        accepted: bool,
+        message: String,
+    },
+    LinksBuilt {
+        t: f64,
+        links: usize,
+        failed: usize,
+    },
+    ProcessExited {
+        t: f64,
+        node: String,
+        status: String,
+    },
+    Stop {
+        t: f64,
+        reason: String,
+        ticks: u64,
+        skipped: u64,
+    },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TickRecord {
+    pub t: f64,
+    /// Wall-clock time the tick was applied, Unix seconds (to line up outside measurements).
+    pub wall: f64,
+    pub links_up: usize,
+    pub links: usize,
+    pub isl_up: usize,
+    pub gsl_up: usize,
+    pub handovers: usize,
+    /// Time the dataplane took to apply this tick.
+    pub apply_ms: f64,
+    /// Of `apply_ms`, the time spent working out the difference (the rest is the kernel's).
+    pub diff_ms: f64,
+    pub netem_changes: usize,
+    pub link_changes: usize,
+    pub route_changes: usize,
+    /// How late the apply finished after the tick was due.
+    pub late_ms: f64,
+    pub ops: usize,
+    pub errors: usize,
+    pub active_faults: Vec<usize>,
+    pub paths: Vec<PathRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PathRecord {
+    pub from: String,
+    pub to: String,
+    /// One-way delay of the model's path, `None` when unreachable.
+    pub delay_ms: Option<f64>,
+    pub hops: usize,
+}
+
+/// Where records go: a file, standard output (`--json`), both or neither.
+pub struct Telemetry {
+    file: Option<BufWriter<File>>,
+    stdout: bool,
+}
+
+impl Telemetry {
+    pub fn new(path: Option<&Path>, stdout: bool) -> io::Result<Self> {
+        let file = path.map(File::create).transpose()?.map(BufWriter::new);
+        Ok(Self { file, stdout })
+    }
+
+    pub fn emit(&mut self, record: &Record) {
+        let Ok(line) = serde_json::to_string(record) else { return };
+        if let Some(f) = &mut self.file {
+            // Telemetry is best effort: a full disk must not stop the emulation.
+            let _ = writeln!(f, "{line}");
+        }
+        if self.stdout {
+            println!("{line}");
+        }
+    }
+
+    /// Flushes the file, once per tick.
+    pub fn flush(&mut self) {
+        if let Some(f) = &mut self.file {
+            let _ = f.flush();
+        }
+    }
+}
+
+/// Reads a telemetry file back; lines that are not records are reported by number.
+pub fn read(path: &Path) -> io::Result<(Vec<Record>, Vec<usize>)> {
+    let text = std::fs::read_to_string(path)?;
+    let (mut records, mut bad) = (Vec::new(), Vec::new());
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(r) => records.push(r),
+            Err(_) => bad.push(i + 1),
+        }
+    }
+    Ok((records, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_are_tagged_camel_case_lines_that_read_back() {
+        let r = Record::FaultBegan {
+            t: 600.0,
+            index: 2,
+            kind: "jamming".into(),
+            description: "jamming +60% loss".into(),
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            line,
+            r#"{"type":"faultBegan","t":600.0,"index":2,"kind":"jamming","description":"jamming +60% loss"}"#
+        );
+        let tick = Record::Tick(TickRecord { t: 1.0, apply_ms: 2.5, ..TickRecord::default() });
+        let line = serde_json::to_string(&tick).unwrap();
+        assert!(line.starts_with(r#"{"type":"tick","t":1.0,"wall":0.0,"linksUp":0"#), "{line}");
+        assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), tick);
+    }
+}
