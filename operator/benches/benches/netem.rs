@@ -10,11 +10,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use orbitnet_dataplane::netem::{self, Netem};
-use orbitnet_dataplane::{Conn, Netns, link, preflight};
+use orbitnet_dataplane::{Conn, Netns, link, preflight, route};
 
 const INTERFACES: usize = 200;
 const ROUNDS: usize = 50;
 const TC_CHANGES: usize = 400;
+const NAMESPACES: usize = 200;
 
 fn netem_with(delay_us: u64) -> Netem {
     Netem { delay_ns: delay_us * 1000, limit_packets: 1000, ..Netem::default() }
@@ -112,6 +113,55 @@ fn run(ns: &Netns, other: &Netns) {
     let tc_batch = (ROUNDS / 5 * INTERFACES) as f64 / started.elapsed().as_secs_f64();
     std::fs::remove_file(&mut script).unwrap();
 
+    // Route replaces in one namespace: 100 /32 routes switched between two next hops.
+    let (r_iface, r_index) = (&ifaces[0].0, ifaces[0].1);
+    let (r2_index, r_up) =
+        (ifaces[1].1, ifaces[..2].iter().map(|(_, i)| link::set_up("up", *i, true)).collect());
+    assert!(conn.batch(r_up).iter().all(Result::is_ok));
+    let addr = |i: usize| std::net::Ipv4Addr::new(100, 80, 0, i as u8);
+    assert!(
+        conn.batch(vec![
+            route::add_address("a", r_index, addr(0), 31),
+            route::add_address("b", r2_index, addr(2), 31),
+        ])
+        .iter()
+        .all(Result::is_ok)
+    );
+    let _ = r_iface;
+    let routes_per_round = 100;
+    let started = Instant::now();
+    for round in 0..ROUNDS {
+        let (gateway, ifindex) = if round % 2 == 0 { (addr(1), r_index) } else { (addr(3), r2_index) };
+        let requests = (0..routes_per_round)
+            .map(|k| {
+                let destination = std::net::Ipv4Addr::new(100, 64, (k / 250) as u8, (k % 250) as u8 + 1);
+                route::replace("route", &route::Route { destination, gateway, ifindex, source: None })
+            })
+            .collect();
+        assert!(conn.batch(requests).iter().all(Result::is_ok));
+    }
+    let routes = (ROUNDS * routes_per_round) as f64 / started.elapsed().as_secs_f64();
+
+    // One netem change in each of many namespaces: the per-namespace cost of a tick.
+    let spaces: Vec<Netns> = (0..NAMESPACES)
+        .map(|i| Netns::create(&format!("orbitnet-bench-ns{i}-{}", std::process::id())).unwrap())
+        .collect();
+    let mut conns: Vec<Conn> = spaces.iter().map(|ns| Conn::open_in(ns).unwrap()).collect();
+    let lo: Vec<u32> = conns.iter_mut().map(|c| link::by_name(c, "lo").unwrap().unwrap().index).collect();
+    let started = Instant::now();
+    for round in 0..ROUNDS {
+        for (c, &i) in conns.iter_mut().zip(&lo) {
+            let r = c.batch(vec![netem::replace("bench", i, &netem_with(5000 + round as u64)).unwrap()]);
+            assert!(r.iter().all(Result::is_ok));
+        }
+    }
+    let per_namespace = (ROUNDS * NAMESPACES) as f64 / started.elapsed().as_secs_f64();
+    drop(conns);
+    drop(spaces);
+    for i in 0..NAMESPACES {
+        let _ = Netns::delete(&format!("orbitnet-bench-ns{i}-{}", std::process::id()));
+    }
+
     // The last change of each path really landed.
     let kernel = netem::list(&mut conn).unwrap();
     assert_eq!(kernel.len(), INTERFACES);
@@ -123,6 +173,8 @@ fn run(ns: &Netns, other: &Netns) {
     );
     println!("  {:<44} {:>12.0} /s", "orbitnet netlink, batched (1 send per round)", batched);
     println!("  {:<44} {:>12.0} /s", "orbitnet netlink, one request at a time", single);
+    println!("  {:<44} {:>12.0} /s", "route replaces, batched, one namespace", routes);
+    println!("  {:<44} {:>12.0} /s", "netem, one change in each of 200 namespaces", per_namespace);
     println!("  {:<44} {:>12.0} /s", "tc -batch (one process)", tc_batch);
     println!("  {:<44} {:>12.0} /s", "tc, one process per change", tc_process);
     println!(
