@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # package:test-target pairs that hold kernel tests
-suites=("orbitnet-dataplane:kernel")
+suites=("orbitnet-dataplane:kernel" "orbitnet:kernel")
 
 skip() {
   echo "SKIPPED kernel tier: $*" >&2

@@ -5,13 +5,17 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use orbitnet_local::view::Mode;
 use orbitnet_local::{RunOptions, down, report};
-use orbitnet_model::SpecDuration;
+use orbitnet_model::{SimTime, SpecDuration};
 
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// A Constellation YAML file. It is watched: edits to faults, link classes or ground-link
     /// rules take effect at the next tick.
     file: PathBuf,
+    /// Emulation time to start at: seconds after the epoch, a duration ("10m") or an RFC 3339
+    /// time. Default 0.
+    #[arg(long, allow_hyphen_values = true)]
+    start: Option<String>,
     /// Emulation time to run for ("60s", "10m"); default: until Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<SpecDuration>,
@@ -35,8 +39,8 @@ pub struct RunArgs {
     workdir: Option<PathBuf>,
     /// Ground node pairs whose path delay to follow, e.g. "thule~vandenberg,thule~carrier-1"
     /// (default: pairs of the first four ground nodes).
-    #[arg(long, value_parser = parse_pairs)]
-    paths: Option<Vec<(String, String)>>,
+    #[arg(long, value_delimiter = ',', value_parser = parse_pair)]
+    paths: Vec<(String, String)>,
     /// How far ahead ground links are built.
     #[arg(long, value_parser = parse_duration, default_value = "10m")]
     lookahead: SpecDuration,
@@ -50,14 +54,10 @@ fn parse_duration(s: &str) -> Result<SpecDuration, String> {
     s.parse::<SpecDuration>().map_err(|e| e.to_string())
 }
 
-fn parse_pairs(s: &str) -> Result<Vec<(String, String)>, String> {
-    s.split(',')
-        .map(|p| {
-            p.split_once('~')
-                .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
-                .ok_or_else(|| format!("{p:?} is not a pair: write a~b"))
-        })
-        .collect()
+fn parse_pair(p: &str) -> Result<(String, String), String> {
+    p.split_once('~')
+        .map(|(a, b)| (a.trim().to_owned(), b.trim().to_owned()))
+        .ok_or_else(|| format!("{p:?} is not a pair: write a~b"))
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -68,15 +68,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         Mode::Live
     };
+    let start = match &args.start {
+        Some(s) => {
+            let epoch = crate::load(&args.file)?.epoch;
+            let t = SimTime::parse(s, epoch)?;
+            if t < SimTime::ZERO {
+                bail!("--start {s:?} is before the epoch; the local runner starts at or after it");
+            }
+            t
+        }
+        None => SimTime::ZERO,
+    };
     orbitnet_local::run(RunOptions {
         file: args.file,
+        start,
         duration: args.duration,
         time_scale: args.time_scale,
         dry_run: args.dry_run,
         telemetry: args.telemetry,
         mode,
         workdir: args.workdir,
-        paths: args.paths.unwrap_or_default(),
+        paths: args.paths,
         lookahead: args.lookahead,
         delay_tolerance: args.delay_tolerance,
     })?;

@@ -219,3 +219,36 @@ fn bad_arguments_are_refused_clearly() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// `orbitnet run --dry-run` needs no root: it says what it would build.
+#[test]
+fn run_dry_run_describes_the_build_and_checks_its_arguments() {
+    let tiny = scenario("tiny.yaml");
+    let tiny = tiny.to_str().unwrap();
+    let out = stdout(&orbitnet(&[
+        "run",
+        tiny,
+        "--dry-run",
+        "--start",
+        "300s",
+        "--duration",
+        "3m",
+        "--paths",
+        "alpha~bravo,bravo~alpha",
+    ]));
+    assert!(out.contains("would create 10 network namespaces"), "{out}");
+    assert!(out.contains("at t = 300 s"), "{out}");
+    for (args, needle) in [
+        (vec!["run", tiny, "--dry-run", "--paths", "alpha-bravo"], "is not a pair"),
+        (vec!["run", tiny, "--dry-run", "--paths", "alpha~nobody"], "no node named \"nobody\""),
+        (vec!["run", tiny, "--dry-run", "--start", "-10"], "before the epoch"),
+        (vec!["run", tiny, "--dry-run", "--duration", "ten"], "invalid duration"),
+        (vec!["run", tiny, "--dry-run", "--time-scale", "0"], "--time-scale 0"),
+        (vec!["down"], "say what to remove"),
+    ] {
+        let out = orbitnet(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

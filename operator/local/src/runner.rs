@@ -23,6 +23,8 @@ use crate::{down, stats};
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub file: PathBuf,
+    /// Emulation time to start at (rounded down to a tick).
+    pub start: SimTime,
     /// Emulation time to run for; `None` until interrupted.
     pub duration: Option<SpecDuration>,
     pub time_scale: f64,
@@ -116,31 +118,48 @@ fn paths_of(plan: &Plan, state: &State, pairs: &[(NodeIdx, NodeIdx)]) -> Vec<Pat
 
 /// Prints what `run` would build, building nothing.
 fn dry_run(plan: &Plan, opts: &RunOptions, view: &mut View) {
-    let horizon = horizon_of(opts);
-    let ground = topology::ground_links_used(plan, SimTime::ZERO, horizon, plan.tick);
+    let span = span_of(plan, opts);
+    let ground = topology::ground_links_used(plan, span.start, span.horizon, plan.tick);
     let programs = plan
         .nodes
         .iter()
         .filter(|n| plan.node_templates.for_kind(n.kind).is_some_and(|t| t.command.is_some()))
         .count();
-    let first = plan.state_at(SimTime::ZERO, None);
+    let first = plan.state_at(span.start, None);
     view.message(&format!(
-        "dry run of {:?}: would create {} network namespaces ({}*), {} inter-satellite links and {} ground links (those chosen in the first {}), and start {programs} node programs; at t = 0, {} of {} links are up",
+        "dry run of {:?}: would create {} network namespaces ({}*), {} inter-satellite links and {} ground links (those chosen in the first {}), and start {programs} node programs; at t = {} s, {} of {} links are up",
         plan.name,
         plan.nodes.len(),
         orbitnet_dataplane::naming::netns_prefix(&plan.name),
         plan.isls.len(),
         ground.len(),
-        SpecDuration::from_nanos(horizon.as_nanos() as u64),
+        SpecDuration::from_nanos((span.horizon.as_nanos() - span.start.as_nanos()) as u64),
+        span.start,
         first.links_up(),
         first.links.len()
     ));
 }
 
-fn horizon_of(opts: &RunOptions) -> SimTime {
-    let window = opts.lookahead.as_nanos();
-    let span = opts.duration.map_or(window, |d| d.as_nanos().min(window));
-    SimTime::from_nanos(i64::try_from(span).unwrap_or(i64::MAX))
+/// The span of a run in emulation time.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    /// The first tick, and its time.
+    first_tick: u64,
+    start: SimTime,
+    /// Where `--duration` ends the run, if it does.
+    end: Option<SimTime>,
+    /// The end of the first look-ahead window of ground links.
+    horizon: SimTime,
+}
+
+fn span_of(plan: &Plan, opts: &RunOptions) -> Span {
+    let first_tick = crate::clock::Clock::tick_at(plan.tick, opts.start);
+    let start = SimTime::from_nanos(
+        i64::try_from(u128::from(first_tick) * u128::from(plan.tick.as_nanos())).unwrap_or(i64::MAX),
+    );
+    let end = opts.duration.and_then(|d| start.checked_add(d));
+    let window_end = start.checked_add(opts.lookahead).unwrap_or(SimTime::from_nanos(i64::MAX));
+    Span { first_tick, start, end, horizon: end.map_or(window_end, |e| e.min(window_end)) }
 }
 
 /// Raises the soft open-files limit to the hard one: a node holds a socket and, while it
@@ -206,9 +225,9 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
     });
     let workdir = opts.workdir.clone().unwrap_or_else(|| PathBuf::from(format!("orbitnet-{}", plan.name)));
     let memory_before = memory_available_kib();
-    let horizon = horizon_of(&opts);
+    let span = span_of(&plan, &opts);
     let name = plan.name.clone();
-    let emu = match topology::up(plan, &workdir, horizon, &mut |what, done, total| {
+    let emu = match topology::up(plan, &workdir, (span.start, span.horizon), &mut |what, done, total| {
         view.progress(what, done, total)
     }) {
         Ok(emu) => emu,
@@ -218,7 +237,7 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
             return Err(e.into());
         }
     };
-    let result = run_loop(emu, &opts, &pairs, &stop, &mut telemetry, &mut view, memory_before);
+    let result = run_loop(emu, &opts, span, &pairs, &stop, &mut telemetry, &mut view, memory_before);
     telemetry.flush();
     result
 }
@@ -227,6 +246,7 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
 fn run_loop(
     mut emu: Emulation,
     opts: &RunOptions,
+    span: Span,
     pairs: &[(NodeIdx, NodeIdx)],
     stop: &AtomicBool,
     telemetry: &mut Telemetry,
@@ -235,7 +255,7 @@ fn run_loop(
 ) -> Result<RunSummary, RunError> {
     let mut summary = RunSummary::default();
     emu.applier.delay_tolerance_ns = opts.delay_tolerance.as_nanos();
-    let mut state = emu.plan.state_at(SimTime::ZERO, None);
+    let mut state = emu.plan.state_at(span.start, None);
     let first = emu.applier.apply(&emu.plan, &state);
     let memory_kib = memory_before.zip(memory_available_kib()).map(|(b, a)| b.saturating_sub(a));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -253,7 +273,7 @@ fn run_loop(
     };
     telemetry.emit(&up_record);
     view.message(&format!(
-        "up in {:.1} s (namespaces {:.1} s, links {:.1} s, programs {:.1} s, first apply {:.1} s): {} nodes, {} links built, {} node programs, {} kernel operations for t = 0{}; workdir {}",
+        "up in {:.1} s (namespaces {:.1} s, links {:.1} s, programs {:.1} s, first apply {:.1} s): {} nodes, {} links built, {} node programs, {} kernel operations for t = {} s{}; workdir {}",
         (emu.timings.total() + first.elapsed).as_secs_f64(),
         emu.timings.namespaces.as_secs_f64(),
         emu.timings.links.as_secs_f64(),
@@ -263,17 +283,18 @@ fn run_loop(
         emu.applier.wiring.links(),
         emu.procs.len(),
         first.operations(),
+        span.start,
         memory_kib.map(|k| format!(", {:.0} KiB of memory per node", k as f64 / emu.plan.nodes.len() as f64)).unwrap_or_default(),
         emu.workdir.display()
     ));
-    report_errors(&first, &emu.plan, SimTime::ZERO, telemetry, view, &mut summary);
+    report_errors(&first, &emu.plan, span.start, telemetry, view, &mut summary);
 
-    let clock = Clock::start(opts.time_scale, emu.plan.tick);
+    let clock = Clock::start(opts.time_scale, emu.plan.tick, span.first_tick);
     let mut watcher = SpecWatch::new(&opts.file);
-    let mut k: u64 = 0;
+    let mut k: u64 = span.first_tick;
     let mut handovers_total = 0usize;
     let mut last_edit_check = Instant::now();
-    let mut lookahead_end = horizon_of(opts);
+    let mut lookahead_end = span.horizon;
     let (ahead_tx, ahead_rx) = mpsc::channel::<Vec<(NodeIdx, NodeIdx)>>();
     let mut ahead_pending = false;
     let mut queued_links: Vec<(NodeIdx, NodeIdx)> = Vec::new();
@@ -286,14 +307,14 @@ fn run_loop(
         }
         let mut next = k + 1;
         let t = clock.time_of(next);
-        if opts.duration.is_some_and(|d| t.as_nanos() as u128 > u128::from(d.as_nanos())) {
+        if span.end.is_some_and(|end| t > end) {
             summary.stopped_by = "duration".into();
             break;
         }
         // Ground links the model will need soon are built ahead, a few per tick: halfway
         // through the window built so far, the next window is scanned (never past the end).
         let window = i64::try_from(opts.lookahead.as_nanos()).unwrap_or(i64::MAX);
-        let run_end = opts.duration.map_or(i64::MAX, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let run_end = span.end.map_or(i64::MAX, SimTime::as_nanos);
         if !ahead_pending
             && lookahead_end.as_nanos() < run_end
             && t.as_nanos() >= lookahead_end.as_nanos().saturating_sub(window / 2)

@@ -89,12 +89,13 @@ fn node_env(plan: &Plan, node: NodeIdx, neighbours: &[NodeIdx], hosts: &Path) ->
     ]
 }
 
-/// Brings `plan` up: namespaces, links for the first `horizon` of emulation time, programs.
-/// On error, what was created stays for the caller to sweep (by namespace prefix).
+/// Brings `plan` up: namespaces, links for the ground links chosen within `window` of
+/// emulation time, programs. On error, what was created stays for the caller to sweep (by
+/// namespace prefix).
 pub fn up(
     plan: Plan,
     workdir: &Path,
-    horizon: SimTime,
+    window: (SimTime, SimTime),
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<Emulation, UpError> {
     let started = Instant::now();
@@ -102,7 +103,7 @@ pub fn up(
     let (namespaces, mut conns) = make_namespaces(&plan, progress)?;
     let namespaces_done = Instant::now();
 
-    let ground = ground_links_used(&plan, SimTime::ZERO, horizon, plan.tick);
+    let ground = ground_links_used(&plan, window.0, window.1, plan.tick);
     let mut pairs: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
     pairs.extend(ground.iter().copied());
     let (wiring, failed) = build::build_veths(&plan, &namespaces, &mut conns, &pairs, &mut |done, total| {

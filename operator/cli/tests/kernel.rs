@@ -1,0 +1,321 @@
+//! Kernel tier for the local runner: `orbitnet run` as a user runs it, on a real kernel
+//! (root and sch_netem; `make test-kernel` runs this binary in the VM where needed).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use orbitnet_dataplane::Netns;
+use orbitnet_dataplane::testing::{per_traversal_overhead_ms, require_kernel, run_in};
+use serde_json::Value;
+
+const TINY: &str = include_str!("../../../scenarios/tiny.yaml");
+
+/// A scratch directory with a renamed copy of tiny.yaml (so tests never collide).
+struct Scenario {
+    dir: PathBuf,
+    file: PathBuf,
+    name: String,
+}
+
+impl Scenario {
+    fn new(test: &str, extra: &str) -> Self {
+        let name = format!("t{}-{test}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("orbitnet-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("scenario.yaml");
+        let yaml = TINY.replace("metadata: {name: tiny}", &format!("metadata: {{name: {name}}}"));
+        std::fs::write(&file, format!("{yaml}{extra}")).unwrap();
+        Self { dir, file, name }
+    }
+
+    fn telemetry(&self) -> PathBuf {
+        self.dir.join("telemetry.jsonl")
+    }
+
+    fn namespace(&self, node: &str) -> String {
+        format!("orbitnet-{}-{node}", self.name)
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        Netns::list_named()
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("orbitnet-{}-", self.name)))
+            .collect()
+    }
+}
+
+impl Drop for Scenario {
+    fn drop(&mut self) {
+        let _ = Command::new(env!("CARGO_BIN_EXE_orbitnet")).args(["down", "--name", &self.name]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn orbitnet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_orbitnet"))
+}
+
+/// `orbitnet run` in the background, quiet, with telemetry.
+fn start(s: &Scenario, args: &[&str]) -> Child {
+    orbitnet()
+        .arg("run")
+        .arg(&s.file)
+        .args(["--quiet", "--workdir"])
+        .arg(s.dir.join("work"))
+        .arg("--telemetry")
+        .arg(s.telemetry())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn records(s: &Scenario) -> Vec<Value> {
+    std::fs::read_to_string(s.telemetry())
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Waits until the run has applied at least one tick; panics after `limit`.
+fn wait_until_ticking(s: &Scenario, run: &mut Child, limit: Duration) {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if records(s).iter().any(|r| r["type"] == "tick") {
+            return;
+        }
+        if let Some(status) = run.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
+            panic!("orbitnet run exited with {status} before its first tick: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no tick within {limit:?}");
+}
+
+fn finish(run: Child, limit: Duration) -> (std::process::ExitStatus, String) {
+    let started = Instant::now();
+    let mut run = run;
+    while started.elapsed() < limit {
+        if let Some(status) = run.try_wait().unwrap() {
+            let out = run.wait_with_output().unwrap();
+            return (
+                status,
+                String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = run.kill();
+    panic!("orbitnet run did not finish within {limit:?}");
+}
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(marker))
+        })
+        .collect()
+}
+
+fn host_interfaces() -> String {
+    String::from_utf8(Command::new("ip").args(["-o", "link", "show"]).output().unwrap().stdout).unwrap()
+}
+
+/// Node programs that sleep with a marker only this test uses.
+fn sleepers(marker: &str) -> String {
+    format!(
+        "  nodes:\n    satellite: {{command: [sleep, '{marker}']}}\n    groundStation: {{command: [sleep, '{marker}']}}\n"
+    )
+}
+
+/// tiny.yaml from t = 300 s to 540 s at ten times real time: bravo hands over from
+/// ring-0-4 to ring-0-3 at ~385 s (the path loses a hop), and at 450 s the satellite alpha
+/// uses, ring-0-1, is lost. A ping alpha -> bravo every 200 ms must take the model's path
+/// delay throughout (plus what each shaped traversal costs on this machine, measured on a
+/// chain of the same length at the same time, under the same load), and go on after the
+/// loss.
+#[test]
+fn ping_follows_the_model_through_a_handover_and_a_lost_satellite() {
+    require_kernel();
+    let s =
+        Scenario::new("ping", "  faults:\n  - {kind: nodeDown, node: ring-0-1, at: 450s, duration: 10m}\n");
+    let per_traversal = per_traversal_overhead_ms(4);
+    let mut run =
+        start(&s, &["--start", "300s", "--duration", "240s", "--time-scale", "10", "--paths", "alpha~bravo"]);
+    wait_until_ticking(&s, &mut run, Duration::from_secs(60));
+    let alpha = Netns::open_named(&s.namespace("alpha")).unwrap();
+    let bravo = "100.64.0.10"; // tiny: 8 satellites, then alpha (9th node), bravo (10th)
+    run_in(&alpha, "ping", &["-q", "-c", "2", "-W", "5", bravo]);
+    let out = run_in(&alpha, "ping", &["-D", "-n", "-i", "0.2", "-w", "20", "-W", "3", bravo]);
+    let (status, log) = finish(run, Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // (receive time, seq, rtt ms)
+    let replies: Vec<(f64, u32, f64)> = text
+        .lines()
+        .filter_map(|l| {
+            let ts = l.strip_prefix('[')?.split(']').next()?.parse().ok()?;
+            let seq = l.split("icmp_seq=").nth(1)?.split_whitespace().next()?.parse().ok()?;
+            let rtt = l.split("time=").nth(1)?.split_whitespace().next()?.parse().ok()?;
+            Some((ts, seq, rtt))
+        })
+        .collect();
+    assert!(replies.len() > 50, "{text}");
+    let ticks: Vec<Value> = records(&s).into_iter().filter(|r| r["type"] == "tick").collect();
+    let model_at = |wall: f64| -> (f64, f64, f64) {
+        let t = ticks.iter().rev().find(|t| t["wall"].as_f64().unwrap() <= wall).unwrap_or(&ticks[0]);
+        let p = &t["paths"][0];
+        (t["t"].as_f64().unwrap(), 2.0 * p["delayMs"].as_f64().unwrap(), p["hops"].as_f64().unwrap())
+    };
+    let fault_wall = ticks
+        .iter()
+        .find(|t| t["t"].as_f64().unwrap() >= 450.0)
+        .map(|t| t["wall"].as_f64().unwrap())
+        .unwrap();
+    let mut errors = Vec::new();
+    let mut hops_seen = std::collections::BTreeSet::new();
+    for &(received, _, rtt) in &replies {
+        let sent = received - rtt / 1e3;
+        // Around the loss, a packet may straddle the old and the new path.
+        if (sent - fault_wall).abs() < 1.0 {
+            continue;
+        }
+        let (_, model_rtt, hops) = model_at(sent);
+        hops_seen.insert(hops as u32);
+        errors.push(rtt - (model_rtt + 2.0 * hops * per_traversal));
+    }
+    errors.sort_by(f64::total_cmp);
+    let median = errors[errors.len() / 2];
+    println!(
+        "{} replies; path hops seen {hops_seen:?}; error vs model (+{per_traversal:.3} ms per traversal): median {median:.3} ms, p10 {:.3}, p90 {:.3}",
+        replies.len(),
+        errors[errors.len() / 10],
+        errors[errors.len() * 9 / 10]
+    );
+    assert!(median.abs() < 1.0, "median error {median} ms");
+    assert!(hops_seen.len() >= 2, "the path must change during the run (bravo's handover): {hops_seen:?}");
+    // The ping goes on across the loss: no gap longer than a round trip, two ticks and a
+    // neighbour resolution on the new path.
+    let gap = replies
+        .windows(2)
+        .filter(|w| w[1].0 > fault_wall - 1.0 && w[0].0 < fault_wall + 3.0)
+        .map(|w| w[1].0 - w[0].0)
+        .fold(0.0, f64::max);
+    let after = replies.iter().filter(|r| r.0 > fault_wall + 1.0).count();
+    println!("longest gap around the loss of ring-0-1: {gap:.3} s; {after} replies after it");
+    assert!(after > 10, "the ping must go on after the loss");
+    assert!(gap < 1.5, "gap of {gap} s");
+    let began = records(&s)
+        .iter()
+        .any(|r| r["type"] == "faultBegan" && r["description"].as_str().unwrap().contains("ring-0-1"));
+    assert!(began);
+}
+
+/// Ctrl-C ends a run and leaves nothing: no namespace, no host interface, no program.
+#[test]
+fn interrupting_a_run_leaves_nothing_behind() {
+    require_kernel();
+    let marker = format!("1{}.5", std::process::id());
+    let s = Scenario::new("sigint", &sleepers(&marker));
+    let (namespaces_before, interfaces_before) = (Netns::list_named(), host_interfaces());
+    let mut run = start(&s, &[]);
+    wait_until_ticking(&s, &mut run, Duration::from_secs(60));
+    assert_eq!(s.namespaces().len(), 10);
+    assert_eq!(processes_with(&marker).len(), 10, "every node runs its program");
+    assert!(s.dir.join("work/logs/alpha.log").exists() && s.dir.join("work/hosts").exists());
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGINT).unwrap();
+    let (status, log) = finish(run, Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+    assert_eq!(Netns::list_named(), namespaces_before);
+    assert_eq!(host_interfaces(), interfaces_before);
+    assert!(processes_with(&marker).is_empty());
+    assert!(!Path::new(&format!("/run/orbitnet/{}.lock", s.name)).exists());
+    assert!(records(&s).iter().any(|r| r["type"] == "stop" && r["reason"] == "interrupt"));
+}
+
+/// kill -9 leaves namespaces (the programs die with the runner), `orbitnet down` removes
+/// them, and the next run starts cleanly; a run while one is running is refused.
+#[test]
+fn down_cleans_up_after_kill_9_and_a_second_run_is_refused() {
+    require_kernel();
+    let marker = format!("2{}.5", std::process::id());
+    let s = Scenario::new("kill", &sleepers(&marker));
+    let namespaces_before = Netns::list_named();
+    let mut run = start(&s, &[]);
+    wait_until_ticking(&s, &mut run, Duration::from_secs(60));
+    let second = orbitnet().arg("run").arg(&s.file).arg("--quiet").output().unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success());
+    assert!(err.contains("is already running") && err.contains(&format!("pid {}", run.id())), "{err}");
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).unwrap();
+    run.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(processes_with(&marker).is_empty(), "programs die with the runner (PR_SET_PDEATHSIG)");
+    assert_eq!(s.namespaces().len(), 10, "a killed runner cannot clean up");
+    let down = orbitnet().arg("down").arg(&s.file).output().unwrap();
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(String::from_utf8_lossy(&down.stdout).contains("removed 10 network namespaces"));
+    assert_eq!(Netns::list_named(), namespaces_before);
+    let again = orbitnet()
+        .arg("run")
+        .arg(&s.file)
+        .args(["--quiet", "--duration", "2s", "--workdir"])
+        .arg(s.dir.join("w2"))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(Netns::list_named(), namespaces_before);
+}
+
+/// Editing the file while it runs: a new fault takes effect at the next tick; an invalid
+/// edit is reported and ignored, and the emulation goes on.
+#[test]
+fn live_edits_take_effect_and_bad_ones_are_ignored() {
+    require_kernel();
+    let s = Scenario::new("edit", "");
+    let mut run = start(&s, &["--duration", "60s"]);
+    wait_until_ticking(&s, &mut run, Duration::from_secs(60));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&s.file).unwrap();
+    writeln!(f, "  faults:\n  - {{kind: linkDown, a: ring-0-0, b: ring-0-1, at: 0s}}").unwrap();
+    drop(f);
+    let edited = Instant::now();
+    let seen = |what: &dyn Fn(&Value) -> bool| records(&s).iter().any(what);
+    while !seen(&|r| r["type"] == "faultBegan") && edited.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(seen(&|r| r["type"] == "edit" && r["accepted"] == true));
+    assert!(seen(&|r| r["type"] == "faultBegan" && r["kind"] == "linkDown"), "the edited fault began");
+    let ring0 = Netns::open_named(&s.namespace("ring-0-0")).unwrap();
+    let links =
+        String::from_utf8_lossy(&run_in(&ring0, "ip", &["-o", "link", "show", "isl1"]).stdout).into_owned();
+    assert!(!links.contains(",UP") && !links.contains("<UP"), "ring-0-0's link to ring-0-1 is down: {links}");
+    std::fs::write(&s.file, "this: is not [a constellation").unwrap();
+    let rejected = Instant::now();
+    while !seen(&|r| r["type"] == "edit" && r["accepted"] == false)
+        && rejected.elapsed() < Duration::from_secs(10)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(seen(&|r| r["type"] == "edit" && r["accepted"] == false), "the bad edit is reported");
+    let ticks_before = records(&s).iter().filter(|r| r["type"] == "tick").count();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(records(&s).iter().filter(|r| r["type"] == "tick").count() > ticks_before, "still running");
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGTERM).unwrap();
+    let (status, log) = finish(run, Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+}
