@@ -47,7 +47,7 @@ fn main() {
 fn run(ns: &Netns, other: &Netns) {
     let mut conn = Conn::open_in(ns).unwrap();
     let create: Vec<_> = (0..INTERFACES)
-        .map(|i| link::veth_pair(&format!("b{i}"), ns.as_fd(), &format!("p{i}"), other.as_fd(), None))
+        .map(|i| link::veth_pair(&format!("b{i}"), ns.as_fd(), &format!("p{i}"), other.as_fd(), None, None))
         .collect();
     assert!(conn.batch(create).iter().all(Result::is_ok));
     let ifaces: Vec<(String, u32)> = link::list(&mut conn)

@@ -1,6 +1,7 @@
 //! Building the topology on one host: a node's namespace made ready (loopback up with the
 //! node's /32, forwarding on), and veth pairs for links between local nodes, named, tagged
-//! with the link id in their alias, addressed from the plan's /31s, left down until applied.
+//! with the link id in their alias, addressed from the plan's /31s, point to point (one
+//! MAC at both ends, no ARP), left down until applied.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -93,6 +94,7 @@ pub fn build_veths(
                     &naming::iface_name(k, a),
                     namespaces[&b].as_fd(),
                     None,
+                    Some(naming::link_mac(plan.link_id(a, b))),
                 )
             })
             .collect();

@@ -17,24 +17,36 @@ pub const MAX_IFNAME_LEN: usize = 15;
 
 /// A veth pair: `name_a` in the namespace `ns_a`, `name_b` in `ns_b`. Any socket can send
 /// it; each end is created directly in its namespace.
+///
+/// With `shared_mac`, both ends take that address and ARP off (IFF_NOARP): the kernel then
+/// sends every frame to the sender's own address, which is the receiver's too
+/// (net/ipv4/arp.c, arp_constructor). A satellite link is point to point: a route moved to a
+/// new neighbour carries its first packet at once, with no neighbour resolution round trip
+/// (one link RTT, hundreds of ms on a GSL path) and nothing to expire or to restore after
+/// the link goes down and up.
 pub fn veth_pair(
     name_a: &str,
     ns_a: BorrowedFd<'_>,
     name_b: &str,
     ns_b: BorrowedFd<'_>,
     mtu: Option<u32>,
+    shared_mac: Option<[u8; 6]>,
 ) -> Request {
     let mut peer = LinkMessage::default();
     peer.attributes = vec![LinkAttribute::IfName(name_b.into()), LinkAttribute::NetNsFd(ns_b.as_raw_fd())];
     let mut msg = LinkMessage::default();
-    msg.attributes = vec![
-        LinkAttribute::IfName(name_a.into()),
-        LinkAttribute::NetNsFd(ns_a.as_raw_fd()),
-        LinkAttribute::LinkInfo(vec![
-            LinkInfo::Kind(InfoKind::Veth),
-            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
-        ]),
-    ];
+    msg.attributes = vec![LinkAttribute::IfName(name_a.into()), LinkAttribute::NetNsFd(ns_a.as_raw_fd())];
+    if let Some(mac) = shared_mac {
+        for end in [&mut msg, &mut peer] {
+            end.attributes.push(LinkAttribute::Address(mac.to_vec()));
+            end.header.flags = LinkFlags::Noarp;
+            end.header.change_mask = LinkFlags::Noarp;
+        }
+    }
+    msg.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
     if let Some(mtu) = mtu {
         msg.attributes.push(LinkAttribute::Mtu(mtu));
     }

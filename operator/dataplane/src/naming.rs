@@ -39,6 +39,14 @@ pub fn parse_alias(alias: &str) -> Option<Alias> {
     Some(Alias { constellation, link, peer })
 }
 
+/// The MAC address both ends of a link share: locally administered, unicast, from the link
+/// id. With the same address at both ends and ARP off, a frame's destination is always the
+/// receiver's own address, so no neighbour is ever resolved (see `link::veth_pair`).
+pub fn link_mac(link: LinkId) -> [u8; 6] {
+    let b = link.0.to_be_bytes();
+    [0x02, b[3], b[4], b[5], b[6], b[7]]
+}
+
 /// The local runner's namespace of a node: `orbitnet-<constellation>-<node>`.
 pub fn netns_name(constellation: &str, node: &str) -> String {
     format!("{NETNS_PREFIX}{constellation}-{node}")
@@ -57,6 +65,14 @@ mod tests {
     fn interface_names_fit_ifnamsiz() {
         assert_eq!(iface_name(LinkKind::Isl, 12), "isl12");
         assert!(iface_name(LinkKind::Gsl, u32::MAX).len() <= crate::link::MAX_IFNAME_LEN);
+    }
+
+    #[test]
+    fn link_macs_are_local_unicast_and_differ_between_links() {
+        let a = link_mac(LinkId::of("polar-0-0", "polar-0-1"));
+        assert_eq!(a[0] & 0b11, 0b10, "locally administered, unicast: {a:x?}");
+        assert_eq!(a, link_mac(LinkId::of("polar-0-1", "polar-0-0")));
+        assert_ne!(a, link_mac(LinkId::of("polar-0-0", "polar-0-2")));
     }
 
     #[test]

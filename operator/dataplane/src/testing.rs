@@ -62,7 +62,7 @@ impl Lab {
     /// A veth `name_a`~`name_b` between two namespaces, both ends up.
     pub fn veth(&mut self, ns_a: Netns, name_a: &str, ns_b: Netns, name_b: &str) -> (End, End) {
         let mut conn = self.conn(&ns_a);
-        conn.execute(link::veth_pair(name_a, ns_a.as_fd(), name_b, ns_b.as_fd(), None))
+        conn.execute(link::veth_pair(name_a, ns_a.as_fd(), name_b, ns_b.as_fd(), None, None))
             .unwrap_or_else(|e| panic!("{e}"));
         let end = |ns: Netns, name: &str| {
             let mut c = self.conn(&ns);

@@ -362,8 +362,15 @@ fn sweep_leaves_nothing_behind() {
     let mut conn = Conn::open_in(&spaces[0]).unwrap();
     use std::os::fd::AsFd;
     for (i, peer) in [(1usize, "x"), (2, "y")] {
-        conn.execute(link::veth_pair(&format!("isl{i}"), spaces[0].as_fd(), "isl0", spaces[i].as_fd(), None))
-            .unwrap();
+        conn.execute(link::veth_pair(
+            &format!("isl{i}"),
+            spaces[0].as_fd(),
+            "isl0",
+            spaces[i].as_fd(),
+            None,
+            None,
+        ))
+        .unwrap();
         let iface = link::by_name(&mut conn, &format!("isl{i}")).unwrap().unwrap();
         let alias = naming::alias("sweeptest", orbitnet_model::LinkId(i as u64), peer);
         conn.execute(link::set_alias("alias", iface.index, &alias)).unwrap();
@@ -379,7 +386,8 @@ fn sweep_leaves_nothing_behind() {
         conn.execute(route::replace("route", &r)).unwrap();
     }
     // Someone else's interface stays.
-    conn.execute(link::veth_pair("other0", spaces[0].as_fd(), "other1", spaces[0].as_fd(), None)).unwrap();
+    conn.execute(link::veth_pair("other0", spaces[0].as_fd(), "other1", spaces[0].as_fd(), None, None))
+        .unwrap();
     let mut swept = sweep::Swept::default();
     sweep::interfaces_and_routes(&mut conn, Some("sweeptest"), &mut swept).unwrap();
     println!("{swept:?}");
@@ -503,8 +511,23 @@ fn applying_the_model_makes_the_kernel_match_it() {
     let traversals = 2 * (path.len() - 1);
     let per_traversal = per_traversal_overhead_ms(path.len() - 1);
     let model_ms = 2.0 * routes.delay_ns(alpha, bravo).unwrap() as f64 / 1e6;
+    let want_ms = model_ms + traversals as f64 * per_traversal;
+    // The very first packet: links are point to point, no hop resolves a neighbour (which
+    // would add each hop's round trip, the whole path's RTT again).
+    let first = run_in(
+        &namespaces[&alpha],
+        "ping",
+        &["-n", "-c", "1", "-W", "5", &plan.node_address(bravo).to_string()],
+    );
+    let first_ms: f64 = String::from_utf8_lossy(&first.stdout)
+        .split("time=")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no reply: {}", String::from_utf8_lossy(&first.stdout)));
+    println!("first packet alpha -> bravo: RTT {first_ms:.3} ms, model + overhead {want_ms:.3} ms");
+    assert!((first_ms - want_ms).abs() < 5.0, "the first packet took {first_ms} ms, want {want_ms} ms");
     let p = ping(&namespaces[&alpha], &plan.node_address(bravo).to_string(), 20, "0.2");
-    let (rtt, want_ms) = (p.avg, model_ms + traversals as f64 * per_traversal);
+    let rtt = p.avg;
     println!(
         "alpha -> bravo over {path:?}: RTT avg {rtt:.3} ms (min {:.3}); model {model_ms:.3} ms + {traversals} x {per_traversal:.3} ms = {want_ms:.3} ms",
         p.min
