@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/orbitnet
 
-.PHONY: deps build demo test fmt-check clippy unit test-kernel bench bench-plan bench-dataplane clean
+.PHONY: deps build demo test fmt-check clippy unit test-kernel bench bench-plan bench-dataplane bench-scale clean
 
 deps:
 	@scripts/install-deps.sh
@@ -36,7 +36,7 @@ unit:
 test-kernel: deps
 	scripts/test-kernel.sh
 
-bench: deps bench-plan bench-dataplane
+bench: deps bench-plan bench-dataplane bench-scale
 	$(CARGO) bench --locked -p orbitnet-benches --bench tick --bench dijkstra
 
 # Hypatia's workload: 2,000 ticks of Starlink shell 1 with routes to every station.
@@ -46,6 +46,10 @@ bench-plan: build
 # netem changes per second, orbitnet's netlink against tc, in one run (VM if no netem here).
 bench-dataplane: deps
 	scripts/bench-dataplane.sh
+
+# The local runner with Starlink shell 1 + 100 stations: up time, memory, apply per tick.
+bench-scale: deps
+	scripts/bench-scale.sh
 
 clean:
 	$(CARGO) clean
