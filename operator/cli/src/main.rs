@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod kube;
 mod local;
 mod plan;
 mod validate;
@@ -32,6 +33,10 @@ enum Command {
     Down(local::DownArgs),
     /// Summarise a run's telemetry and plot it (SVG).
     Report(local::ReportArgs),
+    /// Print the Constellation CustomResourceDefinition (YAML).
+    Crd,
+    /// Run the Kubernetes operator: Constellations to pods, status and events.
+    Operator(kube::OperatorArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +47,8 @@ fn main() -> ExitCode {
         Command::Run(args) => local::run(args),
         Command::Down(args) => local::down(args),
         Command::Report(args) => local::report(args),
+        Command::Crd => kube::crd(),
+        Command::Operator(args) => kube::operator(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -74,21 +74,6 @@ pub fn ground_links_used(
     used
 }
 
-/// The environment a node's program starts with.
-fn node_env(plan: &Plan, node: NodeIdx, neighbours: &[NodeIdx], hosts: &Path) -> Vec<(String, String)> {
-    let n = plan.node(node);
-    let list: Vec<String> =
-        neighbours.iter().map(|&p| format!("{}={}", plan.node(p).name, plan.node_address(p))).collect();
-    vec![
-        ("ORBITNET_CONSTELLATION".into(), plan.name.clone()),
-        ("ORBITNET_NODE".into(), n.name.clone()),
-        ("ORBITNET_ROLE".into(), n.kind.as_str().into()),
-        ("ORBITNET_ADDR".into(), plan.node_address(node).to_string()),
-        ("ORBITNET_NEIGHBOURS".into(), list.join(",")),
-        ("ORBITNET_HOSTS".into(), hosts.display().to_string()),
-    ]
-}
-
 /// Brings `plan` up: namespaces, links for the ground links chosen within `window` of
 /// emulation time, programs. On error, what was created stays for the caller to sweep (by
 /// namespace prefix).
@@ -123,9 +108,7 @@ pub fn up(
         move |source| UpError::Io { path, source }
     };
     std::fs::create_dir_all(workdir).map_err(io(workdir))?;
-    let table: String =
-        (0..n as NodeIdx).map(|i| format!("{}\t{}\n", plan.node_address(i), plan.node(i).name)).collect();
-    std::fs::write(&hosts, table).map_err(io(&hosts))?;
+    std::fs::write(&hosts, plan.hosts_table()).map_err(io(&hosts))?;
 
     let mut neighbours: HashMap<NodeIdx, Vec<NodeIdx>> = HashMap::new();
     for &(a, b) in &pairs {
@@ -141,10 +124,14 @@ pub fn up(
         // Proven by the filter above: the template and its command exist.
         let Some(template) = plan.node_templates.for_kind(kind) else { continue };
         let Some(command) = &template.command else { continue };
-        let mut env: std::collections::BTreeMap<String, String> =
-            node_env(&plan, node, neighbours.get(&node).map_or(&[][..], Vec::as_slice), &hosts)
-                .into_iter()
-                .collect();
+        let mut env: std::collections::BTreeMap<String, String> = plan
+            .node_env(
+                node,
+                neighbours.get(&node).map_or(&[][..], Vec::as_slice),
+                &hosts.display().to_string(),
+            )
+            .into_iter()
+            .collect();
         env.extend(template.env.clone());
         let name = &plan.node(node).name;
         let log = workdir.join("logs").join(format!("{name}.log"));

@@ -233,6 +233,29 @@ impl Plan {
         self.nodes.iter().filter(|n| n.kind == kind).count()
     }
 
+    /// `address<TAB>name` for every node, one per line, as /etc/hosts reads them.
+    pub fn hosts_table(&self) -> String {
+        (0..self.nodes.len() as NodeIdx)
+            .map(|i| format!("{}\t{}\n", self.node_address(i), self.node(i).name))
+            .collect()
+    }
+
+    /// The environment a node's program starts with, whichever runner starts it:
+    /// `neighbours` are the nodes it may link to, `hosts` where `hosts_table` is readable.
+    pub fn node_env(&self, node: NodeIdx, neighbours: &[NodeIdx], hosts: &str) -> Vec<(String, String)> {
+        let n = self.node(node);
+        let list: Vec<String> =
+            neighbours.iter().map(|&p| format!("{}={}", self.node(p).name, self.node_address(p))).collect();
+        vec![
+            ("ORBITNET_CONSTELLATION".into(), self.name.clone()),
+            ("ORBITNET_NODE".into(), n.name.clone()),
+            ("ORBITNET_ROLE".into(), n.kind.as_str().into()),
+            ("ORBITNET_ADDR".into(), self.node_address(node).to_string()),
+            ("ORBITNET_NEIGHBOURS".into(), list.join(",")),
+            ("ORBITNET_HOSTS".into(), hosts.to_owned()),
+        ]
+    }
+
     /// "71 nodes (67 satellites, 3 ground stations, 1 platform)".
     pub fn node_summary(&self) -> String {
         let n = |count: usize, what: &str| format!("{count} {what}{}", if count == 1 { "" } else { "s" });

@@ -1,0 +1,94 @@
+//! `orbitnet crd` and `orbitnet operator`: the Kubernetes side, handed to orbitnet-controller.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use orbitnet_controller::leader::LeaseSettings;
+use orbitnet_controller::{Options, Settings};
+
+#[derive(clap::Args)]
+pub struct OperatorArgs {
+    /// Serve /metrics, /healthz and /readyz here.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Watch Constellations in this namespace only (default: all namespaces).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Run without leader election (only safe with a single replica).
+    #[arg(long)]
+    no_leader_election: bool,
+    /// Namespace of the leader lease (default: $POD_NAMESPACE, else "orbitnet-system").
+    #[arg(long)]
+    lease_namespace: Option<String>,
+    /// Seconds a deleted Constellation waits for the link agents before it goes anyway.
+    #[arg(long, default_value_t = 120)]
+    cleanup_timeout_s: u64,
+    /// Seconds between status refreshes (sim time, faults) of a running Constellation.
+    #[arg(long, default_value_t = 15)]
+    resync_s: u64,
+}
+
+pub fn crd() -> anyhow::Result<()> {
+    use std::io::Write;
+    std::io::stdout().write_all(orbitnet_controller::crd::crd_yaml().as_bytes())?;
+    Ok(())
+}
+
+pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
+    // kube_client logs every failed request at ERROR; the reconciler reports the same once.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=off")),
+        )
+        .init();
+    let identity = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("orbitnet-operator-{}", std::process::id()));
+    let lease_namespace = args
+        .lease_namespace
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "orbitnet-system".into());
+    let options = Options {
+        metrics_addr: Some(args.metrics_addr),
+        namespace: args.namespace,
+        lease: (!args.no_leader_election).then(|| {
+            let settings = LeaseSettings {
+                name: "orbitnet-operator".into(),
+                identity,
+                duration: Duration::from_secs(15),
+                retry: Duration::from_secs(2),
+            };
+            (lease_namespace, settings)
+        }),
+        settings: Settings {
+            cleanup_timeout: Duration::from_secs(args.cleanup_timeout_s),
+            resync: Duration::from_secs(args.resync_s),
+        },
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default()
+            .await
+            .context("connecting to Kubernetes (in the cluster, or with $KUBECONFIG / ~/.kube/config)")?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        orbitnet_controller::run(client, options, async {
+            tokio::select! {
+                () = shutdown => {}
+                () = terminate => {}
+            }
+        })
+        .await
+    })
+}

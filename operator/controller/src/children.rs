@@ -1,0 +1,258 @@
+//! What a constellation owns in the cluster, as pure functions of the resource and its plan:
+//! one Pod per node, a headless Service (DNS names `<node>.<constellation>`), and a ConfigMap
+//! with the hosts table of the emulated addresses. No API calls here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, Pod, PodSpec, Service, ServicePort, ServiceSpec,
+    Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::Resource;
+use orbitnet_model::spec::NodeTemplate;
+use orbitnet_model::{NodeIdx, NodeKind, Plan};
+
+use crate::crd::Constellation;
+
+pub const LABEL_CONSTELLATION: &str = "orbitnet.dev/constellation";
+pub const LABEL_NODE: &str = "orbitnet.dev/node";
+pub const LABEL_ROLE: &str = "orbitnet.dev/role";
+/// Hash of what a pod was built from; a pod whose hash differs from the wanted one is rolled.
+pub const ANNOTATION_TEMPLATE_HASH: &str = "orbitnet.dev/template-hash";
+/// The node's emulated address, for the agent and for people reading `kubectl get pod -o yaml`.
+pub const ANNOTATION_ADDRESS: &str = "orbitnet.dev/address";
+/// The image pods run when the spec names none for their role.
+pub const DEFAULT_NODE_IMAGE: &str = concat!("orbitnet/node:", env!("CARGO_PKG_VERSION"));
+/// Where pods find the hosts table of the emulated addresses.
+pub const HOSTS_DIR: &str = "/etc/orbitnet";
+/// The port the default node program serves its status page on.
+pub const STATUS_PORT: i32 = 8080;
+
+/// The name of a node's pod: `<constellation>-<node>`.
+pub fn pod_name(constellation: &str, node: &str) -> String {
+    format!("{constellation}-{node}")
+}
+
+pub fn hosts_config_map_name(constellation: &str) -> String {
+    format!("{constellation}-hosts")
+}
+
+/// The label selector of everything a constellation owns.
+pub fn selector(constellation: &str) -> String {
+    format!("{LABEL_CONSTELLATION}={constellation}")
+}
+
+/// Labels and owner reference every child carries.
+fn child_meta(cst: &Constellation, name: String) -> ObjectMeta {
+    let owner = cst.controller_owner_ref(&()).map(|mut o| {
+        o.block_owner_deletion = Some(true);
+        o
+    });
+    ObjectMeta {
+        name: Some(name),
+        namespace: cst.metadata.namespace.clone(),
+        labels: Some(BTreeMap::from([
+            ("app.kubernetes.io/name".to_owned(), "orbitnet-node".to_owned()),
+            ("app.kubernetes.io/managed-by".to_owned(), "orbitnet".to_owned()),
+            (LABEL_CONSTELLATION.to_owned(), constellation_name(cst).to_owned()),
+        ])),
+        owner_references: owner.map(|o: OwnerReference| vec![o]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn constellation_name(cst: &Constellation) -> &str {
+    cst.metadata.name.as_deref().unwrap_or_default()
+}
+
+/// The headless Service that gives each node pod a DNS name, `<node>.<constellation>`.
+pub fn service(cst: &Constellation) -> Service {
+    let name = constellation_name(cst).to_owned();
+    Service {
+        metadata: child_meta(cst, name.clone()),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".to_owned()),
+            selector: Some(BTreeMap::from([(LABEL_CONSTELLATION.to_owned(), name)])),
+            // Pods are addressable before they are ready: links come up after the pods.
+            publish_not_ready_addresses: Some(true),
+            ports: Some(vec![ServicePort {
+                name: Some("status".to_owned()),
+                port: STATUS_PORT,
+                // Server-side apply on 1.20 needs the list key spelled out.
+                protocol: Some("TCP".to_owned()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// The hosts table (`address<TAB>node`) of the emulated network, mounted in every pod.
+pub fn hosts_config_map(cst: &Constellation, plan: &Plan) -> ConfigMap {
+    ConfigMap {
+        metadata: child_meta(cst, hosts_config_map_name(constellation_name(cst))),
+        data: Some(BTreeMap::from([("hosts".to_owned(), plan.hosts_table())])),
+        ..ConfigMap::default()
+    }
+}
+
+/// Every node's pod, in node order.
+pub fn pods(cst: &Constellation, plan: &Plan) -> Vec<Pod> {
+    let neighbours = isl_neighbours(plan);
+    (0..plan.nodes.len() as NodeIdx).map(|i| pod(cst, plan, i, &neighbours[i as usize])).collect()
+}
+
+/// The satellites each node has an inter-satellite link to (ground links change with time,
+/// so they are not in a pod's fixed environment).
+fn isl_neighbours(plan: &Plan) -> Vec<Vec<NodeIdx>> {
+    let mut neighbours = vec![Vec::new(); plan.nodes.len()];
+    for isl in &plan.isls {
+        neighbours[isl.a as usize].push(isl.b);
+        neighbours[isl.b as usize].push(isl.a);
+    }
+    neighbours
+}
+
+fn pod(cst: &Constellation, plan: &Plan, i: NodeIdx, neighbours: &[NodeIdx]) -> Pod {
+    let node = plan.node(i);
+    let cst_name = constellation_name(cst);
+    let template = plan.node_templates.for_kind(node.kind).cloned().unwrap_or_default();
+    let hosts = format!("{HOSTS_DIR}/hosts");
+    let mut env: BTreeMap<String, String> = plan.node_env(i, neighbours, &hosts).into_iter().collect();
+    env.extend(template.env.clone());
+    let mut meta = child_meta(cst, pod_name(cst_name, &node.name));
+    let labels = meta.labels.get_or_insert_with(BTreeMap::new);
+    labels.insert(LABEL_NODE.to_owned(), node.name.clone());
+    labels.insert(LABEL_ROLE.to_owned(), role_label(node.kind).to_owned());
+    let hosts_volume = "orbitnet-hosts".to_owned();
+    let container = Container {
+        name: "node".to_owned(),
+        image: Some(template.image.clone().unwrap_or_else(|| DEFAULT_NODE_IMAGE.to_owned())),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        command: template.command.clone(),
+        env: Some(
+            env.into_iter()
+                .map(|(name, value)| EnvVar { name, value: Some(value), value_from: None })
+                .collect(),
+        ),
+        volume_mounts: Some(vec![VolumeMount {
+            name: hosts_volume.clone(),
+            mount_path: HOSTS_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]),
+        ..Container::default()
+    };
+    let spec = PodSpec {
+        hostname: Some(node.name.clone()),
+        subdomain: Some(cst_name.to_owned()),
+        containers: vec![container],
+        volumes: Some(vec![Volume {
+            name: hosts_volume,
+            config_map: Some(ConfigMapVolumeSource {
+                name: hosts_config_map_name(cst_name),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        }]),
+        // Node programs do not talk to the API server.
+        automount_service_account_token: Some(false),
+        enable_service_links: Some(false),
+        termination_grace_period_seconds: Some(5),
+        ..PodSpec::default()
+    };
+    meta.annotations = Some(BTreeMap::from([
+        (ANNOTATION_TEMPLATE_HASH.to_owned(), template_hash(&template, &spec)),
+        (ANNOTATION_ADDRESS.to_owned(), plan.node_address(i).to_string()),
+    ]));
+    Pod { metadata: meta, spec: Some(spec), status: None }
+}
+
+/// A label value for a role (labels may not hold camelCase's meaning as well as kebab-case).
+pub fn role_label(kind: NodeKind) -> &'static str {
+    match kind {
+        NodeKind::Satellite => "satellite",
+        NodeKind::GroundStation => "ground-station",
+        NodeKind::Platform => "platform",
+    }
+}
+
+/// A digest of what a pod is made of, the same from one build to the next (FNV-1a over the
+/// JSON). A changed digest means the pod must be rolled: most of a pod's spec cannot be
+/// changed in place.
+fn template_hash(template: &NodeTemplate, spec: &PodSpec) -> String {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let json = serde_json::to_string(&(template, spec)).unwrap_or_default();
+    let hash = json.bytes().fold(FNV_OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME));
+    format!("{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{TINY, constellation};
+
+    #[test]
+    fn one_pod_per_node_named_labelled_and_owned() {
+        let (cst, plan) = constellation(TINY);
+        let pods = pods(&cst, &plan);
+        assert_eq!(pods.len(), plan.nodes.len());
+        let first = &pods[0];
+        let node = &plan.nodes[0].name;
+        assert_eq!(first.metadata.name.as_deref(), Some(format!("tiny-{node}").as_str()));
+        let labels = first.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels[LABEL_CONSTELLATION], "tiny");
+        assert_eq!(&labels[LABEL_NODE], node);
+        assert_eq!(labels[LABEL_ROLE], "satellite");
+        let owner = &first.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("Constellation", "tiny", Some(true))
+        );
+        let spec = first.spec.as_ref().unwrap();
+        assert_eq!(spec.hostname.as_deref(), Some(node.as_str()));
+        assert_eq!(spec.subdomain.as_deref(), Some("tiny"));
+        let env = spec.containers[0].env.as_ref().unwrap();
+        let get = |name: &str| env.iter().find(|e| e.name == name).and_then(|e| e.value.clone()).unwrap();
+        assert_eq!(get("ORBITNET_NODE"), *node);
+        assert_eq!(get("ORBITNET_ADDR"), plan.node_address(0).to_string());
+        assert_eq!(get("ORBITNET_HOSTS"), "/etc/orbitnet/hosts");
+        assert!(!get("ORBITNET_NEIGHBOURS").is_empty(), "a satellite of a plus grid has ISL neighbours");
+    }
+
+    #[test]
+    fn a_roles_template_gives_image_command_and_env_and_changes_the_hash() {
+        let (cst, plan) = constellation(TINY);
+        let before = pods(&cst, &plan);
+        let ground = plan.ground_range().start;
+        let yaml = format!(
+            "{TINY}  nodes:\n    groundStation: {{image: example/probe:2, command: [probe, --all], env: {{MODE: fast}}}}\n"
+        );
+        let (cst, plan) = constellation(&yaml);
+        let after = pods(&cst, &plan);
+        let c = &after[ground].spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.image.as_deref(), Some("example/probe:2"));
+        assert_eq!(c.command.as_ref().unwrap(), &vec!["probe".to_owned(), "--all".to_owned()]);
+        assert!(
+            c.env.as_ref().unwrap().iter().any(|e| e.name == "MODE" && e.value.as_deref() == Some("fast"))
+        );
+        let hash = |p: &Pod| p.metadata.annotations.as_ref().unwrap()[ANNOTATION_TEMPLATE_HASH].clone();
+        assert_ne!(hash(&before[ground]), hash(&after[ground]), "the ground station's pods roll");
+        assert_eq!(hash(&before[0]), hash(&after[0]), "satellites keep theirs");
+        assert_eq!(before[0].spec.as_ref().unwrap().containers[0].image.as_deref(), Some(DEFAULT_NODE_IMAGE));
+    }
+
+    #[test]
+    fn the_service_is_headless_and_selects_the_constellations_pods() {
+        let (cst, plan) = constellation(TINY);
+        let svc = service(&cst);
+        let spec = svc.spec.unwrap();
+        assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+        assert_eq!(spec.selector.unwrap()[LABEL_CONSTELLATION], "tiny");
+        let hosts = hosts_config_map(&cst, &plan).data.unwrap()["hosts"].clone();
+        assert_eq!(hosts.lines().count(), plan.nodes.len());
+    }
+}

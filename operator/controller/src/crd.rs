@@ -1,0 +1,455 @@
+//! The `Constellation` custom resource: the model's spec as it is, a status the operator and
+//! the link agents write, and the CRD generated from both (`orbitnet crd`).
+//!
+//! The spec types live in the model crate, which knows nothing of Kubernetes, so the resource
+//! type and its CRD are written out here rather than derived.
+
+use std::borrow::Cow;
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceColumnDefinition, CustomResourceDefinition, CustomResourceDefinitionNames,
+    CustomResourceDefinitionSpec, CustomResourceDefinitionVersion, CustomResourceSubresourceStatus,
+    CustomResourceSubresources, CustomResourceValidation, JSONSchemaProps,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::Resource;
+use kube::core::object::{HasSpec, HasStatus};
+use orbitnet_model::ConstellationSpec;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub const GROUP: &str = "orbitnet.dev";
+pub const VERSION: &str = "v1alpha1";
+pub const KIND: &str = "Constellation";
+pub const PLURAL: &str = "constellations";
+pub const SHORT_NAME: &str = "cst";
+
+/// A constellation in a cluster: one pod per node, links shaped by the agents.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Constellation {
+    #[serde(default = "api_version")]
+    pub api_version: String,
+    #[serde(default = "kind")]
+    pub kind: String,
+    pub metadata: ObjectMeta,
+    pub spec: ConstellationSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ConstellationStatus>,
+}
+
+fn api_version() -> String {
+    format!("{GROUP}/{VERSION}")
+}
+
+fn kind() -> String {
+    KIND.to_owned()
+}
+
+impl Constellation {
+    pub fn new(name: &str, spec: ConstellationSpec) -> Self {
+        Self {
+            api_version: api_version(),
+            kind: kind(),
+            metadata: ObjectMeta { name: Some(name.to_owned()), ..ObjectMeta::default() },
+            spec,
+            status: None,
+        }
+    }
+}
+
+impl Resource for Constellation {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        KIND.into()
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        GROUP.into()
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        VERSION.into()
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        PLURAL.into()
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+impl HasSpec for Constellation {
+    type Spec = ConstellationSpec;
+    fn spec(&self) -> &ConstellationSpec {
+        &self.spec
+    }
+    fn spec_mut(&mut self) -> &mut ConstellationSpec {
+        &mut self.spec
+    }
+}
+
+impl HasStatus for Constellation {
+    type Status = ConstellationStatus;
+    fn status(&self) -> Option<&ConstellationStatus> {
+        self.status.as_ref()
+    }
+    fn status_mut(&mut self) -> &mut Option<ConstellationStatus> {
+        &mut self.status
+    }
+}
+
+/// Where a constellation is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Phase {
+    /// Accepted; no pod exists yet.
+    Pending,
+    /// Pods are being created, or have not all run yet, or links are not applied yet.
+    Creating,
+    /// Every pod runs and every agent has applied its links.
+    Running,
+    /// It was running, and now a pod or an agent is not well (see the `Degraded` condition).
+    Degraded,
+    /// The spec cannot be emulated (see the `Ready` condition's message).
+    Failed,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Creating => "Creating",
+            Phase::Running => "Running",
+            Phase::Degraded => "Degraded",
+            Phase::Failed => "Failed",
+        }
+    }
+
+    pub const ALL: [Phase; 5] =
+        [Phase::Pending, Phase::Creating, Phase::Running, Phase::Degraded, Phase::Failed];
+}
+
+/// Written by the operator (everything but `agents`) and by the link agents (`agents`, one
+/// entry per Kubernetes node, each owned by that node's agent through server-side apply).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConstellationStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// `Ready` and `Degraded`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// Nodes in the spec (one pod each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<u32>,
+    /// Pods that exist / are running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_running: Option<u32>,
+    /// Links that can ever exist, and those up at `simTime` by the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links_up: Option<u32>,
+    /// The emulation clock's zero: the instant the constellation was first Ready. Set once;
+    /// the agents apply the model's state at (now - startedAt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// Emulation time when this status was written, e.g. "1h2m3s".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sim_time: Option<String>,
+    /// Faults active at `simTime`, one line each, e.g. `nodeDown on polar-2-5`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub active_faults: Vec<String>,
+    /// What each node's link agent has applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["node"]))]
+    pub agents: Vec<AgentReport>,
+}
+
+/// A condition as Kubernetes writes them (metav1.Condition's fields).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    pub reason: String,
+    /// Omitted when empty: a 1.20 server's server-side apply turns "" into null and then
+    /// rejects it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// RFC 3339; changes only when `status` changes.
+    pub last_transition_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// One link agent's account of the pods of this constellation on its Kubernetes node.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentReport {
+    /// The Kubernetes node the agent runs on.
+    pub node: String,
+    /// The constellation generation the agent applies.
+    #[serde(default)]
+    pub observed_generation: i64,
+    /// Pods of this constellation the agent has wired.
+    #[serde(default)]
+    pub pods: u32,
+    #[serde(default)]
+    pub links_built: u32,
+    #[serde(default)]
+    pub links_up: u32,
+    #[serde(default)]
+    pub errors: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// How far behind the emulation clock the last tick was applied, in milliseconds.
+    #[serde(default)]
+    pub lag_ms: u32,
+}
+
+/// Cross-field rules the schema alone cannot say, for servers that evaluate CEL (1.25+).
+/// The operator makes the same checks (the model's `compile`), so an older server's users
+/// still get an `Invalid` condition naming the field.
+const CEL_RULES: &[(&str, &str, &str)] = &[
+    (
+        "spec.shells[]",
+        "has(self.walker) != has(self.tles)",
+        "a shell has either `walker` or `tles`, not both and not neither",
+    ),
+    (
+        "spec.shells[]",
+        "!has(self.walker) || (has(self.altitudeKm) && has(self.inclinationDeg))",
+        "a Walker shell needs `altitudeKm` and `inclinationDeg`",
+    ),
+    (
+        "spec.shells[].walker",
+        "!has(self.phasing) || self.phasing < self.planes",
+        "`phasing` must be below `planes`",
+    ),
+    (
+        "spec.faults[]",
+        "!(self.kind in ['nodeDown', 'stationDown']) || has(self.node)",
+        "nodeDown and stationDown faults need `node`",
+    ),
+    (
+        "spec.faults[]",
+        "self.kind != 'linkDown' || (has(self.a) && has(self.b))",
+        "linkDown faults need `a` and `b`",
+    ),
+    (
+        "spec.faults[]",
+        "self.kind != 'jamming' || (has(self.latDeg) && has(self.lonDeg) && has(self.radiusKm) && has(self.lossPct))",
+        "jamming faults need `latDeg`, `lonDeg`, `radiusKm` and `lossPct`",
+    ),
+];
+
+/// The CRD, exactly as committed in `crds/constellation.yaml`.
+pub fn crd() -> CustomResourceDefinition {
+    let mut schema = root_schema();
+    for (path, rule, message) in CEL_RULES {
+        add_rule(&mut schema, path, rule, message);
+    }
+    let schema: JSONSchemaProps =
+        serde_json::from_value(schema).expect("the generated schema is a JSONSchemaProps (tested)");
+    let column = |name: &str, type_: &str, path: &str, description: &str| CustomResourceColumnDefinition {
+        name: name.into(),
+        type_: type_.into(),
+        json_path: path.into(),
+        description: Some(description.into()),
+        ..CustomResourceColumnDefinition::default()
+    };
+    CustomResourceDefinition {
+        metadata: ObjectMeta { name: Some(format!("{PLURAL}.{GROUP}")), ..ObjectMeta::default() },
+        spec: CustomResourceDefinitionSpec {
+            group: GROUP.into(),
+            names: CustomResourceDefinitionNames {
+                kind: KIND.into(),
+                plural: PLURAL.into(),
+                singular: Some("constellation".into()),
+                short_names: Some(vec![SHORT_NAME.into()]),
+                list_kind: Some(format!("{KIND}List")),
+                categories: Some(vec!["orbitnet".into()]),
+            },
+            scope: "Namespaced".into(),
+            versions: vec![CustomResourceDefinitionVersion {
+                name: VERSION.into(),
+                served: true,
+                storage: true,
+                schema: Some(CustomResourceValidation { open_api_v3_schema: Some(schema) }),
+                subresources: Some(CustomResourceSubresources {
+                    status: Some(CustomResourceSubresourceStatus(json!({}))),
+                    scale: None,
+                }),
+                additional_printer_columns: Some(vec![
+                    column(
+                        "Phase",
+                        "string",
+                        ".status.phase",
+                        "Pending, Creating, Running, Degraded or Failed",
+                    ),
+                    column("Nodes", "integer", ".status.nodes", "Nodes in the spec, one pod each"),
+                    column("Links Up", "integer", ".status.linksUp", "Links up now by the model"),
+                    column(
+                        "Sim Time",
+                        "string",
+                        ".status.simTime",
+                        "Emulation time at the last status update",
+                    ),
+                    column("Age", "date", ".metadata.creationTimestamp", ""),
+                ]),
+                ..CustomResourceDefinitionVersion::default()
+            }],
+            ..CustomResourceDefinitionSpec::default()
+        },
+        status: None,
+    }
+}
+
+/// The CRD as YAML, with a header saying where it comes from.
+pub fn crd_yaml() -> String {
+    let body = serde_yaml::to_string(&crd()).expect("a CRD serializes (plain data)");
+    format!("# Generated by `orbitnet crd` from operator/controller/src/crd.rs; do not edit.\n{body}")
+}
+
+/// The OpenAPI schema of the whole object, generated as kube-derive does: inline, structural,
+/// with nullable optionals.
+fn root_schema() -> Value {
+    let generator = schemars::generate::SchemaSettings::openapi3()
+        .with(|s| {
+            s.inline_subschemas = true;
+            s.meta_schema = None;
+        })
+        .with_transform(schemars::transform::AddNullable::default())
+        .with_transform(kube::core::schema::StructuralSchemaRewriter)
+        .with_transform(kube::core::schema::OptionalEnum)
+        .into_generator();
+    let spec = generator.clone().into_root_schema_for::<ConstellationSpec>();
+    let status = generator.into_root_schema_for::<ConstellationStatus>();
+    let mut spec = serde_json::to_value(spec).expect("schemas serialize");
+    let mut status = serde_json::to_value(status).expect("schemas serialize");
+    for schema in [&mut spec, &mut status] {
+        if let Some(object) = schema.as_object_mut() {
+            object.remove("title");
+            object.remove("$schema");
+        }
+    }
+    // Writers of the status always send whole entries; a default there only trips servers
+    // (1.20 rejects an empty string default).
+    strip_defaults(&mut status);
+    json!({
+        "type": "object",
+        "description": "A constellation: satellites, ground stations and platforms, one pod each, \
+                        linked as orbital geometry allows.",
+        "properties": {
+            "spec": spec,
+            "status": status,
+        },
+        "required": ["spec"],
+    })
+}
+
+fn strip_defaults(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            map.remove("default");
+            map.values_mut().for_each(strip_defaults);
+        }
+        Value::Array(list) => list.iter_mut().for_each(strip_defaults),
+        _ => {}
+    }
+}
+
+/// Adds a CEL rule at `path` (dot-separated properties; `[]` steps into array items).
+fn add_rule(schema: &mut Value, path: &str, rule: &str, message: &str) {
+    let mut at = schema;
+    for step in path.split('.') {
+        let (name, items) = match step.strip_suffix("[]") {
+            Some(name) => (name, true),
+            None => (step, false),
+        };
+        at = &mut at["properties"][name];
+        assert!(at.is_object(), "CEL rule path {path}: no property {name} in the schema");
+        if items {
+            at = &mut at["items"];
+        }
+    }
+    let rules = at.as_object_mut().expect("a property's schema is an object (asserted above)");
+    let list = rules.entry("x-kubernetes-validations").or_insert_with(|| json!([]));
+    if let Some(list) = list.as_array_mut() {
+        list.push(json!({"rule": rule, "message": message}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_crd_is_the_generated_one() {
+        let committed = include_str!("../../../crds/constellation.yaml");
+        assert!(
+            committed == crd_yaml(),
+            "crds/constellation.yaml differs from the generated CRD; regenerate it with: \
+             cargo run -p orbitnet -- crd > crds/constellation.yaml"
+        );
+    }
+
+    #[test]
+    fn the_spec_schema_has_the_documents_fields_bounds_and_enums() {
+        let crd = serde_json::to_value(crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(spec["required"], json!(["epoch"]));
+        let station = &spec["properties"]["groundStations"]["items"]["properties"];
+        assert_eq!(station["latDeg"]["minimum"], json!(-90.0));
+        assert_eq!(station["latDeg"]["maximum"], json!(90.0));
+        let walker = &spec["properties"]["shells"]["items"]["properties"]["walker"];
+        assert_eq!(walker["properties"]["type"]["enum"], json!(["delta", "star"]));
+        assert_eq!(
+            spec["properties"]["faults"]["items"]["properties"]["kind"]["enum"].as_array().unwrap().len(),
+            5
+        );
+        assert_eq!(spec["additionalProperties"], Value::Null, "structural schemas may not forbid fields");
+    }
+
+    #[test]
+    fn cel_rules_sit_where_their_paths_say() {
+        let crd = serde_json::to_value(crd()).unwrap();
+        let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        let shell_rules = &spec["properties"]["shells"]["items"]["x-kubernetes-validations"];
+        assert_eq!(shell_rules.as_array().unwrap().len(), 2);
+        let fault_rules = &spec["properties"]["faults"]["items"]["x-kubernetes-validations"];
+        assert_eq!(fault_rules.as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn agents_and_conditions_merge_by_key() {
+        let crd = serde_json::to_value(crd()).unwrap();
+        let status = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"];
+        assert_eq!(status["properties"]["agents"]["x-kubernetes-list-type"], json!("map"));
+        assert_eq!(status["properties"]["agents"]["x-kubernetes-list-map-keys"], json!(["node"]));
+        assert_eq!(status["properties"]["conditions"]["x-kubernetes-list-map-keys"], json!(["type"]));
+    }
+
+    #[test]
+    fn a_scenario_file_is_a_custom_resource() {
+        let yaml = include_str!("../../../scenarios/backbone.yaml");
+        let cst: Constellation = serde_yaml::from_str(yaml).unwrap();
+        assert_eq!(cst.metadata.name.as_deref(), Some("backbone"));
+        assert_eq!(cst.spec.shells.len(), 2);
+        orbitnet_model::compile("backbone", &cst.spec).unwrap();
+    }
+}

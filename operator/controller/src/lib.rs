@@ -1,0 +1,174 @@
+//! orbitnet's Kubernetes operator: `Constellation` custom resources become one pod per node,
+//! a headless Service and a hosts ConfigMap, with a status and events a CI pipeline can wait
+//! on. The links themselves are the agents' job (`orbitnet agent`); the operator never
+//! touches a network namespace, and the model tells it what the links should be.
+//!
+//! `crd` is the resource and its CRD; `children` and `status` are pure functions of what is
+//! observed; `controller` is the reconciler that calls the API server; `leader` and
+//! `metrics` are the operator's own plumbing.
+
+pub mod children;
+pub mod controller;
+pub mod crd;
+pub mod leader;
+pub mod metrics;
+pub mod status;
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod testdata;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::{Api, ListParams};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{Controller, watcher};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+pub use controller::{Context, Settings};
+pub use crd::Constellation;
+
+/// How the operator runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: not at all.
+    pub metrics_addr: Option<SocketAddr>,
+    /// Watch one namespace only; `None`: all of them.
+    pub namespace: Option<String>,
+    /// Leader election: the lease's namespace and settings; `None`: run without it (one
+    /// replica only).
+    pub lease: Option<(String, leader::LeaseSettings)>,
+    pub settings: Settings,
+}
+
+/// Runs the operator until `shutdown` completes, or the leader lease is lost (an error: the
+/// process should exit and be restarted).
+pub async fn run(
+    client: Client,
+    options: Options,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let metrics = Arc::new(metrics::Metrics::default());
+    if let Some(addr) = options.metrics_addr {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        tokio::spawn(metrics::serve(listener, metrics.clone()));
+    }
+    let constellations: Api<Constellation> = match &options.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    match constellations.list(&ListParams::default().limit(1)).await {
+        Ok(_) => metrics.set_ready(),
+        Err(kube::Error::Api(s)) if s.code == 404 => anyhow::bail!(
+            "the API server does not know Constellations; install the CRD first: kubectl apply -f crds/constellation.yaml"
+        ),
+        Err(e) => return Err(e).context("listing Constellations"),
+    }
+
+    let (lost_tx, lost_rx) = oneshot::channel::<()>();
+    let (release_tx, release_rx) = oneshot::channel::<()>();
+    let mut elector = None;
+    if let Some((ns, settings)) = options.lease.clone() {
+        let mut e = leader::Elector::new(Api::<Lease>::namespaced(client.clone(), &ns), settings);
+        info!(lease = %e.settings().name, identity = %e.settings().identity, "waiting to become the leader");
+        loop {
+            match e.try_lead().await {
+                Ok(true) => break,
+                Ok(false) => {}
+                Err(error) => warn!(%error, "leader election"),
+            }
+            tokio::time::sleep(e.settings().retry).await;
+        }
+        info!("leading");
+        metrics.set_leader(true);
+        elector = Some(tokio::spawn(keep_leading(e, lost_tx, release_rx, metrics.clone())));
+    }
+
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter { controller: controller::MANAGER.into(), instance: std::env::var("POD_NAME").ok() },
+    );
+    let ctx = Arc::new(Context::new(client.clone(), recorder, metrics.clone(), options.settings.clone()));
+    let pods: Api<Pod> = match &options.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let lease_lost = Arc::new(AtomicBool::new(false));
+    let stop = {
+        let lease_lost = lease_lost.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {}
+                Ok(()) = lost_rx => lease_lost.store(true, Ordering::Relaxed),
+            }
+        }
+    };
+    Controller::new(constellations, watcher::Config::default())
+        .owns(pods, watcher::Config::default().labels(children::LABEL_CONSTELLATION))
+        .graceful_shutdown_on(stop)
+        .run(controller::reconcile, controller::error_policy, ctx)
+        .for_each(|result| async move {
+            // Reconcile errors are logged by the error policy; here only their echo.
+            if let Err(error) = result {
+                tracing::debug!(%error, "controller");
+            }
+        })
+        .await;
+    if let Some(task) = elector {
+        let _ = release_tx.send(());
+        let _ = task.await;
+    }
+    if lease_lost.load(Ordering::Relaxed) {
+        anyhow::bail!("lost the leader lease; exiting so that a fresh start competes for it again");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Renews the lease until told to release it; if it cannot renew for a whole lease
+/// duration, or another replica holds it, says so on `lost`.
+async fn keep_leading(
+    mut elector: leader::Elector,
+    lost: oneshot::Sender<()>,
+    mut release: oneshot::Receiver<()>,
+    metrics: Arc<metrics::Metrics>,
+) {
+    let mut last_renewed = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = &mut release => {
+                if let Err(error) = elector.release().await {
+                    warn!(%error, "releasing the leader lease");
+                }
+                metrics.set_leader(false);
+                return;
+            }
+            () = tokio::time::sleep(elector.settings().retry) => {}
+        }
+        match elector.try_lead().await {
+            Ok(true) => last_renewed = tokio::time::Instant::now(),
+            Ok(false) => {
+                warn!("another replica holds the leader lease");
+                break;
+            }
+            Err(error) => warn!(%error, "renewing the leader lease"),
+        }
+        if last_renewed.elapsed() >= elector.settings().duration {
+            warn!("could not renew the leader lease for a whole lease duration");
+            break;
+        }
+    }
+    metrics.set_leader(false);
+    let _ = lost.send(());
+}

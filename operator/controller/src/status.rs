@@ -1,0 +1,372 @@
+//! The operator's part of a constellation's status, as a pure function of what it observed:
+//! the spec (compiled or not), the pods, the agents' reports and the time. No API calls.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use orbitnet_model::spec::GroundPolicy;
+use orbitnet_model::{Plan, SimTime, SpecDuration};
+use orbitnet_offline::output::describe_fault;
+
+use crate::crd::{AgentReport, Condition, ConstellationStatus, Phase};
+
+pub const READY: &str = "Ready";
+pub const DEGRADED: &str = "Degraded";
+
+/// A pod as the status needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodView {
+    pub name: String,
+    /// The Kubernetes node it is scheduled on, if any.
+    pub host: Option<String>,
+    /// The pod's phase (`Pending`, `Running`, `Succeeded`, `Failed`, `Unknown`).
+    pub phase: String,
+}
+
+impl PodView {
+    fn running(&self) -> bool {
+        self.phase == "Running"
+    }
+}
+
+/// What one reconcile saw.
+#[derive(Clone)]
+pub struct Observed<'a> {
+    pub generation: Option<i64>,
+    pub previous: Option<&'a ConstellationStatus>,
+    /// The compiled spec, or why it does not compile.
+    pub plan: Result<&'a Plan, String>,
+    pub pods: &'a [PodView],
+    pub now: DateTime<Utc>,
+}
+
+/// The status the operator writes: everything but `agents`, which the agents own.
+pub fn compute(o: &Observed) -> ConstellationStatus {
+    let previous = o.previous.cloned().unwrap_or_default();
+    let plan = match &o.plan {
+        Ok(plan) => *plan,
+        Err(problems) => {
+            let conditions = vec![
+                condition(&previous, READY, false, "InvalidSpec", problems, o),
+                condition(&previous, DEGRADED, true, "InvalidSpec", problems, o),
+            ];
+            return ConstellationStatus {
+                observed_generation: o.generation,
+                phase: Some(Phase::Failed),
+                conditions,
+                started_at: previous.started_at,
+                ..ConstellationStatus::default()
+            };
+        }
+    };
+    let nodes = plan.nodes.len();
+    let running = o.pods.iter().filter(|p| p.running()).count();
+    let pods_problem = pods_problem(nodes, o.pods);
+    let agents_problem = if pods_problem.is_none() {
+        agents_problem(o.generation.unwrap_or_default(), o.pods, &previous.agents)
+    } else {
+        None
+    };
+    let ready = pods_problem.is_none() && agents_problem.is_none();
+    let started_at = previous.started_at.clone().or_else(|| ready.then(|| rfc3339(o.now)));
+    let phase = if ready {
+        Phase::Running
+    } else if started_at.is_some() {
+        Phase::Degraded
+    } else if o.pods.is_empty() {
+        Phase::Pending
+    } else {
+        Phase::Creating
+    };
+    let (ready_reason, ready_message) = match (&pods_problem, &agents_problem) {
+        (Some((reason, message)), _) | (None, Some((reason, message))) => (*reason, message.clone()),
+        (None, None) => ("Running", format!("{nodes} pods running, every agent has applied its links")),
+    };
+    let degraded = phase == Phase::Degraded;
+    let (degraded_reason, degraded_message) =
+        if degraded { (ready_reason, ready_message.clone()) } else { ("AsExpected", String::new()) };
+
+    let sim = started_at.as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|started| {
+        let elapsed = (o.now - started.with_timezone(&Utc)).to_std().unwrap_or_default();
+        SpecDuration::from_nanos(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+    });
+    let t =
+        sim.map_or(SimTime::ZERO, |d| SimTime::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
+    let state = plan.state_at(t, None);
+    let active_faults = state
+        .active_faults
+        .iter()
+        .filter_map(|&i| plan.faults.iter().find(|f| f.spec_index == i))
+        .map(|f| describe_fault(plan, f))
+        .collect();
+
+    ConstellationStatus {
+        observed_generation: o.generation,
+        phase: Some(phase),
+        conditions: vec![
+            condition(&previous, READY, ready, ready_reason, &ready_message, o),
+            condition(&previous, DEGRADED, degraded, degraded_reason, &degraded_message, o),
+        ],
+        nodes: Some(count(nodes)),
+        pods: Some(count(o.pods.len())),
+        pods_running: Some(count(running)),
+        links: Some(count(plan.isls.len() + possible_ground_links(plan))),
+        links_up: Some(count(state.links_up())),
+        started_at,
+        sim_time: sim.map(|d| SpecDuration::from_secs(d.as_nanos() / 1_000_000_000).to_string()),
+        active_faults,
+        agents: Vec::new(),
+    }
+}
+
+/// Ground links that can exist at once: each ground node links to at most `antennas`
+/// satellites, or to every satellite in sight under the `all` policy.
+fn possible_ground_links(plan: &Plan) -> usize {
+    let per_ground = match plan.ground_links.policy {
+        GroundPolicy::All => plan.n_sats,
+        GroundPolicy::Nearest | GroundPolicy::HighestElevation => plan.ground_links.antennas.min(plan.n_sats),
+    };
+    plan.ground_range().len() * per_ground
+}
+
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Why the pods are not all running, naming the first few that are not.
+fn pods_problem(nodes: usize, pods: &[PodView]) -> Option<(&'static str, String)> {
+    let running = pods.iter().filter(|p| p.running()).count();
+    if running == nodes && pods.len() == nodes {
+        return None;
+    }
+    let failed: Vec<&PodView> = pods.iter().filter(|p| p.phase == "Failed").collect();
+    let waiting: Vec<String> =
+        pods.iter().filter(|p| !p.running()).take(5).map(|p| format!("{} ({})", p.name, p.phase)).collect();
+    let mut message = format!("{running} of {nodes} pods running");
+    if pods.len() < nodes {
+        message.push_str(&format!(", {} not created yet", nodes - pods.len()));
+    }
+    if !waiting.is_empty() {
+        message.push_str(&format!("; not running: {}", waiting.join(", ")));
+        if pods.len() - running > waiting.len() {
+            message.push_str(", ...");
+        }
+    }
+    let reason = if failed.is_empty() { "PodsNotRunning" } else { "PodsFailed" };
+    Some((reason, message))
+}
+
+/// Why the agents have not (all) applied the links of the running pods.
+fn agents_problem(
+    generation: i64,
+    pods: &[PodView],
+    agents: &[AgentReport],
+) -> Option<(&'static str, String)> {
+    let mut per_host: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
+    for pod in pods {
+        *per_host.entry(pod.host.as_deref().unwrap_or("(unscheduled)")).or_default() += 1;
+    }
+    let mut silent = Vec::new();
+    let mut behind = Vec::new();
+    let mut failing = Vec::new();
+    for (&host, &wanted) in &per_host {
+        match agents.iter().find(|a| a.node == host) {
+            None => silent.push(host.to_owned()),
+            Some(a) if a.errors > 0 => failing.push(format!(
+                "{host}: {} errors{}",
+                a.errors,
+                a.last_error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+            )),
+            Some(a) if a.observed_generation < generation || a.pods < wanted => behind.push(format!(
+                "{host}: {} of {wanted} pods wired at generation {}",
+                a.pods, a.observed_generation
+            )),
+            Some(_) => {}
+        }
+    }
+    if !failing.is_empty() {
+        return Some(("AgentErrors", format!("link agents report errors: {}", failing.join("; "))));
+    }
+    if !silent.is_empty() {
+        return Some((
+            "WaitingForAgents",
+            format!("pods running; no link agent has reported for nodes: {}", silent.join(", ")),
+        ));
+    }
+    if !behind.is_empty() {
+        return Some(("WaitingForAgents", format!("links not applied yet: {}", behind.join("; "))));
+    }
+    None
+}
+
+/// A condition, keeping the previous transition time while its status is unchanged.
+fn condition(
+    previous: &ConstellationStatus,
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    o: &Observed,
+) -> Condition {
+    let status = if status { "True" } else { "False" };
+    let last_transition_time = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map_or_else(|| rfc3339(o.now), |c| c.last_transition_time.clone());
+    Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        last_transition_time,
+        observed_generation: o.generation,
+    }
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata::{TINY, constellation};
+
+    fn pods(plan: &Plan, phase: &str, host: Option<&str>) -> Vec<PodView> {
+        plan.nodes
+            .iter()
+            .map(|n| PodView {
+                name: format!("tiny-{}", n.name),
+                host: host.map(str::to_owned),
+                phase: phase.to_owned(),
+            })
+            .collect()
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-24T12:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    fn agent(node: &str, pods: u32) -> AgentReport {
+        AgentReport { node: node.into(), observed_generation: 1, pods, ..AgentReport::default() }
+    }
+
+    fn get<'a>(s: &'a ConstellationStatus, type_: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn no_pods_is_pending_and_some_pods_creating() {
+        let (_, plan) = constellation(TINY);
+        let o = Observed { generation: Some(1), previous: None, plan: Ok(&plan), pods: &[], now: now() };
+        let s = compute(&o);
+        assert_eq!(s.phase, Some(Phase::Pending));
+        assert_eq!((s.nodes, s.pods, s.pods_running), (Some(10), Some(0), Some(0)));
+        let ready = get(&s, READY);
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "PodsNotRunning"));
+        assert!(ready.message.contains("0 of 10 pods running, 10 not created yet"), "{}", ready.message);
+        let pending = pods(&plan, "Pending", None);
+        let s = compute(&Observed { pods: &pending, ..o.clone() });
+        assert_eq!(s.phase, Some(Phase::Creating));
+        assert!(get(&s, READY).message.contains("not running: tiny-ring-0-0 (Pending)"));
+        assert_eq!(s.started_at, None);
+        assert_eq!(s.sim_time, None);
+    }
+
+    #[test]
+    fn running_pods_wait_for_the_agents_then_are_ready_once_and_for_all() {
+        let (_, plan) = constellation(TINY);
+        let running = pods(&plan, "Running", Some("worker-1"));
+        let o = Observed { generation: Some(1), previous: None, plan: Ok(&plan), pods: &running, now: now() };
+        let s = compute(&o);
+        assert_eq!(s.phase, Some(Phase::Creating));
+        let ready = get(&s, READY);
+        assert_eq!(ready.reason, "WaitingForAgents");
+        assert!(ready.message.contains("worker-1"), "{}", ready.message);
+
+        let mut previous = s.clone();
+        previous.agents = vec![agent("worker-1", 10)];
+        let s = compute(&Observed { previous: Some(&previous), ..o.clone() });
+        assert_eq!(s.phase, Some(Phase::Running));
+        assert_eq!(get(&s, READY).status, "True");
+        assert_eq!(get(&s, DEGRADED).status, "False");
+        assert_eq!(s.started_at.as_deref(), Some("2026-11-24T12:00:00Z"));
+        assert_eq!(s.sim_time.as_deref(), Some("0s"));
+
+        // 90 s later a pod fails: Degraded, and the clock's zero stays.
+        let mut previous = s.clone();
+        previous.agents = vec![agent("worker-1", 10)];
+        let mut later = running.clone();
+        later[3].phase = "Failed".into();
+        let then = now() + chrono::Duration::seconds(90);
+        let s = compute(&Observed { previous: Some(&previous), pods: &later, now: then, ..o.clone() });
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(s.started_at.as_deref(), Some("2026-11-24T12:00:00Z"));
+        assert_eq!(s.sim_time.as_deref(), Some("1m30s"));
+        let degraded = get(&s, DEGRADED);
+        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "PodsFailed"));
+        assert_eq!(degraded.last_transition_time, "2026-11-24T12:01:30Z");
+        assert_eq!(get(&s, READY).last_transition_time, "2026-11-24T12:01:30Z");
+    }
+
+    #[test]
+    fn agents_behind_or_failing_are_named() {
+        let (_, plan) = constellation(TINY);
+        let running = pods(&plan, "Running", Some("w1"));
+        let behind = ConstellationStatus { agents: vec![agent("w1", 7)], ..Default::default() };
+        let o = Observed {
+            generation: Some(1),
+            previous: Some(&behind),
+            plan: Ok(&plan),
+            pods: &running,
+            now: now(),
+        };
+        assert!(get(&compute(&o), READY).message.contains("w1: 7 of 10 pods wired"));
+        let failing = ConstellationStatus {
+            agents: vec![AgentReport { errors: 2, last_error: Some("EEXIST".into()), ..agent("w1", 10) }],
+            ..Default::default()
+        };
+        let o = Observed { previous: Some(&failing), ..o };
+        let ready = get(&compute(&o), READY).clone();
+        assert_eq!(ready.reason, "AgentErrors");
+        assert!(ready.message.contains("w1: 2 errors (EEXIST)"), "{}", ready.message);
+    }
+
+    #[test]
+    fn an_invalid_spec_fails_with_the_problems_in_the_message() {
+        let o = Observed {
+            generation: Some(3),
+            previous: None,
+            plan: Err("spec.shells[0].walker.planes: 0 is not greater than 0".into()),
+            pods: &[],
+            now: now(),
+        };
+        let s = compute(&o);
+        assert_eq!(s.phase, Some(Phase::Failed));
+        assert_eq!(s.observed_generation, Some(3));
+        let ready = get(&s, READY);
+        assert_eq!(ready.reason, "InvalidSpec");
+        assert!(ready.message.contains("spec.shells[0].walker.planes"));
+    }
+
+    #[test]
+    fn active_faults_are_listed_at_the_sim_time() {
+        let yaml = format!("{TINY}  faults:\n  - {{kind: nodeDown, node: ring-0-3, at: 1m, duration: 1m}}\n");
+        let (_, plan) = constellation(&yaml);
+        let running = pods(&plan, "Running", Some("w1"));
+        let previous = ConstellationStatus {
+            started_at: Some("2026-11-24T11:59:00Z".into()),
+            agents: vec![agent("w1", 10)],
+            ..Default::default()
+        };
+        let o = Observed {
+            generation: Some(1),
+            previous: Some(&previous),
+            plan: Ok(&plan),
+            pods: &running,
+            now: now(),
+        };
+        let s = compute(&o);
+        assert_eq!(s.active_faults, vec!["nodeDown on ring-0-3".to_owned()]);
+        assert!(s.links_up.unwrap() < s.links.unwrap());
+    }
+}
