@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/orbitnet
 
-.PHONY: deps build demo test fmt-check clippy unit test-kernel bench bench-plan bench-dataplane bench-scale clean
+.PHONY: deps build demo test fmt-check clippy unit test-apiserver test-kernel bench bench-plan bench-dataplane bench-scale clean
 
 deps:
 	@scripts/install-deps.sh
@@ -18,6 +18,7 @@ demo: build
 
 # Everything this machine supports; a tier it cannot run is skipped loudly, with the reason.
 test: deps fmt-check clippy unit
+	ORBITNET_ALLOW_SKIP=1 scripts/test-apiserver.sh
 	ORBITNET_ALLOW_SKIP=1 scripts/test-kernel.sh
 
 fmt-check:
@@ -26,10 +27,16 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
-# Tier 1. The kernel tier's binary needs root and netem: test-kernel runs it.
+# Tier 1. The other tiers' binaries need an API server (test-apiserver) or root and netem
+# (test-kernel): those targets run them.
 unit:
-	$(CARGO) nextest run --locked --workspace --no-fail-fast -E 'not binary(kernel)'
+	$(CARGO) nextest run --locked --workspace --no-fail-fast -E 'not binary(kernel) and not binary(apiserver)'
 	$(CARGO) test --locked --workspace --doc
+
+# Tier 2: the operator against a real kube-apiserver + etcd + kube-controller-manager 1.20.2
+# built from Debian's source package (once, cached under ~/.cache/orbitnet; ~5 min).
+test-apiserver: deps
+	scripts/test-apiserver.sh
 
 # Tier 3: namespaces, veth, vxlan, netem, routes on a real kernel (this host's if it has
 # netem, else Debian's generic kernel in a qemu VM). Fails if it cannot run.

@@ -2,8 +2,8 @@
 # A real Kubernetes control plane from Debian's packages, for the apiserver test tier and for
 # trying the operator by hand (no kind, no Docker, no registry needed).
 #
-#   scripts/k8s.sh build      build kube-apiserver and kube-controller-manager 1.20.2 from
-#                             Debian's `kubernetes` source package, once (cached, ~5 min cold)
+#   scripts/k8s.sh build      build kube-apiserver, kube-controller-manager and kubectl 1.20.2
+#                             from Debian's `kubernetes` source package, once (cached, ~6 min)
 #   scripts/k8s.sh up DIR     etcd + kube-apiserver + kube-controller-manager on loopback, all
 #                             state under DIR; writes DIR/admin.kubeconfig; returns when ready
 #   scripts/k8s.sh down DIR   stops them and removes DIR
@@ -15,6 +15,8 @@ set -euo pipefail
 K8S_VERSION=1.20.2
 CACHE=${ORBITNET_CACHE:-$HOME/.cache/orbitnet}/k8s-$K8S_VERSION
 BIN=$CACHE/bin
+# kubectl too: Debian 12 packages none, and the tests check what users see through it.
+COMPONENTS=(kube-apiserver kube-controller-manager kubectl)
 API_PORT=${ORBITNET_K8S_PORT:-16443}
 ETCD_PORT=${ORBITNET_ETCD_PORT:-23790}
 
@@ -55,9 +57,9 @@ fetch_source() {
 }
 
 build() {
-  if [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kube-controller-manager" ]; then
-    return 0
-  fi
+  local what missing=()
+  for what in "${COMPONENTS[@]}"; do [ -x "$BIN/$what" ] || missing+=("$what"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
   apt_install golang-go rsync make etcd-server golang-github-modern-go-reflect2-dev dpkg-dev openssl
   local work=$CACHE/src
   rm -rf "$work"
@@ -70,8 +72,8 @@ build() {
   # Debian's 1.0.2 does not.
   rm -rf "$src/vendor/github.com/modern-go/reflect2"
   cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$src/vendor/github.com/modern-go/reflect2"
-  local t0=$SECONDS what
-  for what in kube-apiserver kube-controller-manager; do
+  local t0=$SECONDS
+  for what in "${missing[@]}"; do
     say "building $what $K8S_VERSION (the first one takes ~4 min on 2 cores)"
     (
       cd "$src"
@@ -171,15 +173,17 @@ up() {
     --service-account-key-file="$run/pki/sa.pub" --service-account-signing-key-file="$run/pki/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc
   # kube-controller-manager exits ("forbidden") if it starts before RBAC is bootstrapped.
-  wait_for "the API server to be ready" 240 kubectl --kubeconfig "$run/admin.kubeconfig" get --raw /readyz
+  wait_for "the API server to be ready" 240 "$KUBECTL" --kubeconfig "$run/admin.kubeconfig" get --raw /readyz
   # Garbage collection (ownerReferences), namespace deletion and the default ServiceAccount
-  # are what the tests rely on; no scheduler, no kubelet: pods stay Pending.
+  # are what the tests rely on; no scheduler, no kubelet: pods stay Pending. Each controller
+  # runs as its own ServiceAccount, as in a real cluster: the garbage collector's has the
+  # rights to delete.
   start "$run" kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig="$run/kcm.kubeconfig" --bind-address=127.0.0.1 --port=0 --secure-port=0 \
-    --leader-elect=false --use-service-account-credentials=false \
+    --leader-elect=false --use-service-account-credentials=true \
     --controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token \
     --service-account-private-key-file="$run/pki/sa.key" --root-ca-file="$run/pki/ca.crt"
-  wait_for "the default ServiceAccount" 120 kubectl --kubeconfig "$run/admin.kubeconfig" get sa default
+  wait_for "the default ServiceAccount" 120 "$KUBECTL" --kubeconfig "$run/admin.kubeconfig" get sa default
   say "control plane up in $((SECONDS - t0)) s: export KUBECONFIG=$run/admin.kubeconfig"
 }
 
@@ -195,6 +199,9 @@ down() {
   done
   rm -rf "$run"
 }
+
+# The machine's kubectl if it has one, else ours.
+KUBECTL=$(command -v kubectl || echo "$BIN/kubectl")
 
 case ${1:-} in
   build) build ;;

@@ -454,7 +454,176 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fixtures::{self, Expect, conflict, echo, object};
     use crate::testdata::{TINY, constellation};
+    use serde_json::Value;
+
+    const CST: &str = "/apis/orbitnet.dev/v1alpha1/namespaces/test/constellations/tiny";
+    const PODS: &str = "/api/v1/namespaces/test/pods";
+    const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/test/events";
+
+    fn pod_list(pods: Vec<Pod>) -> Value {
+        json!({"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods})
+    }
+
+    /// Runs one reconcile against the verifier; a request the test did not expect makes
+    /// the verifier panic, and a missing answer makes the reconcile time out.
+    async fn reconcile_with(
+        cst: Constellation,
+        expected: Vec<Expect>,
+    ) -> (Result<Action, Error>, Vec<Vec<Value>>, Arc<Context>) {
+        let (ctx, verifier) = fixtures::context();
+        let verifier = verifier.run(expected);
+        let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cst), ctx.clone()))
+            .await
+            .expect("the reconcile waited for an answer the test did not plan");
+        let seen = tokio::time::timeout(Duration::from_secs(10), verifier)
+            .await
+            .expect("the reconcile made fewer requests than expected")
+            .expect("the verifier's expectations hold");
+        (result, seen, ctx)
+    }
+
+    fn with_finalizer(mut cst: Constellation) -> Constellation {
+        cst.metadata.finalizers = Some(vec![FINALIZER.into()]);
+        cst
+    }
+
+    #[tokio::test]
+    async fn a_new_constellation_gets_its_finalizer_children_status_and_events() {
+        let (cst, plan) = constellation(TINY);
+        let as_json = serde_json::to_value(with_finalizer(cst.clone())).unwrap();
+        let (result, seen, _) = reconcile_with(
+            cst,
+            vec![
+                Expect::one("PATCH", CST, object(as_json.clone())),
+                Expect::one("PATCH", "/api/v1/namespaces/test/services/tiny?", echo()),
+                Expect::one("PATCH", "/api/v1/namespaces/test/configmaps/tiny-hosts?", echo()),
+                Expect::one("GET", PODS, object(pod_list(vec![]))),
+                Expect::many("PATCH", format!("{PODS}/tiny-"), plan.nodes.len(), echo()),
+                Expect::one("POST", EVENTS, echo()),
+                Expect::one("PATCH", format!("{CST}/status?"), object(as_json)),
+                Expect::one("POST", EVENTS, echo()),
+            ],
+        )
+        .await;
+        assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(30)));
+        assert_eq!(seen[0][0][1]["path"], "/metadata/finalizers", "the finalizer is added: {}", seen[0][0]);
+        assert_eq!(seen[1][0]["spec"]["clusterIP"], "None");
+        let mut pods: Vec<String> =
+            seen[4].iter().map(|p| p["metadata"]["name"].as_str().unwrap().to_owned()).collect();
+        pods.sort();
+        pods.dedup();
+        assert_eq!(pods.len(), plan.nodes.len(), "one apply per pod");
+        assert_eq!(seen[5][0]["reason"], "Created");
+        assert_eq!(seen[5][0]["note"], "created 10 pods");
+        let status = &seen[6][0]["status"];
+        assert_eq!((status["phase"].as_str(), status["nodes"].as_u64()), (Some("Creating"), Some(10)));
+        assert!(status.get("agents").is_none(), "the operator never writes the agents' entries");
+        assert_eq!(seen[7][0]["reason"], "Creating");
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_constellation_only_refreshes_its_status() {
+        let (cst, plan) = constellation(TINY);
+        let mut cst = with_finalizer(cst);
+        cst.status =
+            Some(ConstellationStatus { phase: Some(Phase::Creating), ..ConstellationStatus::default() });
+        let existing = children::pods(&cst, &plan);
+        let as_json = serde_json::to_value(&cst).unwrap();
+        let (result, seen, _) = reconcile_with(
+            cst,
+            vec![
+                Expect::one("PATCH", "/api/v1/namespaces/test/services/tiny?", echo()),
+                Expect::one("PATCH", "/api/v1/namespaces/test/configmaps/tiny-hosts?", echo()),
+                Expect::one("GET", PODS, object(pod_list(existing))),
+                Expect::one("PATCH", format!("{CST}/status?"), object(as_json)),
+            ],
+        )
+        .await;
+        result.unwrap();
+        assert_eq!(seen[3][0]["status"]["pods"], 10);
+    }
+
+    #[tokio::test]
+    async fn scaling_down_deletes_the_pods_no_longer_in_the_spec() {
+        let (cst, plan) = constellation(TINY);
+        let mut cst = with_finalizer(cst);
+        cst.status =
+            Some(ConstellationStatus { phase: Some(Phase::Creating), ..ConstellationStatus::default() });
+        let mut existing = children::pods(&cst, &plan);
+        let mut extra = existing[0].clone();
+        extra.metadata.name = Some("tiny-ring-0-9".into());
+        existing.push(extra.clone());
+        let as_json = serde_json::to_value(&cst).unwrap();
+        let (result, seen, _) = reconcile_with(
+            cst,
+            vec![
+                Expect::one("PATCH", "/api/v1/namespaces/test/services/tiny?", echo()),
+                Expect::one("PATCH", "/api/v1/namespaces/test/configmaps/tiny-hosts?", echo()),
+                Expect::one("GET", PODS, object(pod_list(existing))),
+                Expect::one(
+                    "DELETE",
+                    format!("{PODS}/tiny-ring-0-9?"),
+                    object(serde_json::to_value(&extra).unwrap()),
+                ),
+                Expect::one("POST", EVENTS, echo()),
+                Expect::one("PATCH", format!("{CST}/status?"), object(as_json)),
+            ],
+        )
+        .await;
+        result.unwrap();
+        assert_eq!(seen[4][0]["reason"], "ScaledDown");
+    }
+
+    #[tokio::test]
+    async fn a_deleted_constellation_without_agents_lets_go_of_its_finalizer() {
+        let (cst, _) = constellation(TINY);
+        let mut cst = with_finalizer(cst);
+        cst.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+        let as_json = serde_json::to_value(&cst).unwrap();
+        let (result, seen, _) = reconcile_with(
+            cst,
+            vec![Expect::one("POST", EVENTS, echo()), Expect::one("PATCH", CST, object(as_json))],
+        )
+        .await;
+        assert_eq!(result.unwrap(), Action::await_change());
+        assert_eq!(seen[0][0]["reason"], "LinksRemoved");
+        assert_eq!(seen[1][0][1], json!({"op": "remove", "path": "/metadata/finalizers/0"}));
+    }
+
+    #[tokio::test]
+    async fn a_deleted_constellation_waits_for_its_agents() {
+        let (cst, _) = constellation(TINY);
+        let mut cst = with_finalizer(cst);
+        cst.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+        let agent = crate::crd::AgentReport { node: "w1".into(), pods: 10, ..Default::default() };
+        cst.status = Some(ConstellationStatus { agents: vec![agent], ..ConstellationStatus::default() });
+        let (result, _, _) = reconcile_with(cst, vec![]).await;
+        assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(2)), "no request, a short requeue");
+    }
+
+    #[tokio::test]
+    async fn an_api_error_fails_the_reconcile_and_the_policy_requeues_and_counts_it() {
+        let (cst, _) = constellation(TINY);
+        let cst = with_finalizer(cst);
+        let (result, _, ctx) = reconcile_with(
+            cst.clone(),
+            vec![Expect::one("PATCH", "/api/v1/namespaces/test/services/tiny?", conflict())],
+        )
+        .await;
+        let error = result.unwrap_err();
+        assert!(
+            error.to_string().contains("applying Service tiny: the object has been modified (409"),
+            "{error}"
+        );
+        assert_eq!(error_policy(Arc::new(cst), &error, ctx.clone()), Action::requeue(Duration::from_secs(5)));
+        assert!(
+            ctx.metrics.encode().contains("orbitnet_operator_reconcile_errors_total{error=\"api_409\"} 1")
+        );
+    }
 
     fn with_phase(mut pod: Pod, phase: &str, host: &str) -> Pod {
         pod.status =

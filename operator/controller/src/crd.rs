@@ -197,6 +197,9 @@ pub struct Condition {
 }
 
 /// One link agent's account of the pods of this constellation on its Kubernetes node.
+/// An agent applies its entry with server-side apply (field manager `orbitnet-agent-<node>`)
+/// and withdraws it, once it has removed the links, with a JSON patch `remove` tested on
+/// `node` (1.20's server-side apply leaves `null` behind when the last entry goes).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentReport {

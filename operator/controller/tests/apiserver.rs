@@ -1,0 +1,575 @@
+//! The apiserver tier: the operator, in this process, against a real kube-apiserver + etcd +
+//! kube-controller-manager (garbage collection) started by `scripts/test-apiserver.sh`,
+//! which passes the admin kubeconfig in ORBITNET_TEST_KUBECONFIG. No kubelet and no
+//! scheduler: the tests bind pods and set their phase as those would.
+//!
+//! Each test works in a namespace of its own, with an operator watching only that namespace.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, ResourceExt};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+use orbitnet_controller::crd::{self, Constellation};
+use orbitnet_controller::leader::{Elector, LeaseSettings};
+use orbitnet_controller::{Options, Settings};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const KUBECONFIG_VAR: &str = "ORBITNET_TEST_KUBECONFIG";
+
+fn kubeconfig_path() -> String {
+    std::env::var(KUBECONFIG_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{KUBECONFIG_VAR} is not set: this tier needs a real API server. Run it with \
+             scripts/test-apiserver.sh (make test-apiserver), which starts one and sets it."
+        )
+    })
+}
+
+async fn client() -> Client {
+    // The operator's log, shown with a failing test's output.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info,kube_client=off"))
+        .with_test_writer()
+        .try_init();
+    let kubeconfig = Kubeconfig::read_from(kubeconfig_path()).expect("reading the test kubeconfig");
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("a usable kubeconfig");
+    Client::try_from(config).expect("a client")
+}
+
+fn repo_file(path: &str) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}
+
+/// Polls `check` until it gives a value, or panics after `timeout` saying what it waited for.
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Installs the committed CRD (server-side apply, idempotent) and waits until it is served.
+async fn install_crd(client: &Client) {
+    let crd: CustomResourceDefinition =
+        serde_yaml::from_str(&repo_file("crds/constellation.yaml")).expect("the committed CRD parses");
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    api.patch(
+        crd::crd().metadata.name.as_deref().unwrap(),
+        &PatchParams::apply("orbitnet-test").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("the API server accepts the CRD");
+    let csts: Api<Constellation> = Api::all(client.clone());
+    wait_for("the CRD to be served", Duration::from_secs(30), || async {
+        csts.list(&ListParams::default().limit(1)).await.ok()
+    })
+    .await;
+}
+
+/// A fresh namespace with its default ServiceAccount (pods need it), named after the test.
+async fn namespace(client: &Client, test: &str) -> String {
+    let name = format!("{test}-{}", std::process::id());
+    let api: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    api.create(&PostParams::default(), &ns).await.expect("creating the test namespace");
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), &name);
+    wait_for("the default ServiceAccount", Duration::from_secs(30), || async {
+        sas.get_opt("default").await.ok().flatten()
+    })
+    .await;
+    name
+}
+
+struct Operator {
+    task: JoinHandle<anyhow::Result<()>>,
+    stop: oneshot::Sender<()>,
+}
+
+fn settings() -> Settings {
+    Settings { cleanup_timeout: Duration::from_secs(8), resync: Duration::from_secs(1) }
+}
+
+fn start_operator(client: &Client, ns: &str, settings: Settings) -> Operator {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = Options { metrics_addr: None, namespace: Some(ns.to_owned()), lease: None, settings };
+    let task = tokio::spawn(orbitnet_controller::run(client.clone(), options, async {
+        let _ = stopped.await;
+    }));
+    Operator { task, stop }
+}
+
+impl Operator {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("the operator task").expect("the operator stops cleanly");
+    }
+}
+
+/// A scenario file as a resource in `ns`, optionally changed first.
+fn scenario(file: &str, ns: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut doc: Value = serde_yaml::from_str(&repo_file(file)).expect("the scenario parses");
+    doc["metadata"]["namespace"] = json!(ns);
+    edit(&mut doc);
+    doc
+}
+
+async fn apply(client: &Client, ns: &str, doc: &Value) -> Result<Constellation, kube::Error> {
+    let api: Api<Constellation> = Api::namespaced(client.clone(), ns);
+    let name = doc["metadata"]["name"].as_str().unwrap().to_owned();
+    api.patch(&name, &PatchParams::apply("orbitnet-test").force(), &Patch::Apply(doc)).await
+}
+
+async fn pods(client: &Client, ns: &str, cst: &str) -> Vec<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let lp = ListParams::default().labels(&format!("orbitnet.dev/constellation={cst}"));
+    api.list(&lp).await.expect("listing pods").items
+}
+
+async fn get(client: &Client, ns: &str, name: &str) -> Option<Constellation> {
+    Api::<Constellation>::namespaced(client.clone(), ns)
+        .get_opt(name)
+        .await
+        .expect("reading the Constellation")
+}
+
+async fn condition(client: &Client, ns: &str, name: &str, type_: &str) -> Option<(String, String, String)> {
+    let cst = get(client, ns, name).await?;
+    let c = cst.status?.conditions.into_iter().find(|c| c.type_ == type_)?;
+    Some((c.status, c.reason, c.message))
+}
+
+async fn phase(client: &Client, ns: &str, name: &str) -> Option<String> {
+    get(client, ns, name).await?.status?.phase.map(|p| p.as_str().to_owned())
+}
+
+/// What the scheduler and the kubelet would do: put every pod on `node` and mark it Running.
+async fn run_pods(client: &Client, ns: &str, cst: &str, node: &str) {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    for pod in pods(client, ns, cst).await {
+        let name = pod.name_any();
+        if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none() {
+            let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
+                                 "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+            let _: Value = api
+                .create_subresource("binding", &name, &PostParams::default(), &binding)
+                .await
+                .expect("binding a pod");
+        }
+        let status = json!({"status": {"phase": "Running"}});
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("marking a pod Running");
+    }
+}
+
+/// What a link agent reports: its entry of `status.agents`, which it owns by server-side
+/// apply. `None` withdraws the entry, as an agent does once it has removed its links.
+async fn agent_report(client: &Client, ns: &str, cst: &str, node: &str, pods: Option<u32>) {
+    let api: Api<Constellation> = Api::namespaced(client.clone(), ns);
+    let current = get(client, ns, cst).await.expect("the Constellation exists");
+    let Some(pods) = pods else {
+        // A JSON patch, tested against the entry's key: server-side apply of a status
+        // without the entry would do on current servers, but 1.20 leaves `agents: null`
+        // behind when it removes the last entry, and then rejects it.
+        let agents = current.status.map(|s| s.agents).unwrap_or_default();
+        let i = agents.iter().position(|a| a.node == node).expect("the agent has an entry");
+        let path = format!("/status/agents/{i}");
+        let patch = json!([{"op": "test", "path": format!("{path}/node"), "value": node}, {"op": "remove", "path": path}]);
+        let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
+        api.patch_status(cst, &PatchParams::default(), &Patch::<()>::Json(patch))
+            .await
+            .expect("withdrawing a report");
+        return;
+    };
+    let generation = current.metadata.generation.unwrap_or_default();
+    let status = json!({"agents": [{"node": node, "observedGeneration": generation, "pods": pods,
+                                    "linksBuilt": pods, "linksUp": pods, "errors": 0, "lagMs": 1}]});
+    let body = json!({"apiVersion": "orbitnet.dev/v1alpha1", "kind": "Constellation", "status": status});
+    api.patch_status(cst, &PatchParams::apply(&format!("orbitnet-agent-{node}")), &Patch::Apply(&body))
+        .await
+        .expect("an agent's report");
+}
+
+fn kubectl(args: &[&str], stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig_path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl is on PATH (scripts/test-apiserver.sh checks)");
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or_default().as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+async fn delete_namespace(client: &Client, ns: &str) {
+    let _ = Api::<Namespace>::all(client.clone()).delete(ns, &DeleteParams::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_crd_installs_and_kubectl_explains_it() {
+    let client = client().await;
+    install_crd(&client).await;
+    let out = wait_for("kubectl explain to know the resource", Duration::from_secs(60), || async {
+        let out = kubectl(&["explain", "cst.spec.groundLinks"], None);
+        out.status.success().then_some(out)
+    })
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("KIND:") && text.contains("Constellation"), "{text}");
+    assert!(text.contains("minElevationDeg"), "{text}");
+    assert!(text.contains("A satellite is visible at or above this elevation"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_rejects_a_bad_spec_naming_the_field() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "bad-spec").await;
+    let bad = scenario("scenarios/backbone.yaml", &ns, |d| {
+        d["spec"]["groundStations"][0]["latDeg"] = json!(91.2);
+        d["spec"]["shells"][0]["walker"]["planes"] = json!(0);
+    });
+    let out = kubectl(&["apply", "--validate=false", "-f", "-"], Some(&serde_json::to_string(&bad).unwrap()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "kubectl apply must fail");
+    assert!(stderr.contains("spec.groundStations.latDeg") && stderr.contains("91.2"), "{stderr}");
+    assert!(stderr.contains("spec.shells.walker.planes"), "{stderr}");
+    let kind = scenario("scenarios/backbone.yaml", &ns, |d| d["spec"]["routing"] = json!("ospf"));
+    let err = apply(&client, &ns, &kind).await.expect_err("an unknown enum value is rejected");
+    assert!(err.to_string().contains("spec.routing"), "{err}");
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_field_problem_is_rejected_by_cel_or_reported_by_the_operator() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "cross-field").await;
+    let operator = start_operator(&client, &ns, settings());
+    // A shell with both `walker` and `tles`: only a CEL rule (1.25+) or the operator sees it.
+    let both = scenario("scenarios/tiny.yaml", &ns, |d| {
+        d["spec"]["shells"][0]["tles"] = json!([{"name": "x", "line1": "1", "line2": "2"}]);
+    });
+    match apply(&client, &ns, &both).await {
+        Err(e) => assert!(e.to_string().contains("either `walker` or `tles`"), "{e}"),
+        Ok(_) => {
+            println!(
+                "this server ignores CEL rules (before 1.25): checking the operator's Invalid condition"
+            );
+            let (status, reason, message) = wait_for("the Ready condition", Duration::from_secs(30), || {
+                condition(&client, &ns, "tiny", "Ready")
+            })
+            .await;
+            assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"), "{message}");
+            assert!(message.contains("spec.shells[0]"), "{message}");
+            assert_eq!(phase(&client, &ns, "tiny").await.as_deref(), Some("Failed"));
+            assert!(pods(&client, &ns, "tiny").await.is_empty(), "an invalid spec creates nothing");
+        }
+    }
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_gets_its_pods_service_and_status_then_runs_and_is_deleted_through_the_finalizer() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "tiny").await;
+    let operator = start_operator(&client, &ns, settings());
+    let cst =
+        apply(&client, &ns, &scenario("scenarios/tiny.yaml", &ns, |_| {})).await.expect("applying tiny");
+    let uid = cst.uid().unwrap();
+
+    // Exactly the expected children, each owned by the Constellation.
+    let created = wait_for("10 pods", Duration::from_secs(30), || async {
+        let p = pods(&client, &ns, "tiny").await;
+        (p.len() == 10).then_some(p)
+    })
+    .await;
+    let mut names: Vec<String> = created.iter().map(|p| p.name_any()).collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..8).map(|i| format!("tiny-ring-0-{i}")).collect();
+    expected.extend(["tiny-alpha".to_owned(), "tiny-bravo".to_owned()]);
+    expected.sort();
+    assert_eq!(names, expected);
+    for pod in &created {
+        let owners = pod.owner_references();
+        assert_eq!(owners.len(), 1, "{}", pod.name_any());
+        assert_eq!((owners[0].uid.as_str(), owners[0].controller), (uid.as_str(), Some(true)));
+    }
+    let svc =
+        Api::<Service>::namespaced(client.clone(), &ns).get("tiny").await.expect("the headless Service");
+    assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    assert_eq!(svc.metadata.owner_references.unwrap()[0].uid, uid);
+    let hosts = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("tiny-hosts")
+        .await
+        .expect("the hosts ConfigMap");
+    assert_eq!(hosts.data.unwrap()["hosts"].lines().count(), 10);
+
+    // Status and printer columns.
+    wait_for("phase Creating", Duration::from_secs(30), || async {
+        (phase(&client, &ns, "tiny").await.as_deref() == Some("Creating")).then_some(())
+    })
+    .await;
+    let out = kubectl(&["get", "cst", "-n", &ns], None);
+    let table = String::from_utf8_lossy(&out.stdout);
+    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
+    assert_eq!(header, ["NAME", "PHASE", "NODES", "LINKS", "UP", "SIM", "TIME", "AGE"], "{table}");
+    let row: Vec<&str> = table.lines().nth(1).unwrap_or_default().split_whitespace().collect();
+    assert_eq!(&row[..4], ["tiny", "Creating", "10", "10"], "{table}");
+
+    // Pods running: Ready waits for the agents, then holds.
+    run_pods(&client, &ns, "tiny", "node-a").await;
+    let (_, reason, message) = wait_for("Ready to wait for the agents", Duration::from_secs(30), || async {
+        condition(&client, &ns, "tiny", "Ready").await.filter(|(_, r, _)| r == "WaitingForAgents")
+    })
+    .await;
+    assert!(message.contains("node-a"), "{reason}: {message}");
+    agent_report(&client, &ns, "tiny", "node-a", Some(10)).await;
+    let out = kubectl(&["wait", "-n", &ns, "--for=condition=Ready", "cst/tiny", "--timeout=30s"], None);
+    assert!(out.status.success(), "kubectl wait: {}", String::from_utf8_lossy(&out.stderr));
+    let running = get(&client, &ns, "tiny").await.unwrap().status.unwrap();
+    assert_eq!(running.phase.map(|p| p.as_str()), Some("Running"));
+    let started_at = running.started_at.clone().expect("startedAt is set when first Ready");
+    // The operator's status writes leave the agent's entry alone (server-side apply owners).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = get(&client, &ns, "tiny").await.unwrap().status.unwrap();
+    assert_eq!(later.agents.len(), 1);
+    assert!(later.sim_time.is_some());
+
+    // A pod lost: recreated, and the constellation is Degraded; its clock's zero stays.
+    Api::<Pod>::namespaced(client.clone(), &ns)
+        .delete("tiny-alpha", &DeleteParams { grace_period_seconds: Some(0), ..DeleteParams::default() })
+        .await
+        .expect("deleting a pod");
+    let (_, reason, message) = wait_for("Degraded", Duration::from_secs(30), || async {
+        condition(&client, &ns, "tiny", "Degraded").await.filter(|(s, _, _)| s == "True")
+    })
+    .await;
+    assert_eq!(reason, "PodsNotRunning", "{message}");
+    assert_eq!(phase(&client, &ns, "tiny").await.as_deref(), Some("Degraded"));
+    assert_eq!(
+        get(&client, &ns, "tiny").await.unwrap().status.unwrap().started_at.as_deref(),
+        Some(started_at.as_str())
+    );
+    let events = kubectl(&["get", "events", "-n", &ns, "--field-selector", "involvedObject.name=tiny"], None);
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(events.contains("Created") && events.contains("Degraded"), "{events}");
+
+    // Deleting waits for the agent to confirm its links are gone, then the children go.
+    Api::<Constellation>::namespaced(client.clone(), &ns)
+        .delete("tiny", &DeleteParams::default())
+        .await
+        .expect("deleting the Constellation");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = get(&client, &ns, "tiny").await.expect("the finalizer holds it while the agent has links");
+    assert!(held.metadata.deletion_timestamp.is_some());
+    agent_report(&client, &ns, "tiny", "node-a", None).await;
+    wait_for("the Constellation to go", Duration::from_secs(30), || async {
+        get(&client, &ns, "tiny").await.is_none().then_some(())
+    })
+    .await;
+    // Garbage collection: pods bound to a node with no kubelet stay Terminating, so what is
+    // asserted is that every child is deleted or being deleted.
+    wait_for("the children to be collected", Duration::from_secs(60), || async {
+        let left = pods(&client, &ns, "tiny").await;
+        let svc = Api::<Service>::namespaced(client.clone(), &ns).get_opt("tiny").await.unwrap();
+        let cm = Api::<ConfigMap>::namespaced(client.clone(), &ns).get_opt("tiny-hosts").await.unwrap();
+        (left.iter().all(|p| p.metadata.deletion_timestamp.is_some()) && svc.is_none() && cm.is_none())
+            .then_some(())
+    })
+    .await;
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaling_removes_pods_and_a_template_change_rolls_its_role() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "scale").await;
+    let operator = start_operator(&client, &ns, settings());
+    apply(&client, &ns, &scenario("scenarios/tiny.yaml", &ns, |_| {})).await.expect("applying tiny");
+    let before = wait_for("10 pods", Duration::from_secs(30), || async {
+        let p = pods(&client, &ns, "tiny").await;
+        (p.len() == 10).then_some(p)
+    })
+    .await;
+    let uid_of = |pods: &[Pod], name: &str| pods.iter().find(|p| p.name_any() == name).and_then(|p| p.uid());
+
+    let smaller =
+        scenario("scenarios/tiny.yaml", &ns, |d| d["spec"]["shells"][0]["walker"]["satsPerPlane"] = json!(6));
+    apply(&client, &ns, &smaller).await.expect("applying the smaller ring");
+    let smaller_pods = wait_for("8 pods", Duration::from_secs(60), || async {
+        let p = pods(&client, &ns, "tiny").await;
+        (p.len() == 8 && p.iter().all(|p| p.metadata.deletion_timestamp.is_none())).then_some(p)
+    })
+    .await;
+    assert!(smaller_pods.iter().all(|p| !matches!(p.name_any().as_str(), "tiny-ring-0-6" | "tiny-ring-0-7")));
+    // ring-0-2 keeps its neighbours and their addresses: untouched.
+    assert_eq!(uid_of(&before, "tiny-ring-0-2"), uid_of(&smaller_pods, "tiny-ring-0-2"));
+
+    let probe = scenario("scenarios/tiny.yaml", &ns, |d| {
+        d["spec"]["shells"][0]["walker"]["satsPerPlane"] = json!(6);
+        d["spec"]["nodes"] = json!({"groundStation": {"image": "example/probe:2", "env": {"MODE": "fast"}}});
+    });
+    apply(&client, &ns, &probe).await.expect("applying the new ground-station template");
+    let rolled = wait_for("the ground stations rolled", Duration::from_secs(60), || async {
+        let p = pods(&client, &ns, "tiny").await;
+        let new_image = |name: &str| {
+            p.iter().any(|p| {
+                p.name_any() == name
+                    && p.spec.as_ref().unwrap().containers[0].image.as_deref() == Some("example/probe:2")
+            })
+        };
+        (p.len() == 8 && new_image("tiny-alpha") && new_image("tiny-bravo")).then_some(p)
+    })
+    .await;
+    assert_ne!(
+        uid_of(&smaller_pods, "tiny-alpha"),
+        uid_of(&rolled, "tiny-alpha"),
+        "the ground station was rolled"
+    );
+    for sat in (0..6).map(|i| format!("tiny-ring-0-{i}")) {
+        assert_eq!(uid_of(&smaller_pods, &sat), uid_of(&rolled, &sat), "{sat} was not");
+    }
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_operator_finishes_without_duplicates() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "restart").await;
+    let operator = start_operator(&client, &ns, settings());
+    apply(&client, &ns, &scenario("scenarios/backbone.yaml", &ns, |_| {})).await.expect("applying backbone");
+    wait_for("the first pods", Duration::from_secs(30), || async {
+        let n = pods(&client, &ns, "backbone").await.len();
+        (n > 0).then_some(n)
+    })
+    .await;
+    // A crash, not a shutdown: the task is dropped mid-reconcile.
+    operator.task.abort();
+    let n_at_crash = pods(&client, &ns, "backbone").await.len();
+    println!("{n_at_crash} of 71 pods existed when the operator was killed");
+    let operator = start_operator(&client, &ns, settings());
+    wait_for("71 pods", Duration::from_secs(60), || async {
+        (pods(&client, &ns, "backbone").await.len() == 71).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let all = pods(&client, &ns, "backbone").await;
+    assert_eq!(all.len(), 71, "no duplicates after more reconciles");
+    assert!(all.iter().all(|p| p.owner_references().len() == 1));
+    let services =
+        Api::<Service>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.unwrap();
+    assert_eq!(services.items.len(), 1);
+    let cst = get(&client, &ns, "backbone").await.unwrap();
+    assert_eq!(cst.finalizers(), ["orbitnet.dev/links"], "one finalizer, not one per operator start");
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_deletion_ends_by_timeout_or_by_the_force_annotation() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "stuck").await;
+    let operator = start_operator(&client, &ns, settings());
+    let api: Api<Constellation> = Api::namespaced(client.clone(), &ns);
+    for name in ["waits", "forced"] {
+        let doc = scenario("scenarios/tiny.yaml", &ns, |d| d["metadata"]["name"] = json!(name));
+        apply(&client, &ns, &doc).await.expect("applying");
+        wait_for("the finalizer", Duration::from_secs(30), || async {
+            get(&client, &ns, name).await.filter(|c| !c.finalizers().is_empty()).map(|_| ())
+        })
+        .await;
+        // An agent that will never confirm.
+        agent_report(&client, &ns, name, "node-gone", Some(10)).await;
+        api.delete(name, &DeleteParams::default()).await.expect("deleting");
+    }
+    let started = Instant::now();
+    let patch = json!({"metadata": {"annotations": {"orbitnet.dev/force-delete": "true"}}});
+    api.patch("forced", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("annotating");
+    wait_for("the forced one to go", Duration::from_secs(30), || async {
+        get(&client, &ns, "forced").await.is_none().then_some(())
+    })
+    .await;
+    assert!(started.elapsed() < settings().cleanup_timeout, "force-delete does not wait for the timeout");
+    assert!(get(&client, &ns, "waits").await.is_some(), "the other still waits for its agent");
+    wait_for("the timeout to let it go", Duration::from_secs(30), || async {
+        get(&client, &ns, "waits").await.is_none().then_some(())
+    })
+    .await;
+    let events = kubectl(&["get", "events", "-n", &ns], None);
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(events.contains("ForceDeleted") && events.contains("CleanupTimedOut"), "{events}");
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_leads_and_another_takes_over_when_it_stops() {
+    let client = client().await;
+    let ns = namespace(&client, "lease").await;
+    let lease = |identity: &str| LeaseSettings {
+        name: "orbitnet-operator".into(),
+        identity: identity.into(),
+        duration: Duration::from_secs(3),
+        retry: Duration::from_millis(300),
+    };
+    let api = || Api::namespaced(client.clone(), &ns);
+    let mut a = Elector::new(api(), lease("a"));
+    let mut b = Elector::new(api(), lease("b"));
+    assert!(a.try_lead().await.unwrap(), "the first replica takes the free lease");
+    let started = Instant::now();
+    // a keeps renewing for 4 s: b never gets it.
+    let mut last_renewed = Instant::now();
+    while started.elapsed() < Duration::from_secs(4) {
+        assert!(a.try_lead().await.unwrap());
+        last_renewed = Instant::now();
+        assert!(!b.try_lead().await.unwrap(), "two leaders");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // a stops renewing (a crash): b takes over a lease duration after a's last renewal,
+    // not before.
+    let took = loop {
+        if b.try_lead().await.unwrap() {
+            break last_renewed.elapsed();
+        }
+        assert!(last_renewed.elapsed() < Duration::from_secs(15), "b never took over");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(took >= Duration::from_secs(3), "took over after {took:?}, before the lease ran out");
+    assert!(!a.try_lead().await.unwrap(), "the old leader does not take it back");
+    // A clean stop hands it over at once.
+    b.release().await.unwrap();
+    assert!(a.try_lead().await.unwrap());
+    delete_namespace(&client, &ns).await;
+}
