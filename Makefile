@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/orbitnet
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: deps build demo test fmt-check clippy unit test-apiserver test-kernel bench bench-plan bench-dataplane bench-scale clean
+.PHONY: deps build demo deploy images test fmt-check clippy unit test-apiserver test-kernel bench bench-plan bench-dataplane bench-scale clean
 
 deps:
 	@scripts/install-deps.sh
@@ -15,6 +16,15 @@ build: deps
 # of links, paths and faults (in a VM if this kernel has no netem).
 demo: build
 	scripts/demo.sh
+
+# orbitnet on the current kubectl context: namespace, CRD, RBAC, operator.
+deploy:
+	kubectl apply -k manifests/
+
+# The node and operator images (needs Docker; load them into kind with `kind load docker-image`).
+images:
+	docker build -f node-image/Dockerfile -t orbitnet/node:$(VERSION) .
+	docker build -f node-image/operator.Dockerfile -t orbitnet/operator:$(VERSION) .
 
 # Everything this machine supports; a tier it cannot run is skipped loudly, with the reason.
 test: deps fmt-check clippy unit

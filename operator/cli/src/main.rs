@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod kube;
 mod local;
+mod node;
 mod plan;
 mod validate;
 
@@ -37,6 +38,8 @@ enum Command {
     Crd,
     /// Run the Kubernetes operator: Constellations to pods, status and events.
     Operator(kube::OperatorArgs),
+    /// The default program in a node: answers and sends probes, serves a status page.
+    Node(node::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Report(args) => local::report(args),
         Command::Crd => kube::crd(),
         Command::Operator(args) => kube::operator(args),
+        Command::Node(args) => node::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -606,6 +606,52 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_running_constellation_reports_faults_begun_and_handovers_per_minute() {
+        let yaml =
+            format!("{TINY}  faults:\n  - {{kind: nodeDown, node: ring-0-3, at: 1m, duration: 10m}}\n");
+        let (cst, plan) = constellation(&yaml);
+        let mut cst = with_finalizer(cst);
+        let started = Utc::now() - chrono::Duration::seconds(600);
+        cst.status = Some(ConstellationStatus {
+            phase: Some(Phase::Running),
+            started_at: Some(crate::status::rfc3339(started)),
+            agents: vec![crate::crd::AgentReport {
+                node: "w1".into(),
+                observed_generation: 1,
+                pods: 10,
+                ..Default::default()
+            }],
+            ..ConstellationStatus::default()
+        });
+        let running: Vec<Pod> =
+            children::pods(&cst, &plan).into_iter().map(|p| with_phase(p, "Running", "w1")).collect();
+        let as_json = serde_json::to_value(&cst).unwrap();
+        let (ctx, verifier) = fixtures::context();
+        // The last handover count was at sim time 0: ten minutes are due.
+        lock(&ctx.handovers_counted).insert(cst.uid().unwrap(), SimTime::ZERO);
+        let verifier = verifier.run(vec![
+            Expect::one("PATCH", "/api/v1/namespaces/test/services/tiny?", echo()),
+            Expect::one("PATCH", "/api/v1/namespaces/test/configmaps/tiny-hosts?", echo()),
+            Expect::one("GET", PODS, object(pod_list(running))),
+            Expect::one("PATCH", format!("{CST}/status?"), object(as_json)),
+            Expect::one("POST", EVENTS, echo()),
+            Expect::one("POST", EVENTS, echo()),
+        ]);
+        let action = reconcile(Arc::new(cst), ctx.clone()).await.unwrap();
+        assert_eq!(action, Action::requeue(Settings::default().resync));
+        let seen = verifier.await.unwrap();
+        assert_eq!(seen[3][0]["status"]["phase"], "Running");
+        assert_eq!(seen[3][0]["status"]["activeFaults"], json!(["nodeDown on ring-0-3"]));
+        assert_eq!(
+            (seen[4][0]["reason"].as_str(), seen[4][0]["type"].as_str()),
+            (Some("FaultBegun"), Some("Warning"))
+        );
+        assert_eq!(seen[5][0]["reason"], "Handovers");
+        let note = seen[5][0]["note"].as_str().unwrap();
+        assert!(note.contains("ground-link handovers from sim time 0 s to 60"), "{note}");
+    }
+
+    #[tokio::test]
     async fn an_api_error_fails_the_reconcile_and_the_policy_requeues_and_counts_it() {
         let (cst, _) = constellation(TINY);
         let cst = with_finalizer(cst);

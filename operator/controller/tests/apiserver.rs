@@ -573,3 +573,67 @@ async fn one_replica_leads_and_another_takes_over_when_it_stops() {
     assert!(a.try_lead().await.unwrap());
     delete_namespace(&client, &ns).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_needs_no_more_than_its_rbac() {
+    let admin = client().await;
+    // The files `kubectl apply -k manifests/` applies, one by one: the kustomization needs
+    // a newer kustomize than 1.20's kubectl has (CI's, on a machine without kubectl).
+    let manifests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../manifests");
+    for file in ["namespace.yaml", "operator-rbac.yaml"] {
+        let path = manifests.join(file);
+        let out = kubectl(
+            &["apply", "--validate=false", "-n", "orbitnet-system", "-f", path.to_str().unwrap()],
+            None,
+        );
+        assert!(out.status.success(), "kubectl apply {file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    install_crd(&admin).await;
+    let ns = namespace(&admin, "rbac").await;
+
+    // The operator as its ServiceAccount: what manifests/operator-rbac.yaml grants, nothing else.
+    let mut config = Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(kubeconfig_path()).unwrap(),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    config.auth_info.impersonate = Some("system:serviceaccount:orbitnet-system:orbitnet-operator".into());
+    let operator_client = Client::try_from(config).unwrap();
+    let lease = LeaseSettings {
+        name: "orbitnet-operator".into(),
+        identity: "rbac-test".into(),
+        duration: Duration::from_secs(5),
+        retry: Duration::from_secs(1),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let options = Options {
+        metrics_addr: None,
+        namespace: Some(ns.clone()),
+        lease: Some(("orbitnet-system".into(), lease)),
+        settings: settings(),
+    };
+    let task = tokio::spawn(orbitnet_controller::run(operator_client, options, async {
+        let _ = stopped.await;
+    }));
+
+    apply(&admin, &ns, &scenario("scenarios/tiny.yaml", &ns, |_| {})).await.expect("applying tiny");
+    wait_for("10 pods and the status", Duration::from_secs(30), || async {
+        let status = get(&admin, &ns, "tiny").await?.status?;
+        (pods(&admin, &ns, "tiny").await.len() == 10 && status.phase.is_some()).then_some(())
+    })
+    .await;
+    let events = kubectl(&["get", "events", "-n", &ns], None);
+    assert!(String::from_utf8_lossy(&events.stdout).contains("Created"), "events are allowed");
+    Api::<Constellation>::namespaced(admin.clone(), &ns)
+        .delete("tiny", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for("the finalizer to be removed", Duration::from_secs(30), || async {
+        get(&admin, &ns, "tiny").await.is_none().then_some(())
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.unwrap().expect("the operator ran and stopped without a permission error");
+    delete_namespace(&admin, &ns).await;
+}
