@@ -172,6 +172,29 @@ mod tests {
         assert!(m.encode().contains("orbitnet_operator_constellations{phase=\"Running\"} 1"));
     }
 
+    #[tokio::test]
+    async fn the_endpoints_answer_over_http() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let metrics = Arc::new(Metrics::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, metrics.clone()));
+        let get = |path: &'static str| async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        };
+        assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 503"), "not ready before the API server answers");
+        metrics.set_ready();
+        assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
+        let page = get("/metrics").await;
+        assert!(page.contains("orbitnet_operator_constellations{phase=\"Running\"} 0"), "{page}");
+    }
+
     #[test]
     fn reconciles_errors_and_durations_are_exported() {
         let m = Metrics::default();
