@@ -467,30 +467,40 @@ async fn a_restarted_operator_finishes_without_duplicates() {
     let client = client().await;
     install_crd(&client).await;
     let ns = namespace(&client, "restart").await;
+    // 400 satellites + 2 stations: too many to create before the crash below.
+    const TOTAL: usize = 402;
+    let big = scenario("scenarios/tiny.yaml", &ns, |d| {
+        d["spec"]["shells"][0] = json!({"name": "ring", "walker": {"type": "delta", "planes": 20, "satsPerPlane": 20},
+                                        "altitudeKm": 550, "inclinationDeg": 53});
+    });
     let operator = start_operator(&client, &ns, settings());
-    apply(&client, &ns, &scenario("scenarios/backbone.yaml", &ns, |_| {})).await.expect("applying backbone");
-    wait_for("the first pods", Duration::from_secs(30), || async {
-        let n = pods(&client, &ns, "backbone").await.len();
-        (n > 0).then_some(n)
-    })
-    .await;
+    apply(&client, &ns, &big).await.expect("applying 402 nodes");
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let lp = ListParams::default().labels("orbitnet.dev/constellation=tiny").limit(1);
+    let started = Instant::now();
+    while api.list(&lp).await.expect("listing pods").items.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no pod was created");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     // A crash, not a shutdown: the task is dropped mid-reconcile.
     operator.task.abort();
-    let n_at_crash = pods(&client, &ns, "backbone").await.len();
-    println!("{n_at_crash} of 71 pods existed when the operator was killed");
+    let _ = operator.task.await;
+    let n_at_crash = pods(&client, &ns, "tiny").await.len();
+    println!("{n_at_crash} of {TOTAL} pods existed when the operator was killed");
+    assert!(n_at_crash < TOTAL, "the operator finished before it was killed: the test proves nothing");
     let operator = start_operator(&client, &ns, settings());
-    wait_for("71 pods", Duration::from_secs(60), || async {
-        (pods(&client, &ns, "backbone").await.len() == 71).then_some(())
+    wait_for("every pod", Duration::from_secs(120), || async {
+        (pods(&client, &ns, "tiny").await.len() == TOTAL).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let all = pods(&client, &ns, "backbone").await;
-    assert_eq!(all.len(), 71, "no duplicates after more reconciles");
+    let all = pods(&client, &ns, "tiny").await;
+    assert_eq!(all.len(), TOTAL, "no duplicates after more reconciles");
     assert!(all.iter().all(|p| p.owner_references().len() == 1));
     let services =
         Api::<Service>::namespaced(client.clone(), &ns).list(&ListParams::default()).await.unwrap();
     assert_eq!(services.items.len(), 1);
-    let cst = get(&client, &ns, "backbone").await.unwrap();
+    let cst = get(&client, &ns, "tiny").await.unwrap();
     assert_eq!(cst.finalizers(), ["orbitnet.dev/links"], "one finalizer, not one per operator start");
     operator.stop().await;
     delete_namespace(&client, &ns).await;
