@@ -3,19 +3,22 @@
 //! that lets the link agents remove links before the resource goes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, ResourceExt};
+use k8s_openapi::api::events::v1::Event as KubeEvent;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, ResourceExt};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Client, Resource};
-use orbitnet_model::{Plan, SimTime};
+use orbitnet_model::{Plan, SimTime, SpecDuration};
+use orbitnet_offline::output::describe_fault;
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::children::{self, ANNOTATION_TEMPLATE_HASH};
 use crate::crd::{Constellation, ConstellationStatus, Phase};
@@ -85,16 +88,58 @@ impl Default for Settings {
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
-    pub recorder: Recorder,
+    /// Who writes the events (`reportingInstance`): the pod's name, or the host's.
+    pub instance: String,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
-    /// Per constellation (by uid): up to which sim time handovers have been reported.
-    handovers_counted: Mutex<HashMap<String, SimTime>>,
+    memory: Mutex<HashMap<String, Memory>>,
+    /// Makes event names unique within one nanosecond.
+    events_sent: AtomicU64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Normal,
+    Warning,
+}
+
+/// What the operator remembers of a constellation (by uid) between reconciles. A reconcile
+/// starts from the watch cache, which may predate the operator's own last status write:
+/// while the operator lives, its own account wins (the leader lease makes it the only
+/// writer).
+#[derive(Debug, Default)]
+struct Memory {
+    /// The status this operator last wrote (everything but the agents' entries).
+    written: Option<ConstellationStatus>,
+    /// Sim time up to which fault crossings have been reported.
+    faults_reported_to: Option<SimTime>,
+    /// Sim time up to which handovers have been counted, in whole minutes.
+    handovers_counted_to: Option<SimTime>,
+    /// When this operator first saw the constellation being deleted.
+    deletion_seen: Option<Instant>,
+    /// Reconciles failed in a row, for the error backoff.
+    failures: u32,
 }
 
 impl Context {
-    pub fn new(client: Client, recorder: Recorder, metrics: Arc<Metrics>, settings: Settings) -> Self {
-        Self { client, recorder, metrics, settings, handovers_counted: Mutex::new(HashMap::new()) }
+    pub fn new(client: Client, instance: String, metrics: Arc<Metrics>, settings: Settings) -> Self {
+        Self {
+            client,
+            instance,
+            metrics,
+            settings,
+            memory: Mutex::new(HashMap::new()),
+            events_sent: AtomicU64::new(0),
+        }
+    }
+
+    fn remember<T>(&self, uid: &str, f: impl FnOnce(&mut Memory) -> T) -> T {
+        f(lock(&self.memory).entry(uid.to_owned()).or_default())
+    }
+
+    fn forget(&self, uid: &str) {
+        lock(&self.memory).remove(uid);
+        self.metrics.forget(uid);
     }
 }
 
@@ -102,21 +147,47 @@ pub async fn reconcile(cst: Arc<Constellation>, ctx: Arc<Context>) -> Result<Act
     let _timer = ctx.metrics.reconcile_started();
     let ns = cst.namespace().ok_or_else(|| Error::NoNamespace(cst.name_any()))?;
     let api: Api<Constellation> = Api::namespaced(ctx.client.clone(), &ns);
-    if cst.metadata.deletion_timestamp.is_some() {
-        return cleanup(&cst, &api, &ctx).await;
-    }
-    if !cst.finalizers().iter().any(|f| f == FINALIZER) {
-        add_finalizer(&cst, &api).await?;
-    }
-    apply(&cst, &api, &ns, &ctx).await
+    let action = if cst.metadata.deletion_timestamp.is_some() {
+        cleanup(&cst, &api, &ctx).await?
+    } else {
+        if !cst.finalizers().iter().any(|f| f == FINALIZER) {
+            add_finalizer(&cst, &api).await?;
+        }
+        apply(&cst, &api, &ns, &ctx).await?
+    };
+    ctx.remember(&uid_of(&cst), |m| m.failures = 0);
+    Ok(action)
 }
 
-/// Requeues with a backoff; the error is in the log, the metrics and (for API errors) the
-/// constellation's events.
+/// Requeues after a backoff that doubles with each failure in a row (5 s up to 5 min); the
+/// error is in the log and the metrics.
 pub fn error_policy(cst: Arc<Constellation>, error: &Error, ctx: Arc<Context>) -> Action {
     warn!(constellation = %cst.name_any(), %error, "reconcile failed");
     ctx.metrics.reconcile_failed(&error.metric_label());
-    Action::requeue(Duration::from_secs(5))
+    let failures = ctx.remember(&uid_of(&cst), |m| {
+        m.failures = m.failures.saturating_add(1);
+        m.failures
+    });
+    Action::requeue(error_backoff(failures))
+}
+
+const FIRST_RETRY: Duration = Duration::from_secs(5);
+const LAST_RETRY: Duration = Duration::from_secs(300);
+/// How often a deleted constellation checks whether its agents are done.
+const CLEANUP_POLL: Duration = Duration::from_secs(2);
+/// The safety-net requeue while pods are created (pod and agent changes wake it sooner).
+const CREATING_RESYNC: Duration = Duration::from_secs(30);
+const MINUTE: SpecDuration = SpecDuration::from_secs(60);
+/// Handover events one reconcile publishes at most (after a long pause, the rest are skipped).
+const MAX_HANDOVER_EVENTS: usize = 5;
+
+fn error_backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(10);
+    (FIRST_RETRY * 2u32.pow(doublings)).min(LAST_RETRY)
+}
+
+fn uid_of(cst: &Constellation) -> String {
+    cst.uid().unwrap_or_default()
 }
 
 async fn add_finalizer(cst: &Constellation, api: &Api<Constellation>) -> Result<(), Error> {
@@ -158,13 +229,11 @@ async fn cleanup(cst: &Constellation, api: &Api<Constellation>, ctx: &Context) -
     let agents: Vec<String> =
         cst.status.iter().flat_map(|s| s.agents.iter().map(|a| a.node.clone())).collect();
     let forced = cst.annotations().get(FORCE_DELETE).is_some_and(|v| v == "true");
-    let waited = cst
-        .metadata
-        .deletion_timestamp
-        .as_ref()
-        .map(|t| Utc::now().timestamp() - t.0.as_second())
-        .unwrap_or_default();
-    let timed_out = waited >= i64::try_from(ctx.settings.cleanup_timeout.as_secs()).unwrap_or(i64::MAX);
+    let uid = uid_of(cst);
+    // Counted on this operator's clock from when it first saw the deletion: the server's
+    // deletionTimestamp is another host's clock.
+    let waited = ctx.remember(&uid, |m| m.deletion_seen.get_or_insert_with(Instant::now).elapsed());
+    let timed_out = waited >= ctx.settings.cleanup_timeout;
     let event = if agents.is_empty() {
         Some((EventType::Normal, "LinksRemoved", "every link agent has removed its links".to_owned()))
     } else if forced {
@@ -193,18 +262,15 @@ async fn cleanup(cst: &Constellation, api: &Api<Constellation>, ctx: &Context) -
     };
     match event {
         Some((type_, reason, note)) => {
-            publish(ctx, cst, type_, reason, note).await;
             remove_finalizer(cst, api).await?;
-            if let Some(uid) = cst.uid() {
-                lock(&ctx.handovers_counted).remove(&uid);
-            }
-            ctx.metrics.forget(&cst.uid().unwrap_or_default());
+            publish(ctx, cst, type_, reason, note).await;
+            ctx.forget(&uid);
             info!(constellation = %name, forced, timed_out, "finalized");
             Ok(Action::await_change())
         }
         None => {
-            info!(constellation = %name, waiting_for = ?agents, "waiting for the link agents to remove links");
-            Ok(Action::requeue(Duration::from_secs(2)))
+            debug!(constellation = %name, waiting_for = ?agents, "waiting for the link agents to remove links");
+            Ok(Action::requeue(CLEANUP_POLL))
         }
     }
 }
@@ -217,7 +283,9 @@ async fn apply(
 ) -> Result<Action, Error> {
     let name = cst.name_any();
     let plan = orbitnet_model::compile(&name, &cst.spec);
-    let previous = cst.status.as_ref();
+    let uid = uid_of(cst);
+    let previous = previous_status(cst, ctx.remember(&uid, |m| m.written.clone()));
+    let previous = previous.as_ref();
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let plan = match plan {
         Ok(plan) => plan,
@@ -231,11 +299,12 @@ async fn apply(
                 now: Utc::now(),
             });
             let first_time = previous.is_none_or(|p| p.observed_generation != cst.metadata.generation);
+            write_status(api, &name, &status).await?;
+            ctx.remember(&uid, |m| m.written = Some(status));
             if first_time {
                 publish(ctx, cst, EventType::Warning, "InvalidSpec", message).await;
             }
-            write_status(api, &name, &status).await?;
-            ctx.metrics.set_phase(&cst.uid().unwrap_or_default(), Phase::Failed);
+            ctx.metrics.set_phase(&uid, Phase::Failed);
             return Ok(Action::await_change());
         }
     };
@@ -258,7 +327,10 @@ async fn apply(
         .await
         .map_err(Error::kube("listing pods"))?
         .items;
-    let changes = pod_changes(children::pods(cst, &plan), existing);
+    let changes = pod_changes(children::pods(cst, &plan), existing, &uid);
+    if changes.foreign > 0 {
+        warn!(constellation = %name, pods = changes.foreign, "pods with this constellation's label that it does not own are left alone");
+    }
     let created = stream::iter(changes.create.clone())
         .map(|pod| {
             let (api, params) = (pods_api.clone(), params.clone());
@@ -308,16 +380,28 @@ async fn apply(
         now,
     });
     write_status(api, &name, &status).await?;
-    ctx.metrics.set_phase(&cst.uid().unwrap_or_default(), status.phase.unwrap_or(Phase::Pending));
+    ctx.remember(&uid, |m| m.written = Some(status.clone()));
+    let phase = status.phase.unwrap_or(Phase::Pending);
+    ctx.metrics.set_phase(&uid, phase);
     report_changes(ctx, cst, &plan, previous, &status, now).await;
 
-    let phase = status.phase.unwrap_or(Phase::Pending);
     Ok(match phase {
         Phase::Running | Phase::Degraded => Action::requeue(ctx.settings.resync),
-        // Pod and agent changes wake the controller; the timer is a safety net.
-        Phase::Pending | Phase::Creating => Action::requeue(Duration::from_secs(30)),
+        Phase::Pending | Phase::Creating => Action::requeue(CREATING_RESYNC),
         Phase::Failed => Action::await_change(),
     })
+}
+
+/// The status a reconcile starts from: the one this operator last wrote if it wrote one
+/// (the watch cache may not have it yet), with the agents' entries from the cache.
+fn previous_status(cst: &Constellation, written: Option<ConstellationStatus>) -> Option<ConstellationStatus> {
+    match written {
+        Some(mut status) => {
+            status.agents = cst.status.as_ref().map(|s| s.agents.clone()).unwrap_or_default();
+            Some(status)
+        }
+        None => cst.status.clone(),
+    }
 }
 
 /// What to do with the pods: create the missing, roll the stale, remove the unwanted.
@@ -328,14 +412,26 @@ struct PodChanges {
     remove: Vec<String>,
     /// The pods as they will be once the changes are made (deleted ones left out).
     views: Vec<PodView>,
+    /// Pods with the constellation's label that another owner controls: never touched.
+    foreign: usize,
 }
 
-fn pod_changes(wanted: Vec<Pod>, existing: Vec<Pod>) -> PodChanges {
-    let mut existing: BTreeMap<String, Pod> = existing.into_iter().map(|p| (p.name_any(), p)).collect();
+fn pod_changes(wanted: Vec<Pod>, existing: Vec<Pod>, owner_uid: &str) -> PodChanges {
+    let owned =
+        |p: &Pod| p.owner_references().iter().any(|o| o.controller == Some(true) && o.uid == owner_uid);
     let mut changes = PodChanges::default();
+    let (existing, foreign): (Vec<Pod>, Vec<Pod>) = existing.into_iter().partition(owned);
+    changes.foreign = foreign.len();
+    let foreign: std::collections::BTreeSet<String> = foreign.iter().map(|p| p.name_any()).collect();
+    let mut existing: BTreeMap<String, Pod> = existing.into_iter().map(|p| (p.name_any(), p)).collect();
     for pod in wanted {
         let name = pod.name_any();
         match existing.remove(&name) {
+            // The name is taken by a pod of another owner (an earlier constellation of the
+            // same name, still going): created once it is gone.
+            None if foreign.contains(&name) => {
+                changes.views.push(PodView { name, host: None, phase: "Terminating".into() });
+            }
             None => {
                 changes.views.push(PodView { name, host: None, phase: "Pending".into() });
                 changes.create.push(pod);
@@ -392,8 +488,10 @@ async fn write_status(
     Ok(())
 }
 
-/// Events for what changed since the last status: phase, faults, and a handover count
-/// once per minute of emulation time (not one event per handover).
+/// Events for what changed since the last status: the phase; each fault that began or
+/// ended since the last report (crossings from the plan, so short faults are not missed);
+/// and the ground-link handovers of each minute of emulation time (not one per handover).
+/// Faults and handovers are reported once the emulation clock runs (`startedAt`).
 async fn report_changes(
     ctx: &Context,
     cst: &Constellation,
@@ -411,45 +509,78 @@ async fn report_changes(
         let type_ = if phase == Phase::Degraded { EventType::Warning } else { EventType::Normal };
         publish(ctx, cst, type_, phase.as_str(), note).await;
     }
-    let was: Vec<String> = previous.map(|p| p.active_faults.clone()).unwrap_or_default();
-    let begun: Vec<String> = status.active_faults.iter().filter(|&f| !was.contains(f)).cloned().collect();
-    let ended: Vec<String> = was.iter().filter(|&f| !status.active_faults.contains(f)).cloned().collect();
-    for fault in begun {
-        publish(ctx, cst, EventType::Warning, "FaultBegun", fault).await;
+    let Some(sim) = status::sim_time(status.started_at.as_deref(), now) else { return };
+    let uid = uid_of(cst);
+    let just_started = previous.is_none_or(|p| p.started_at.is_none());
+    // Right after the start, faults that begin at 0 are news; after an operator restart,
+    // only what happens from now on is.
+    let first = if just_started { SimTime::from_nanos(-1) } else { sim };
+    let faults_from = ctx.remember(&uid, |m| *m.faults_reported_to.get_or_insert(first));
+    for f in &plan.faults {
+        let crossed = |t: SimTime| faults_from < t && t <= sim;
+        let what = describe_fault(plan, f);
+        if crossed(f.start) {
+            publish(ctx, cst, EventType::Warning, "FaultBegun", what.clone()).await;
+        }
+        if f.end.is_some_and(crossed) {
+            publish(ctx, cst, EventType::Normal, "FaultEnded", what).await;
+        }
     }
-    for fault in ended {
-        publish(ctx, cst, EventType::Normal, "FaultEnded", fault).await;
+    ctx.remember(&uid, |m| m.faults_reported_to = Some(sim));
+
+    let mut from = ctx.remember(&uid, |m| {
+        *m.handovers_counted_to.get_or_insert(if just_started { SimTime::ZERO } else { sim })
+    });
+    let minute_ns = i64::try_from(MINUTE.as_nanos()).unwrap_or(i64::MAX);
+    let due = usize::try_from((sim.as_nanos() - from.as_nanos()) / minute_ns).unwrap_or(0);
+    if due > MAX_HANDOVER_EVENTS {
+        from = SimTime::from_nanos(from.as_nanos() + (due - MAX_HANDOVER_EVENTS) as i64 * minute_ns);
     }
-    let Some(started) = status.started_at.as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-    else {
-        return;
-    };
-    let sim_ns = (now - started.with_timezone(&Utc)).num_nanoseconds().unwrap_or(i64::MAX);
-    let sim = SimTime::from_nanos(sim_ns);
-    let uid = cst.uid().unwrap_or_default();
-    let from = *lock(&ctx.handovers_counted).entry(uid.clone()).or_insert(sim);
-    const MINUTE_NS: i64 = 60_000_000_000;
-    if sim.as_nanos() - from.as_nanos() >= MINUTE_NS {
-        let handovers = plan.handovers_between(from, sim);
-        lock(&ctx.handovers_counted).insert(uid, sim);
-        let note = format!("{handovers} ground-link handovers from sim time {from} s to {sim} s");
+    while sim.as_nanos() - from.as_nanos() >= minute_ns {
+        let to = SimTime::from_nanos(from.as_nanos() + minute_ns);
+        let handovers = plan.handovers_between(from, to);
+        let note = format!("{handovers} ground-link handovers from sim time {from} s to {to} s");
         publish(ctx, cst, EventType::Normal, "Handovers", note).await;
+        from = to;
     }
+    ctx.remember(&uid, |m| m.handovers_counted_to = Some(from));
 }
 
 /// Events are best effort: a failure to record one is logged, never fails the reconcile.
+/// Each is a new events.k8s.io/v1 Event: kube's Recorder would fold events of the same
+/// reason into one series showing the first note only (two faults, or two minutes of
+/// handovers, would read as one).
 async fn publish(ctx: &Context, cst: &Constellation, type_: EventType, reason: &str, note: String) {
-    let event =
-        Event { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
-    if let Err(error) = ctx.recorder.publish(&event, &cst.object_ref(&())).await {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let n = ctx.events_sent.fetch_add(1, Ordering::Relaxed);
+    // The API limits a note to 1 kB.
+    let note: String = note.chars().take(1000).collect();
+    let event = KubeEvent {
+        metadata: ObjectMeta {
+            name: Some(format!("{}.{:x}.{n}", cst.name_any(), now.as_nanosecond())),
+            namespace: cst.namespace(),
+            ..ObjectMeta::default()
+        },
+        event_time: Some(MicroTime(now)),
+        action: Some("Reconcile".into()),
+        reason: Some(reason.into()),
+        note: Some(note),
+        regarding: Some(cst.object_ref(&())),
+        reporting_controller: Some(MANAGER.into()),
+        reporting_instance: Some(ctx.instance.clone()),
+        type_: Some(match type_ {
+            EventType::Normal => "Normal".into(),
+            EventType::Warning => "Warning".into(),
+        }),
+        ..KubeEvent::default()
+    };
+    let api: Api<KubeEvent> = Api::namespaced(ctx.client.clone(), &cst.namespace().unwrap_or_default());
+    if let Err(error) = api.create(&PostParams::default(), &event).await {
         warn!(constellation = %cst.name_any(), reason, %error, "could not record an event");
     }
 }
 
-/// A poisoned lock only means another reconcile panicked; the map is still usable.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use crate::lock;
 
 #[cfg(test)]
 mod tests {
@@ -459,6 +590,7 @@ mod tests {
     use serde_json::Value;
 
     const CST: &str = "/apis/orbitnet.dev/v1alpha1/namespaces/test/constellations/tiny";
+    const UID: &str = "0d6e6a1c-5a6b-4c1e-9a53-0123456789ab";
     const PODS: &str = "/api/v1/namespaces/test/pods";
     const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/test/events";
 
@@ -477,7 +609,7 @@ mod tests {
         let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cst), ctx.clone()))
             .await
             .expect("the reconcile waited for an answer the test did not plan");
-        let seen = tokio::time::timeout(Duration::from_secs(10), verifier)
+        let (seen, _handle) = tokio::time::timeout(Duration::from_secs(10), verifier)
             .await
             .expect("the reconcile made fewer requests than expected")
             .expect("the verifier's expectations hold");
@@ -585,12 +717,12 @@ mod tests {
         let as_json = serde_json::to_value(&cst).unwrap();
         let (result, seen, _) = reconcile_with(
             cst,
-            vec![Expect::one("POST", EVENTS, echo()), Expect::one("PATCH", CST, object(as_json))],
+            vec![Expect::one("PATCH", CST, object(as_json)), Expect::one("POST", EVENTS, echo())],
         )
         .await;
         assert_eq!(result.unwrap(), Action::await_change());
-        assert_eq!(seen[0][0]["reason"], "LinksRemoved");
-        assert_eq!(seen[1][0][1], json!({"op": "remove", "path": "/metadata/finalizers/0"}));
+        assert_eq!(seen[0][0][1], json!({"op": "remove", "path": "/metadata/finalizers/0"}));
+        assert_eq!(seen[1][0]["reason"], "LinksRemoved");
     }
 
     #[tokio::test]
@@ -627,28 +759,38 @@ mod tests {
             children::pods(&cst, &plan).into_iter().map(|p| with_phase(p, "Running", "w1")).collect();
         let as_json = serde_json::to_value(&cst).unwrap();
         let (ctx, verifier) = fixtures::context();
-        // The last handover count was at sim time 0: ten minutes are due.
-        lock(&ctx.handovers_counted).insert(cst.uid().unwrap(), SimTime::ZERO);
+        // Reported up to sim time 0 (as if the operator last looked at the start): ten
+        // minutes are due, of which the last five get an event each.
+        ctx.remember(UID, |m| {
+            m.faults_reported_to = Some(SimTime::ZERO);
+            m.handovers_counted_to = Some(SimTime::ZERO);
+        });
         let verifier = verifier.run(vec![
             Expect::one("PATCH", "/api/v1/namespaces/test/services/tiny?", echo()),
             Expect::one("PATCH", "/api/v1/namespaces/test/configmaps/tiny-hosts?", echo()),
             Expect::one("GET", PODS, object(pod_list(running))),
             Expect::one("PATCH", format!("{CST}/status?"), object(as_json)),
-            Expect::one("POST", EVENTS, echo()),
-            Expect::one("POST", EVENTS, echo()),
+            Expect::many("POST", EVENTS, 1 + MAX_HANDOVER_EVENTS, echo()),
         ]);
-        let action = reconcile(Arc::new(cst), ctx.clone()).await.unwrap();
+        let action = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(cst), ctx.clone()))
+            .await
+            .expect("no unplanned request")
+            .unwrap();
         assert_eq!(action, Action::requeue(Settings::default().resync));
-        let seen = verifier.await.unwrap();
+        let (seen, _handle) = verifier.await.unwrap();
         assert_eq!(seen[3][0]["status"]["phase"], "Running");
         assert_eq!(seen[3][0]["status"]["activeFaults"], json!(["nodeDown on ring-0-3"]));
+        let events = &seen[4];
         assert_eq!(
-            (seen[4][0]["reason"].as_str(), seen[4][0]["type"].as_str()),
+            (events[0]["reason"].as_str(), events[0]["type"].as_str()),
             (Some("FaultBegun"), Some("Warning"))
         );
-        assert_eq!(seen[5][0]["reason"], "Handovers");
-        let note = seen[5][0]["note"].as_str().unwrap();
-        assert!(note.contains("ground-link handovers from sim time 0 s to 60"), "{note}");
+        assert_eq!(events[0]["note"], "nodeDown on ring-0-3");
+        let notes: Vec<&str> = events[1..].iter().map(|e| e["note"].as_str().unwrap()).collect();
+        assert!(events[1..].iter().all(|e| e["reason"] == "Handovers"));
+        assert!(notes[0].ends_with("handovers from sim time 300 s to 360 s"), "{notes:?}");
+        assert!(notes[4].ends_with("handovers from sim time 540 s to 600 s"), "{notes:?}");
+        assert_eq!(ctx.remember(UID, |m| m.handovers_counted_to), Some(SimTime::from_nanos(600_000_000_000)));
     }
 
     #[tokio::test]
@@ -684,7 +826,7 @@ mod tests {
         let wanted = children::pods(&cst, &plan);
         let existing: Vec<Pod> =
             wanted[..4].iter().cloned().map(|p| with_phase(p, "Running", "w1")).collect();
-        let c = pod_changes(wanted, existing);
+        let c = pod_changes(wanted, existing, UID);
         assert_eq!(c.create.len(), 6);
         assert!(c.roll.is_empty() && c.remove.is_empty());
         assert_eq!(c.views.iter().filter(|v| v.phase == "Running").count(), 4);
@@ -706,11 +848,26 @@ mod tests {
         let mut gone = existing[0].clone();
         gone.metadata.name = Some("tiny-ring-0-99".into());
         existing.push(gone);
-        let c = pod_changes(children::pods(&cst, &plan), existing);
+        let c = pod_changes(children::pods(&cst, &plan), existing, UID);
         assert!(c.create.is_empty());
         assert_eq!(c.roll, vec!["tiny-ring-0-1".to_owned(), "tiny-ring-0-2".to_owned()]);
         assert_eq!(c.remove, vec!["tiny-ring-0-99".to_owned()]);
         assert_eq!(c.views.len(), plan.nodes.len());
+    }
+
+    #[test]
+    fn pods_of_another_owner_are_never_touched() {
+        let (cst, plan) = constellation(TINY);
+        let wanted = children::pods(&cst, &plan);
+        let mut stranger = with_phase(wanted[0].clone(), "Running", "w1");
+        stranger.metadata.owner_references.as_mut().unwrap()[0].uid = "an-earlier-tiny".into();
+        let mut extra = stranger.clone();
+        extra.metadata.name = Some("tiny-ring-0-42".into());
+        let c = pod_changes(wanted, vec![stranger, extra], UID);
+        assert_eq!(c.foreign, 2);
+        assert!(c.remove.is_empty() && c.roll.is_empty(), "not ours to delete");
+        assert_eq!(c.create.len(), plan.nodes.len() - 1, "its name is taken until it goes");
+        assert_eq!(c.views[0].phase, "Terminating");
     }
 
     #[test]
@@ -721,7 +878,7 @@ mod tests {
         old.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
         ));
-        let c = pod_changes(wanted, vec![old]);
+        let c = pod_changes(wanted, vec![old], UID);
         assert_eq!(c.create.len(), plan.nodes.len() - 1);
         assert_eq!(c.views[0].phase, "Terminating");
     }

@@ -255,6 +255,11 @@ const CEL_RULES: &[(&str, &str, &str)] = &[
     ),
     (
         "spec.faults[]",
+        "self.kind != 'degraded' || has(self.node) || (has(self.a) && has(self.b))",
+        "degraded faults need `node`, or `a` and `b`",
+    ),
+    (
+        "spec.faults[]",
         "self.kind != 'jamming' || (has(self.latDeg) && has(self.lonDeg) && has(self.radiusKm) && has(self.lossPct))",
         "jamming faults need `latDeg`, `lonDeg`, `radiusKm` and `lossPct`",
     ),
@@ -435,7 +440,7 @@ mod tests {
         let shell_rules = &spec["properties"]["shells"]["items"]["x-kubernetes-validations"];
         assert_eq!(shell_rules.as_array().unwrap().len(), 2);
         let fault_rules = &spec["properties"]["faults"]["items"]["x-kubernetes-validations"];
-        assert_eq!(fault_rules.as_array().unwrap().len(), 3);
+        assert_eq!(fault_rules.as_array().unwrap().len(), 4);
     }
 
     #[test]

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use http::{Request, Response};
 use kube::Client;
 use kube::client::Body;
-use kube::runtime::events::{Recorder, Reporter};
 use serde_json::{Value, json};
 
 use crate::controller::{Context, Settings};
 use crate::metrics::Metrics;
 
-type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+pub type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
 /// One expected request: its method, a path prefix, and how many of them (they may come in
 /// any order among themselves: pods are written concurrently).
@@ -62,16 +61,16 @@ pub struct ApiServerVerifier(Handle);
 pub fn context() -> (Arc<Context>, ApiServerVerifier) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "test");
-    let recorder =
-        Recorder::new(client.clone(), Reporter { controller: "orbitnet-operator".into(), instance: None });
-    let ctx = Context::new(client, recorder, Arc::new(Metrics::default()), Settings::default());
+    let ctx = Context::new(client, "test".into(), Arc::new(Metrics::default()), Settings::default());
     (Arc::new(ctx), ApiServerVerifier(handle))
 }
 
 impl ApiServerVerifier {
     /// Answers the expected requests in order; panics on any other. Returns the bodies seen,
-    /// per expectation.
-    pub fn run(mut self, expected: Vec<Expect>) -> tokio::task::JoinHandle<Vec<Vec<Value>>> {
+    /// per expectation, and the mock's handle: kept alive, a request after the expected ones
+    /// waits for an answer that never comes (and the test's timeout fails it) instead of
+    /// failing fast into an error the reconciler might ignore.
+    pub fn run(mut self, expected: Vec<Expect>) -> tokio::task::JoinHandle<(Vec<Vec<Value>>, Handle)> {
         tokio::spawn(async move {
             let mut seen = Vec::new();
             for e in expected {
@@ -98,7 +97,7 @@ impl ApiServerVerifier {
                 }
                 seen.push(bodies);
             }
-            seen
+            (seen, self.0)
         })
     }
 }

@@ -25,17 +25,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, ListParams};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Controller, watcher};
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 pub use controller::{Context, Settings};
+
+/// A poisoned lock only means another thread panicked holding it; what it guards (counters
+/// and per-constellation notes) is still usable.
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 pub use crd::Constellation;
 
 /// How the operator runs.
@@ -58,6 +63,7 @@ pub async fn run(
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) -> anyhow::Result<()> {
+    let shutdown = shutdown.shared();
     let metrics = Arc::new(metrics::Metrics::default());
     if let Some(addr) = options.metrics_addr {
         let listener =
@@ -83,23 +89,30 @@ pub async fn run(
         let mut e = leader::Elector::new(Api::<Lease>::namespaced(client.clone(), &ns), settings);
         info!(lease = %e.settings().name, identity = %e.settings().identity, "waiting to become the leader");
         loop {
-            match e.try_lead().await {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(error) => warn!(%error, "leader election"),
+            match tokio::time::timeout(e.settings().retry, e.try_lead()).await {
+                Ok(Ok(true)) => break,
+                Ok(Ok(false)) => {}
+                Ok(Err(error)) => warn!(%error, "leader election"),
+                Err(_) => warn!("leader election: the API server did not answer in time"),
             }
-            tokio::time::sleep(e.settings().retry).await;
+            // A standby stops when told to, without waiting to lead first.
+            tokio::select! {
+                () = shutdown.clone() => {
+                    info!("stopped before leading");
+                    return Ok(());
+                }
+                () = tokio::time::sleep(e.settings().retry) => {}
+            }
         }
         info!("leading");
         metrics.set_leader(true);
         elector = Some(tokio::spawn(keep_leading(e, lost_tx, release_rx, metrics.clone())));
     }
 
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter { controller: controller::MANAGER.into(), instance: std::env::var("POD_NAME").ok() },
-    );
-    let ctx = Arc::new(Context::new(client.clone(), recorder, metrics.clone(), options.settings.clone()));
+    let instance = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("{}-{}", controller::MANAGER, std::process::id()));
+    let ctx = Arc::new(Context::new(client.clone(), instance, metrics.clone(), options.settings.clone()));
     let pods: Api<Pod> = match &options.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -127,7 +140,9 @@ pub async fn run(
         .await;
     if let Some(task) = elector {
         let _ = release_tx.send(());
-        let _ = task.await;
+        if let Err(error) = task.await {
+            warn!(%error, "the leader lease task failed");
+        }
     }
     if lease_lost.load(Ordering::Relaxed) {
         anyhow::bail!("lost the leader lease; exiting so that a fresh start competes for it again");
@@ -136,14 +151,18 @@ pub async fn run(
     Ok(())
 }
 
-/// Renews the lease until told to release it; if it cannot renew for a whole lease
-/// duration, or another replica holds it, says so on `lost`.
+/// Renews the lease until told to release it. It gives up leading (says so on `lost`) when
+/// another replica holds the lease, or when it could not renew for a renew deadline of two
+/// thirds of the lease duration, counted from before its last successful request: so it
+/// stops before any standby, which waits a whole duration from after seeing that renewal,
+/// may take over.
 async fn keep_leading(
     mut elector: leader::Elector,
     lost: oneshot::Sender<()>,
     mut release: oneshot::Receiver<()>,
     metrics: Arc<metrics::Metrics>,
 ) {
+    let renew_deadline = elector.settings().duration * 2 / 3;
     let mut last_renewed = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -156,16 +175,19 @@ async fn keep_leading(
             }
             () = tokio::time::sleep(elector.settings().retry) => {}
         }
-        match elector.try_lead().await {
-            Ok(true) => last_renewed = tokio::time::Instant::now(),
-            Ok(false) => {
+        let attempt = tokio::time::Instant::now();
+        let left = renew_deadline.saturating_sub(attempt - last_renewed);
+        match tokio::time::timeout(left, elector.try_lead()).await {
+            Ok(Ok(true)) => last_renewed = attempt,
+            Ok(Ok(false)) => {
                 warn!("another replica holds the leader lease");
                 break;
             }
-            Err(error) => warn!(%error, "renewing the leader lease"),
+            Ok(Err(error)) => warn!(%error, "renewing the leader lease"),
+            Err(_) => warn!("renewing the leader lease: the API server did not answer in time"),
         }
-        if last_renewed.elapsed() >= elector.settings().duration {
-            warn!("could not renew the leader lease for a whole lease duration");
+        if last_renewed.elapsed() >= renew_deadline {
+            warn!("could not renew the leader lease within its renew deadline");
             break;
         }
     }

@@ -94,14 +94,14 @@ impl Metrics {
 
     /// Records a constellation's phase (by uid) and recounts the phases.
     pub fn set_phase(&self, uid: &str, phase: Phase) {
-        let mut phases = self.phases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut phases = crate::lock(&self.phases);
         phases.insert(uid.into(), phase);
         self.recount(&phases);
     }
 
     /// A constellation is gone.
     pub fn forget(&self, uid: &str) {
-        let mut phases = self.phases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut phases = crate::lock(&self.phases);
         phases.remove(uid);
         self.recount(&phases);
     }

@@ -67,8 +67,17 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
     };
     let ready = pods_problem.is_none() && agents_problem.is_none();
     let started_at = previous.started_at.clone().or_else(|| ready.then(|| rfc3339(o.now)));
+    // A spec change being rolled out (this reconcile is the first of a new generation, or an
+    // agent has not applied it yet) is not damage: Creating, not Degraded.
+    let generation = o.generation.unwrap_or_default();
+    let updating = started_at.is_some()
+        && !ready
+        && (previous.observed_generation.is_some_and(|g| g < generation)
+            || previous.agents.iter().any(|a| a.observed_generation < generation));
     let phase = if ready {
         Phase::Running
+    } else if updating {
+        Phase::Creating
     } else if started_at.is_some() {
         Phase::Degraded
     } else if o.pods.is_empty() {
@@ -77,6 +86,13 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
         Phase::Creating
     };
     let (ready_reason, ready_message) = match (&pods_problem, &agents_problem) {
+        _ if updating => (
+            "Updating",
+            format!(
+                "rolling out generation {generation}: {}",
+                pods_problem.as_ref().or(agents_problem.as_ref()).map_or("", |(_, m)| m.as_str())
+            ),
+        ),
         (Some((reason, message)), _) | (None, Some((reason, message))) => (*reason, message.clone()),
         (None, None) => ("Running", format!("{nodes} pods running, every agent has applied its links")),
     };
@@ -84,12 +100,8 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
     let (degraded_reason, degraded_message) =
         if degraded { (ready_reason, ready_message.clone()) } else { ("AsExpected", String::new()) };
 
-    let sim = started_at.as_deref().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|started| {
-        let elapsed = (o.now - started.with_timezone(&Utc)).to_std().unwrap_or_default();
-        SpecDuration::from_nanos(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
-    });
-    let t =
-        sim.map_or(SimTime::ZERO, |d| SimTime::from_nanos(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)));
+    let sim = sim_time(started_at.as_deref(), o.now);
+    let t = sim.unwrap_or(SimTime::ZERO);
     let state = plan.state_at(t, None);
     let active_faults = state
         .active_faults
@@ -111,7 +123,9 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
         links: Some(count(plan.isls.len() + possible_ground_links(plan))),
         links_up: Some(count(state.links_up())),
         started_at,
-        sim_time: sim.map(|d| SpecDuration::from_secs(d.as_nanos() / 1_000_000_000).to_string()),
+        sim_time: sim.map(|t| {
+            SpecDuration::from_secs(u64::try_from(t.as_nanos() / 1_000_000_000).unwrap_or(0)).to_string()
+        }),
         active_faults,
         agents: Vec::new(),
     }
@@ -222,6 +236,15 @@ fn condition(
     }
 }
 
+/// Emulation time at `now` for a clock started at `started_at` (RFC 3339), never negative
+/// (another host's clock may be behind). `None` before the start, or if the time does not
+/// parse (the operator writes it, so it does).
+pub fn sim_time(started_at: Option<&str>, now: DateTime<Utc>) -> Option<SimTime> {
+    let started = DateTime::parse_from_rfc3339(started_at?).ok()?.with_timezone(&Utc);
+    let elapsed_ns = (now - started).num_nanoseconds().unwrap_or(i64::MAX).max(0);
+    Some(SimTime::from_nanos(elapsed_ns))
+}
+
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -306,6 +329,48 @@ mod tests {
         assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "PodsFailed"));
         assert_eq!(degraded.last_transition_time, "2026-11-24T12:01:30Z");
         assert_eq!(get(&s, READY).last_transition_time, "2026-11-24T12:01:30Z");
+    }
+
+    #[test]
+    fn a_spec_change_rolling_out_is_creating_not_degraded() {
+        let (_, plan) = constellation(TINY);
+        let running = pods(&plan, "Running", Some("w1"));
+        let previous = ConstellationStatus {
+            observed_generation: Some(1),
+            phase: Some(Phase::Running),
+            started_at: Some("2026-11-24T11:00:00Z".into()),
+            agents: vec![agent("w1", 10)],
+            ..Default::default()
+        };
+        let o = Observed {
+            generation: Some(2),
+            previous: Some(&previous),
+            plan: Ok(&plan),
+            pods: &running,
+            now: now(),
+        };
+        let s = compute(&o);
+        assert_eq!(s.phase, Some(Phase::Creating));
+        let ready = get(&s, READY);
+        assert_eq!(ready.reason, "Updating", "{}", ready.message);
+        assert!(ready.message.contains("rolling out generation 2"), "{}", ready.message);
+        assert_eq!(get(&s, DEGRADED).status, "False");
+        assert_eq!(s.started_at.as_deref(), Some("2026-11-24T11:00:00Z"));
+        // The agent catches up: Running again.
+        let caught_up = ConstellationStatus {
+            agents: vec![AgentReport { observed_generation: 2, ..agent("w1", 10) }],
+            ..s.clone()
+        };
+        assert_eq!(compute(&Observed { previous: Some(&caught_up), ..o }).phase, Some(Phase::Running));
+    }
+
+    #[test]
+    fn sim_time_counts_from_the_start_and_is_never_negative() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(sim_time(None, now()), None);
+        assert_eq!(sim_time(Some("2026-11-24T11:59:00Z"), now()), Some(SimTime::from_nanos(60_000_000_000)));
+        assert_eq!(sim_time(Some("2026-11-24T12:00:05Z"), now()), Some(SimTime::ZERO));
+        assert_eq!(sim_time(Some("not a time"), at("2026-11-24T12:00:00Z")), None);
     }
 
     #[test]

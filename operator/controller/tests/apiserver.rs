@@ -372,6 +372,12 @@ async fn tiny_gets_its_pods_service_and_status_then_runs_and_is_deleted_through_
     })
     .await;
     assert_eq!(reason, "PodsNotRunning", "{message}");
+    let again = wait_for("tiny-alpha to be recreated", Duration::from_secs(30), || async {
+        Api::<Pod>::namespaced(client.clone(), &ns).get_opt("tiny-alpha").await.unwrap()
+    })
+    .await;
+    let lost_uid = created.iter().find(|p| p.name_any() == "tiny-alpha").and_then(|p| p.uid());
+    assert_ne!(again.uid(), lost_uid, "a new pod, not the lost one");
     assert_eq!(phase(&client, &ns, "tiny").await.as_deref(), Some("Degraded"));
     assert_eq!(
         get(&client, &ns, "tiny").await.unwrap().status.unwrap().started_at.as_deref(),
@@ -635,6 +641,21 @@ async fn the_operator_needs_no_more_than_its_rbac() {
     .await;
     let events = kubectl(&["get", "events", "-n", &ns], None);
     assert!(String::from_utf8_lossy(&events.stdout).contains("Created"), "events are allowed");
+    // Scaling down deletes pods: that verb too.
+    let smaller =
+        scenario("scenarios/tiny.yaml", &ns, |d| d["spec"]["shells"][0]["walker"]["satsPerPlane"] = json!(6));
+    apply(&admin, &ns, &smaller).await.expect("applying the smaller ring");
+    wait_for("8 pods", Duration::from_secs(30), || async {
+        let p = pods(&admin, &ns, "tiny").await;
+        (p.len() == 8 && p.iter().all(|p| p.metadata.deletion_timestamp.is_none())).then_some(())
+    })
+    .await;
+    let generation = get(&admin, &ns, "tiny").await.unwrap().metadata.generation;
+    wait_for("the status of the new generation", Duration::from_secs(30), || async {
+        let status = get(&admin, &ns, "tiny").await?.status?;
+        (status.observed_generation == generation && status.nodes == Some(8)).then_some(())
+    })
+    .await;
     Api::<Constellation>::namespaced(admin.clone(), &ns)
         .delete("tiny", &DeleteParams::default())
         .await
@@ -646,4 +667,61 @@ async fn the_operator_needs_no_more_than_its_rbac() {
     let _ = stop.send(());
     task.await.unwrap().expect("the operator ran and stopped without a permission error");
     delete_namespace(&admin, &ns).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_operators_only_the_leader_works_and_the_standby_takes_over() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "replicas").await;
+    let replica = |identity: &str| {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let lease = LeaseSettings {
+            name: "orbitnet-operator".into(),
+            identity: identity.into(),
+            duration: Duration::from_secs(6),
+            retry: Duration::from_millis(500),
+        };
+        let options = Options {
+            metrics_addr: None,
+            namespace: Some(ns.clone()),
+            lease: Some((ns.clone(), lease)),
+            settings: settings(),
+        };
+        let task = tokio::spawn(orbitnet_controller::run(client.clone(), options, async {
+            let _ = stopped.await;
+        }));
+        Operator { task, stop }
+    };
+    let first = replica("first");
+    apply(&client, &ns, &scenario("scenarios/tiny.yaml", &ns, |_| {})).await.expect("applying tiny");
+    wait_for("the leader's 10 pods", Duration::from_secs(30), || async {
+        (pods(&client, &ns, "tiny").await.len() == 10).then_some(())
+    })
+    .await;
+    let second = replica("second");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!second.task.is_finished(), "the standby waits");
+    // A clean stop of the leader releases the lease: the standby leads and does the work.
+    first.stop().await;
+    let smaller =
+        scenario("scenarios/tiny.yaml", &ns, |d| d["spec"]["shells"][0]["walker"]["satsPerPlane"] = json!(6));
+    apply(&client, &ns, &smaller).await.expect("applying the smaller ring");
+    wait_for("the new leader to scale down", Duration::from_secs(30), || async {
+        (pods(&client, &ns, "tiny").await.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).count()
+            == 8)
+            .then_some(())
+    })
+    .await;
+    second.stop().await;
+    // A standby told to stop, stops without waiting to lead.
+    let leader = replica("leader");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let standby = replica("standby");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = Instant::now();
+    standby.stop().await;
+    assert!(started.elapsed() < Duration::from_secs(2), "the standby stopped at once");
+    leader.stop().await;
+    delete_namespace(&client, &ns).await;
 }
