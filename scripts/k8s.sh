@@ -108,9 +108,11 @@ pki() {
       -subj /CN=orbitnet-test-ca 2>/dev/null
     openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
       -subj /CN=kube-apiserver 2>/dev/null
+    # A file, not <(...): a minimal /dev (the test VM's) has no /dev/fd.
+    printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc' \
+      'extendedKeyUsage=serverAuth' >apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 \
-      -out apiserver.crt 2>/dev/null -extfile <(printf '%s\n' \
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc' 'extendedKeyUsage=serverAuth')
+      -out apiserver.crt -extfile apiserver.ext 2>/dev/null
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
   )

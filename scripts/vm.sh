@@ -3,12 +3,15 @@
 # sch_netem, veth, vxlan as modules), with this host's / shared read-only over virtio-9p:
 # the guest runs the binaries just built here. Exit status = the command's.
 #
-#   scripts/vm.sh [--mem 512M] [--timeout 600] [--smp N] -- COMMAND [ARGS...]
+#   scripts/vm.sh [--mem 512M] [--timeout 600] [--smp N] [--writable] -- COMMAND [ARGS...]
 #
 # One-time setup installs qemu-system-x86 and kmod from Debian and extracts the kernel and
 # busybox (not installed) into ~/.cache/orbitnet/vm/<kernel package version>/.
 # Inside the guest: / is the host's root (read-only), /run is a tmpfs (/run/netns, TMPDIR),
-# /proc /sys /dev are the guest's.
+# /proc /sys /dev are the guest's. With --writable, / is an overlay of the host's root and a
+# tmpfs (up to 70% of the guest's memory): writes stay in the guest, for programs such as
+# containerd and kubelet that write under /var and /etc. Guest scripts find the guest
+# kernel's modules with: modprobe -d "$ORBITNET_VM_KERNEL" MODULE.
 # Pitfalls learned the hard way: qemu-system-x86 replaces the preinstalled qemu-utils (fine);
 # Debian's cloud kernel lacks 9p (use the generic one); run depmod on the extracted tree;
 # do not mount a tmpfs over /tmp; under TCG a boot rarely hangs: time out and retry once.
@@ -17,13 +20,15 @@ set -euo pipefail
 mem=512M
 timeout_s=600
 smp=$(nproc)
+writable=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --writable) writable=1; shift ;;
     --mem) mem=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] [--smp CPUS] -- COMMAND [ARGS...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] [--smp CPUS] [--writable] -- COMMAND [ARGS...]" >&2; exit 2 ;;
   esac
 done
 [ $# -gt 0 ] || { echo "vm.sh: no command given" >&2; exit 2; }
@@ -64,7 +69,7 @@ if [ ! -f vmlinux ]; then
   xz -dc --single-stream vmlinux.xz > vmlinux.tmp && mv vmlinux.tmp vmlinux && rm vmlinux.xz
 fi
 
-modules="virtio_pci 9pnet_virtio 9p veth sch_netem vxlan dummy"
+modules="virtio_pci 9pnet_virtio 9p veth sch_netem vxlan dummy overlay"
 if [ ! -f initrd.cpio ] || [ "$(cat initrd.modules 2>/dev/null)" != "$modules" ]; then
   depmod -b kernel "$kver"
   rm -rf ir && mkdir -p ir/bin ir/mods ir/host ir/proc ir/sys ir/dev
@@ -77,11 +82,20 @@ if [ ! -f initrd.cpio ] || [ "$(cat initrd.modules 2>/dev/null)" != "$modules" ]
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 for m in $(cat /mods/order); do insmod /mods/$m || echo "insmod $m failed"; done
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /host \
-  || { echo "9p mount failed"; poweroff -f; }
+for a in $(cat /proc/cmdline); do case $a in orbitnet.run=*) T=${a#*=};; orbitnet.writable=1) W=1;; esac; done
+if [ "$W" = 1 ]; then
+  mkdir -p /lower /upper
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /lower \
+    || { echo "9p mount failed"; poweroff -f; }
+  mount -t tmpfs -o size=70% tmpfs /upper; mkdir -p /upper/u /upper/w
+  mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w /host \
+    || { echo "overlay mount failed"; poweroff -f; }
+else
+  mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,ro,cache=loose hostroot /host \
+    || { echo "9p mount failed"; poweroff -f; }
+fi
 for d in proc sys dev; do mount --bind /$d /host/$d; done
 mount -t tmpfs tmpfs /host/run; mkdir -p /host/run/tmp
-for a in $(cat /proc/cmdline); do case $a in orbitnet.run=*) T=${a#*=};; esac; done
 echo "ORBITNET-VM-BOOTED uptime=$(cut -d' ' -f1 /proc/uptime)s"
 TMPDIR=/run/tmp HOME=/run/tmp chroot /host /bin/bash "$T"
 echo "ORBITNET-VM-RESULT=$?"
@@ -98,6 +112,7 @@ log="$job.log"
 trap 'rm -f "$job" "$log"' EXIT
 {
   echo '#!/bin/bash'
+  echo "export ORBITNET_VM_KERNEL=$(printf '%q' "$cache/kernel")"
   echo "cd $(printf '%q' "$caller_dir")"
   printf '%q ' "$@"; echo
 } > "$job"
@@ -110,7 +125,7 @@ for attempt in 1 2; do
   rc=0
   timeout "$timeout_s" qemu-system-x86_64 "${accel[@]}" -m "$mem" -smp "$smp" \
     -nographic -no-reboot -kernel vmlinux -initrd initrd.cpio \
-    -append "console=ttyS0 quiet loglevel=3 panic=-1 ${ORBITNET_VM_APPEND:-} orbitnet.run=$job" \
+    -append "console=ttyS0 quiet loglevel=3 panic=-1 ${ORBITNET_VM_APPEND:-} orbitnet.writable=$writable orbitnet.run=$job" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     -nic none </dev/null 2>&1 | tee "$log" \
     | grep --line-buffered -avE '^ORBITNET-VM-|SeaBIOS|Booting from ROM|reboot: Power down' || rc=$?
