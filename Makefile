@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/orbitnet
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: deps build demo deploy images test fmt-check clippy unit test-apiserver test-kernel bench bench-plan bench-dataplane bench-scale clean
+.PHONY: deps build demo deploy images cluster test fmt-check clippy unit test-apiserver test-kernel bench bench-plan bench-dataplane bench-scale clean
 
 deps:
 	@scripts/install-deps.sh
@@ -25,6 +25,11 @@ deploy:
 images:
 	docker build -f node-image/Dockerfile -t orbitnet/node:$(VERSION) .
 	docker build -f node-image/operator.Dockerfile -t orbitnet/operator:$(VERSION) .
+
+# Groundwork of the cluster tier (#6): a single-node cluster from Debian's packages inside the
+# kernel-tier VM, a pod run in it, bring-up times printed. Not part of `make test` yet.
+cluster:
+	scripts/cluster.sh
 
 # Everything this machine supports; a tier it cannot run is skipped loudly, with the reason.
 test: deps fmt-check clippy unit

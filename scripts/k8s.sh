@@ -4,6 +4,7 @@
 #
 #   scripts/k8s.sh build      build kube-apiserver, kube-controller-manager and kubectl 1.20.2
 #                             from Debian's `kubernetes` source package, once (cached, ~6 min)
+#   scripts/k8s.sh build-node kubelet, kube-scheduler, kube-proxy and pause, for the cluster tier
 #   scripts/k8s.sh up DIR     etcd + kube-apiserver + kube-controller-manager on loopback, all
 #                             state under DIR; writes DIR/admin.kubeconfig; returns when ready
 #   scripts/k8s.sh down DIR   stops them and removes DIR
@@ -15,9 +16,15 @@ set -euo pipefail
 K8S_VERSION=1.20.2
 CACHE=${ORBITNET_CACHE:-$HOME/.cache/orbitnet}/k8s-$K8S_VERSION
 BIN=$CACHE/bin
-# kubectl too: Debian 12 packages none, and the tests check what users see through it.
+# kubectl too: the tests check what users see through it, and Debian's (kubernetes-client)
+# would replace a newer one a machine may have.
 COMPONENTS=(kube-apiserver kube-controller-manager kubectl)
+# What a node adds (the cluster tier): kubelet, the scheduler, kube-proxy, the pause program.
+NODE_COMPONENTS=(kubelet kube-scheduler kube-proxy pause)
 API_PORT=${ORBITNET_K8S_PORT:-16443}
+# Set for a control plane that a kubelet and pods use (the cluster tier, inside its VM): the
+# API server listens on all addresses and advertises this one, and every controller runs.
+NODE_IP=${ORBITNET_K8S_NODE_IP:-}
 ETCD_PORT=${ORBITNET_ETCD_PORT:-23790}
 
 say() { printf 'k8s: %s\n' "$*" >&2; }
@@ -56,11 +63,13 @@ fetch_source() {
   (cd "$into" && apt-get "${opts[@]}" source -qq kubernetes >/dev/null)
 }
 
+# Builds the named components (and `pause`, the sandbox program, from the same source) that
+# are not in the cache yet, with one make.
 build() {
   local what missing=()
-  for what in "${COMPONENTS[@]}"; do [ -x "$BIN/$what" ] || missing+=("$what"); done
+  for what in "$@"; do [ -x "$BIN/$what" ] || missing+=("$what"); done
   [ ${#missing[@]} -eq 0 ] && return 0
-  apt_install golang-go rsync make etcd-server golang-github-modern-go-reflect2-dev dpkg-dev openssl
+  apt_install golang-go rsync make etcd-server golang-github-modern-go-reflect2-dev dpkg-dev openssl gcc libc6-dev
   local work=$CACHE/src
   rm -rf "$work"
   mkdir -p "$work" "$BIN"
@@ -72,20 +81,27 @@ build() {
   # Debian's 1.0.2 does not.
   rm -rf "$src/vendor/github.com/modern-go/reflect2"
   cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 "$src/vendor/github.com/modern-go/reflect2"
-  local t0=$SECONDS
+  local t0=$SECONDS targets=()
   for what in "${missing[@]}"; do
-    say "building $what $K8S_VERSION (the first one takes ~4 min on 2 cores)"
+    if [ "$what" = pause ]; then
+      gcc -Os -Wall -Werror -static -DVERSION=v3.2-orbitnet -o "$BIN/pause" "$src/build/pause/linux/pause.c"
+    else
+      targets+=("cmd/$what")
+    fi
+  done
+  if [ ${#targets[@]} -gt 0 ]; then
+    say "building ${targets[*]#cmd/} $K8S_VERSION (~4-6 min on 2 cores)"
     (
       cd "$src"
       export GOPATH=$src/.go GOCACHE=$CACHE/gocache CGO_ENABLED=0 HOME=$CACHE/home
       mkdir -p .go/src/k8s.io "$HOME"
       ln -sfn ../../.. .go/src/k8s.io/kubernetes
-      make WHAT=cmd/$what >"$CACHE/build-$what.log" 2>&1
-    ) || die "building $what failed; see $CACHE/build-$what.log"
-    cp "$src/_output/local/bin/linux/amd64/$what" "$BIN/"
-  done
+      make WHAT="${targets[*]}" >"$CACHE/build.log" 2>&1
+    ) || die "building ${targets[*]} failed; see $CACHE/build.log"
+    for what in "${targets[@]#cmd/}"; do cp "$src/_output/local/bin/linux/amd64/$what" "$BIN/"; done
+  fi
   say "built in $((SECONDS - t0)) s into $BIN"
-  # The tree is 1.5 GB once built; the binaries and Go's build cache are what is worth keeping.
+  # The tree is 1.5 GB once built; the binaries are what is worth keeping.
   rm -rf "$work"
 }
 
@@ -109,7 +125,7 @@ pki() {
     openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
       -subj /CN=kube-apiserver 2>/dev/null
     # A file, not <(...): a minimal /dev (the test VM's) has no /dev/fd.
-    printf '%s\n' 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc' \
+    printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc${NODE_IP:+,IP:$NODE_IP,IP:10.96.0.1}" \
       'extendedKeyUsage=serverAuth' >apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 \
       -out apiserver.crt -extfile apiserver.ext 2>/dev/null
@@ -148,7 +164,7 @@ start() {
 
 up() {
   local run=${1:?usage: k8s.sh up DIR}
-  build
+  build "${COMPONENTS[@]}"
   [ -e "$run/pids" ] && die "$run holds a control plane already; run: scripts/k8s.sh down $run"
   command -v etcd >/dev/null || apt_install etcd-server
   mkdir -p "$run/logs" "$run/pids"
@@ -161,14 +177,17 @@ up() {
     >"$run/pki/tokens.csv"
   kubeconfig "$run" admin "$admin"
   kubeconfig "$run" kcm "$kcm"
-  local t0=$SECONDS
+  local t0=$SECONDS bind=127.0.0.1 controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token
+  if [ -n "$NODE_IP" ]; then bind=0.0.0.0 controllers='*'; fi
   start "$run" etcd etcd --name orbitnet-test --data-dir "$run/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-cluster "orbitnet-test=http://127.0.0.1:$((ETCD_PORT + 1))" --logger=zap --log-level=warn
   start "$run" kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" --insecure-port=0 \
+    --bind-address="$bind" --advertise-address="${NODE_IP:-127.0.0.1}" \
+    --secure-port="$API_PORT" --insecure-port=0 --allow-privileged=true \
+    --kubelet-preferred-address-types=InternalIP \
     --tls-cert-file="$run/pki/apiserver.crt" --tls-private-key-file="$run/pki/apiserver.key" \
     --client-ca-file="$run/pki/ca.crt" --token-auth-file="$run/pki/tokens.csv" \
     --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/24 \
@@ -183,7 +202,7 @@ up() {
   start "$run" kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig="$run/kcm.kubeconfig" --bind-address=127.0.0.1 --port=0 --secure-port=0 \
     --leader-elect=false --use-service-account-credentials=true \
-    --controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token \
+    --controllers="$controllers" \
     --service-account-private-key-file="$run/pki/sa.key" --root-ca-file="$run/pki/ca.crt"
   wait_for "the default ServiceAccount" 120 "$KUBECTL" --kubeconfig "$run/admin.kubeconfig" get sa default
   say "control plane up in $((SECONDS - t0)) s: export KUBECONFIG=$run/admin.kubeconfig"
@@ -206,8 +225,9 @@ down() {
 KUBECTL=$(command -v kubectl || echo "$BIN/kubectl")
 
 case ${1:-} in
-  build) build ;;
+  build) build "${COMPONENTS[@]}" ;;
+  build-node) build "${NODE_COMPONENTS[@]}" ;;
   up) up "${2:-}" ;;
   down) down "${2:-}" ;;
-  *) die "usage: $0 build | up DIR | down DIR" ;;
+  *) die "usage: $0 build | build-node | up DIR | down DIR" ;;
 esac

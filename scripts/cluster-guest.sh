@@ -1,0 +1,85 @@
+#!/bin/bash
+# Runs inside the VM of scripts/cluster.sh (a writable overlay root; nothing reaches the host):
+# brings a single-node cluster up and runs a pod. Times are from the start of this script.
+set -euo pipefail
+: "${ORBITNET_CLUSTER_IMAGES:?set by scripts/cluster.sh}"
+export ORBITNET_CACHE=${ORBITNET_CLUSTER_IMAGES%/*}
+BIN=$ORBITNET_CACHE/k8s-1.20.2/bin
+R=/var/lib/orbitnet-cluster; mkdir -p $R/logs
+NODE=orbitnet-node; NODE_IP=10.99.0.1
+T0=$(date +%s.%N); log() { echo "[+$(echo "$(date +%s.%N) - $T0" | bc | xargs printf %.1f)s] $*"; }
+for m in overlay bridge br_netfilter veth nf_conntrack iptable_filter iptable_nat ip_tables x_tables \
+         xt_conntrack xt_MASQUERADE xt_addrtype xt_comment xt_mark xt_nat xt_tcpudp nf_nat ipt_REJECT xt_statistic \
+         nft_compat nf_tables nft_chain_nat; do
+  modprobe -d "$ORBITNET_VM_KERNEL" $m 2>/dev/null || echo "no module $m"
+done
+ip link set lo up; ip addr add $NODE_IP/32 dev lo
+sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || true
+log "modules, cgroup2"
+ORBITNET_K8S_NODE_IP=$NODE_IP scripts/k8s.sh up $R/cp 2>&1 | tail -1
+export KUBECONFIG=$R/cp/admin.kubeconfig
+log "control plane"
+mkdir -p $R/cni/net.d $R/cni/ipam /etc/cni/net.d /var/lib/kubelet $R/containerd
+# overlayfs cannot have its upper directory on an overlayfs (the VM's root): a tmpfs.
+mount -t tmpfs tmpfs $R/containerd
+cat > $R/cni/net.d/10-bridge.conflist <<EOF2
+{"cniVersion":"0.4.0","name":"orbitnet","plugins":[
+ {"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,"hairpinMode":true,
+  "ipam":{"type":"host-local","dataDir":"$R/cni/ipam","ranges":[[{"subnet":"10.244.0.0/24"}]],
+          "routes":[{"dst":"0.0.0.0/0"}]}},
+ {"type":"portmap","capabilities":{"portMappings":true}}]}
+EOF2
+cat > $R/containerd.toml <<EOF2
+version = 2
+root = "$R/containerd"
+state = "/run/containerd"
+[grpc]
+  address = "/run/containerd/containerd.sock"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "k8s.gcr.io/pause:3.2"
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$R/cni/net.d"
+EOF2
+containerd --config $R/containerd.toml > $R/logs/containerd.log 2>&1 &
+for i in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 0.5; done
+log "containerd"
+ctr -n k8s.io images import $ORBITNET_CLUSTER_IMAGES/pause.tar >/dev/null
+ctr -n k8s.io images import $ORBITNET_CLUSTER_IMAGES/busybox.tar >/dev/null
+log "images imported"
+cat > $R/kubelet.yaml <<EOF2
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
+authorization: {mode: AlwaysAllow}
+cgroupDriver: cgroupfs
+failSwapOn: false
+podCIDR: 10.244.0.0/24
+clusterDomain: cluster.local
+imageGCHighThresholdPercent: 100
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
+EOF2
+$BIN/kubelet --config=$R/kubelet.yaml --kubeconfig=$KUBECONFIG \
+  --container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock \
+  --hostname-override=$NODE --node-ip=$NODE_IP --root-dir=/var/lib/kubelet --v=1 > $R/logs/kubelet.log 2>&1 &
+$BIN/kube-scheduler --kubeconfig=$KUBECONFIG --bind-address=127.0.0.1 --port=0 --leader-elect=false > $R/logs/scheduler.log 2>&1 &
+for i in $(seq 240); do kubectl get node $NODE -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True && break; sleep 0.5; done
+kubectl get node $NODE >/dev/null || { tail -20 $R/logs/kubelet.log; exit 1; }
+log "node Ready: $(kubectl get node $NODE --no-headers 2>&1)"
+printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: bb}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: "local/busybox:1", imagePullPolicy: Never, command: [sleep, "3600"]}\n' | kubectl apply --validate=false -f -
+kubectl wait --for=condition=Ready pod/bb --timeout=180s || { tail -20 $R/logs/kubelet.log; kubectl describe pod bb | tail -10; exit 1; }
+log "pod Ready"
+kubectl get pods -o wide
+kubectl exec bb -- sh -c 'ip -4 -o addr show eth0; hostname'
+log "exec"
+free -m | head -2
