@@ -53,6 +53,11 @@ pub fn prepare_node(plan: &Plan, node: NodeIdx, ns: &Netns, conn: &mut Conn) -> 
     Ok(())
 }
 
+/// A link with a ground end is a ground-to-satellite link.
+fn link_kind(plan: &Plan, a: NodeIdx, b: NodeIdx) -> LinkKind {
+    if plan.is_ground(a) || plan.is_ground(b) { LinkKind::Gsl } else { LinkKind::Isl }
+}
+
 /// Creates veth pairs for `links` (node pairs) between local namespaces, and returns their
 /// wiring and the links that failed, each with its reason (one failure stops no other).
 /// `progress(done, total)` is called as links are built.
@@ -64,9 +69,7 @@ pub fn build_veths(
     progress: &mut dyn FnMut(usize, usize),
 ) -> (Wiring, Vec<(NodeIdx, NodeIdx, BuildError)>) {
     let mut failed = Vec::new();
-    let kind = |a: NodeIdx, b: NodeIdx| {
-        if plan.is_ground(a) || plan.is_ground(b) { LinkKind::Gsl } else { LinkKind::Isl }
-    };
+    let kind = |a, b| link_kind(plan, a, b);
     // Creation requests go out through the `a` node's socket, batched per node.
     let mut by_sender: HashMap<NodeIdx, Vec<(NodeIdx, NodeIdx)>> = HashMap::new();
     let mut wanted = Vec::new();
@@ -107,39 +110,50 @@ pub fn build_veths(
         progress(created.len() + failed.len(), total);
     }
 
+    let ends: Vec<(NodeIdx, NodeIdx)> = created.iter().flat_map(|&(a, b)| [(a, b), (b, a)]).collect();
+    let wiring = tag_ends(plan, namespaces, conns, &ends, &mut failed);
+    (wiring, failed)
+}
+
+/// Names the interface of each end (`node`, `peer`) just created: looks up its index, sets
+/// the alias (the link id, so a restarted process finds it) and the /31 address. Ends that
+/// fail go to `failed`; the others make up the wiring.
+fn tag_ends(
+    plan: &Plan,
+    namespaces: &HashMap<NodeIdx, Netns>,
+    conns: &mut HashMap<NodeIdx, Conn>,
+    ends: &[(NodeIdx, NodeIdx)],
+    failed: &mut Vec<(NodeIdx, NodeIdx, BuildError)>,
+) -> Wiring {
+    let kind = |a, b| link_kind(plan, a, b);
     // Name -> index in every namespace that got an end, then alias and address each end.
     let mut wiring = Wiring::default();
     let mut index_of: HashMap<NodeIdx, HashMap<String, u32>> = HashMap::new();
     let mut per_node: HashMap<NodeIdx, Vec<(End, std::net::Ipv4Addr)>> = HashMap::new();
-    for &(a, b) in &created {
-        let k = kind(a, b);
-        let link_id = plan.link_id(a, b);
-        for (node, peer) in [(a, b), (b, a)] {
-            // Every created pair has a slot (checked before creating it).
-            let Some(addr) = plan.link_end_address(node, peer) else { continue };
-            let name = naming::iface_name(k, peer);
-            if let Entry::Vacant(slot) = index_of.entry(node) {
-                match conns.get_mut(&node).map(link::list).transpose() {
-                    Ok(list) => {
-                        slot.insert(
-                            list.unwrap_or_default().into_iter().map(|i| (i.name, i.index)).collect(),
-                        );
-                    }
-                    Err(e) => {
-                        failed.push((a, b, e.into()));
-                        continue;
-                    }
+    for &(node, peer) in ends {
+        let link_id = plan.link_id(node, peer);
+        // Every created end has a slot (checked before creating it).
+        let Some(addr) = plan.link_end_address(node, peer) else { continue };
+        let name = naming::iface_name(kind(node, peer), peer);
+        if let Entry::Vacant(slot) = index_of.entry(node) {
+            match conns.get_mut(&node).map(link::list).transpose() {
+                Ok(list) => {
+                    slot.insert(list.unwrap_or_default().into_iter().map(|i| (i.name, i.index)).collect());
+                }
+                Err(e) => {
+                    failed.push((node, peer, e.into()));
+                    continue;
                 }
             }
-            match index_of[&node].get(&name) {
-                Some(&ifindex) => {
-                    per_node
-                        .entry(node)
-                        .or_default()
-                        .push((End { link: link_id, node, peer, ifindex, name }, addr));
-                }
-                None => failed.push((a, b, BuildError::Missing { netns: namespaces[&node].label(), name })),
+        }
+        match index_of[&node].get(&name) {
+            Some(&ifindex) => {
+                per_node
+                    .entry(node)
+                    .or_default()
+                    .push((End { link: link_id, node, peer, ifindex, name }, addr));
             }
+            None => failed.push((node, peer, BuildError::Missing { netns: namespaces[&node].label(), name })),
         }
     }
     for (node, ends) in per_node {
@@ -163,5 +177,57 @@ pub fn build_veths(
             }
         }
     }
+    wiring
+}
+
+/// One end of a link whose other end is on another host: a VXLAN interface in `node`'s
+/// namespace, tunnelled over the hosts' network from `local` to `remote`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tunnel {
+    pub node: NodeIdx,
+    pub peer: NodeIdx,
+    pub vni: u32,
+    pub port: u16,
+    pub local: std::net::Ipv4Addr,
+    pub remote: std::net::Ipv4Addr,
+}
+
+/// Creates the VXLAN ends of `tunnels` through `host` (a connection in the namespace that
+/// reaches the other hosts: the tunnels' UDP sockets live there) into the nodes'
+/// namespaces, named, tagged and addressed as veth ends are. Returns their wiring and the
+/// ends that failed.
+pub fn build_vxlans(
+    plan: &Plan,
+    host: &mut Conn,
+    namespaces: &HashMap<NodeIdx, Netns>,
+    conns: &mut HashMap<NodeIdx, Conn>,
+    tunnels: &[Tunnel],
+) -> (Wiring, Vec<(NodeIdx, NodeIdx, BuildError)>) {
+    let mut failed = Vec::new();
+    let mut wanted = Vec::new();
+    let mut requests = Vec::new();
+    for t in tunnels {
+        let Some(ns) = namespaces.get(&t.node) else { continue };
+        if plan.link_slot(t.node, t.peer).is_none() {
+            let name = |n: NodeIdx| plan.node(n).name.clone();
+            failed.push((t.node, t.peer, BuildError::NotALink { a: name(t.node), b: name(t.peer) }));
+            continue;
+        }
+        let kind = link_kind(plan, t.node, t.peer);
+        let v = link::Vxlan { vni: t.vni, remote: t.remote, local: t.local, dst_port: t.port, mtu: None };
+        // No shared MAC here, unlike veth ends: VXLAN drops frames whose source address is
+        // its own (loop prevention, drivers/net/vxlan), so the two ends resolve each other
+        // by ARP, once, through the tunnel.
+        requests.push(link::vxlan(&naming::iface_name(kind, t.peer), &v, Some(ns.as_fd())));
+        wanted.push((t.node, t.peer));
+    }
+    let mut created = Vec::with_capacity(wanted.len());
+    for (end, result) in wanted.into_iter().zip(host.batch(requests)) {
+        match result {
+            Ok(()) => created.push(end),
+            Err(e) => failed.push((end.0, end.1, e.into())),
+        }
+    }
+    let wiring = tag_ends(plan, namespaces, conns, &created, &mut failed);
     (wiring, failed)
 }

@@ -67,7 +67,8 @@ pub struct Vxlan {
     pub mtu: Option<u32>,
 }
 
-/// A VXLAN interface in the connection's namespace (or in `ns`, when given).
+/// A VXLAN interface in the connection's namespace (or in `ns`, when given: the tunnel's UDP
+/// socket stays in the connection's namespace, the interface goes to `ns`).
 pub fn vxlan(name: &str, v: &Vxlan, ns: Option<BorrowedFd<'_>>) -> Request {
     let mut msg = LinkMessage::default();
     msg.attributes = vec![

@@ -537,6 +537,120 @@ fn applying_the_model_makes_the_kernel_match_it() {
     drop(cleanup);
 }
 
+/// tiny.yaml split over two hosts (two namespaces joined by an underlay veth): links
+/// between nodes on one host are veth pairs, links across are VXLAN ends created from each
+/// host into the node's namespace. The model's state applied over both; the kernel holds
+/// it, a fresh process finds every end, and alpha -> bravo (on different hosts) takes the
+/// model's RTT.
+#[test]
+fn vxlan_ends_join_nodes_on_two_hosts() {
+    require_kernel();
+    let mut lab = Lab::new("hosts");
+    let (h1, h2) = lab.pair();
+    let host_ip = [Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2)];
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/tiny.yaml")).unwrap();
+    let mut plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+    plan.name = format!("split{}", std::process::id());
+    let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
+    // Satellites 0-3 and alpha on the first host, the rest on the second.
+    let host_of = |n: NodeIdx| usize::from(!(n < 4 || n == alpha));
+    let n = plan.nodes.len() as NodeIdx;
+    let cleanup = Cleanup(naming::netns_prefix(&plan.name));
+    let mut namespaces = HashMap::new();
+    let mut conns = HashMap::new();
+    for node in 0..n {
+        let ns = Netns::create(&naming::netns_name(&plan.name, &plan.node(node).name)).unwrap();
+        let mut conn = Conn::open_in(&ns).unwrap();
+        build::prepare_node(&plan, node, &ns, &mut conn).unwrap_or_else(|e| panic!("{e}"));
+        namespaces.insert(node, ns);
+        conns.insert(node, conn);
+    }
+    let mut local = Vec::new();
+    let mut tunnels = [Vec::new(), Vec::new()];
+    let mut pairs: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
+    for g in plan.ground_range() {
+        pairs.extend((0..plan.n_sats as NodeIdx).map(|s| (g as NodeIdx, s)));
+    }
+    for &(a, b) in &pairs {
+        if host_of(a) == host_of(b) {
+            local.push((a, b));
+            continue;
+        }
+        let vni = plan.link_slot(a, b).unwrap() + 1;
+        for (node, peer) in [(a, b), (b, a)] {
+            let (h, other) = (host_of(node), host_of(peer));
+            tunnels[h].push(build::Tunnel {
+                node,
+                peer,
+                vni,
+                port: 20_001,
+                local: host_ip[h],
+                remote: host_ip[other],
+            });
+        }
+    }
+    let (mut wiring, failed) = build::build_veths(&plan, &namespaces, &mut conns, &local, &mut |_, _| {});
+    assert!(failed.is_empty(), "{:?}", failed.iter().map(|f| f.2.to_string()).collect::<Vec<_>>());
+    for (host, tunnels) in [&h1, &h2].into_iter().zip(&tunnels) {
+        let mut host_conn = lab.conn(&host.ns);
+        let (w, failed) = build::build_vxlans(&plan, &mut host_conn, &namespaces, &mut conns, tunnels);
+        assert!(failed.is_empty(), "{:?}", failed.iter().map(|f| f.2.to_string()).collect::<Vec<_>>());
+        for end in w.ends() {
+            wiring.add(end.clone());
+        }
+    }
+    let crossing = tunnels[0].len();
+    println!("{} veth links, {crossing} VXLAN links across the hosts", local.len());
+    assert_eq!(wiring.links(), 24);
+
+    let mut applier = Applier::new(conns, wiring);
+    let t1 = plan.state_at(SimTime::from_nanos(600_000_000_000), None);
+    let report = applier.apply(&plan, &t1);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    applier.read_back().unwrap();
+    assert!(apply::diff(&applier.applied, &apply::target(&plan, &t1, &applier.wiring, |_| true)).is_empty());
+
+    let mut fresh_conns: HashMap<NodeIdx, Conn> =
+        namespaces.iter().map(|(&k, ns)| (k, Conn::open_in(ns).unwrap())).collect();
+    assert_eq!(Wiring::discover(&plan, &mut fresh_conns).unwrap().links(), 24, "a restart finds every end");
+
+    // A cross-host end is a VXLAN interface with the link's VNI, on the constellation's port.
+    let far = (4..8).find(|&s| plan.link_slot(alpha, s).is_some()).unwrap();
+    let name = naming::iface_name(orbitnet_model::LinkKind::Gsl, far);
+    let detail =
+        String::from_utf8_lossy(&run_in(&namespaces[&alpha], "ip", &["-d", "link", "show", &name]).stdout)
+            .into_owned();
+    let vni = plan.link_slot(alpha, far).unwrap() + 1;
+    assert!(detail.contains(&format!("vxlan id {vni} remote 10.9.0.2 local 10.9.0.1")), "{detail}");
+    assert!(detail.contains("dstport 20001"), "{detail}");
+
+    let routes = t1.routes.as_ref().unwrap();
+    let path = routes.path(alpha, bravo).unwrap();
+    let crossings = path.windows(2).filter(|w| host_of(w[0]) != host_of(w[1])).count();
+    let traversals = 2 * (path.len() - 1);
+    let per_traversal = per_traversal_overhead_ms(path.len() - 1);
+    let model_ms = 2.0 * routes.delay_ns(alpha, bravo).unwrap() as f64 / 1e6;
+    let want_ms = model_ms + traversals as f64 * per_traversal;
+    // The VXLAN hop resolves its neighbour by ARP on the first packet: warm it up.
+    ping(&namespaces[&alpha], &plan.node_address(bravo).to_string(), 1, "0.2");
+    let p = ping(&namespaces[&alpha], &plan.node_address(bravo).to_string(), 20, "0.2");
+    println!(
+        "alpha -> bravo over {path:?} ({crossings} host crossings each way): RTT avg {:.3} ms (min {:.3}); model {model_ms:.3} ms + {traversals} x {per_traversal:.3} ms = {want_ms:.3} ms",
+        p.avg, p.min
+    );
+    assert_eq!(p.loss_pct, 0.0);
+    assert!(crossings >= 1, "the path crosses the hosts");
+    // Each crossing adds a VXLAN encapsulation and an unshaped underlay traversal, each way.
+    let underlay_ms = 2.0 * crossings as f64 * per_traversal;
+    assert!(
+        (p.avg - want_ms).abs() < 1.0 + underlay_ms,
+        "RTT {} ms, want {want_ms} ms (+ up to {underlay_ms:.3} ms of underlay)",
+        p.avg
+    );
+    drop(cleanup);
+}
+
 /// A link end whose interface does not exist fails alone: every other end is applied, and
 /// the failure names the link.
 #[test]
