@@ -446,17 +446,7 @@ fn applying_the_model_makes_the_kernel_match_it() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/tiny.yaml")).unwrap();
     let mut plan = orbitnet_model::compile_yaml(&yaml).unwrap();
     plan.name = format!("tiny{}", std::process::id());
-    let n = plan.nodes.len() as NodeIdx;
-    let mut namespaces = HashMap::new();
-    let mut conns = HashMap::new();
-    for node in 0..n {
-        let ns = Netns::create(&naming::netns_name(&plan.name, &plan.node(node).name)).unwrap();
-        let mut conn = Conn::open_in(&ns).unwrap();
-        build::prepare_node(&plan, node, &ns, &mut conn).unwrap_or_else(|e| panic!("{e}"));
-        namespaces.insert(node, ns);
-        conns.insert(node, conn);
-    }
-    let cleanup = Cleanup(naming::netns_prefix(&plan.name));
+    let (namespaces, mut conns, cleanup) = node_namespaces(&plan);
     let mut links: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
     for g in plan.ground_range() {
         links.extend((0..plan.n_sats as NodeIdx).map(|s| (g as NodeIdx, s)));
@@ -555,17 +545,7 @@ fn vxlan_ends_join_nodes_on_two_hosts() {
     let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
     // Satellites 0-3 and alpha on the first host, the rest on the second.
     let host_of = |n: NodeIdx| usize::from(!(n < 4 || n == alpha));
-    let n = plan.nodes.len() as NodeIdx;
-    let cleanup = Cleanup(naming::netns_prefix(&plan.name));
-    let mut namespaces = HashMap::new();
-    let mut conns = HashMap::new();
-    for node in 0..n {
-        let ns = Netns::create(&naming::netns_name(&plan.name, &plan.node(node).name)).unwrap();
-        let mut conn = Conn::open_in(&ns).unwrap();
-        build::prepare_node(&plan, node, &ns, &mut conn).unwrap_or_else(|e| panic!("{e}"));
-        namespaces.insert(node, ns);
-        conns.insert(node, conn);
-    }
+    let (namespaces, mut conns, cleanup) = node_namespaces(&plan);
     let mut local = Vec::new();
     let mut tunnels = [Vec::new(), Vec::new()];
     let mut pairs: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
@@ -684,6 +664,24 @@ fn one_failing_link_does_not_stop_the_others() {
 
 /// Removes a test's namespaces even when it fails.
 struct Cleanup(String);
+
+/// A prepared namespace (and a connection) for every node of `plan`, removed when the
+/// returned guard goes.
+fn node_namespaces(
+    plan: &orbitnet_model::Plan,
+) -> (HashMap<NodeIdx, Netns>, HashMap<NodeIdx, Conn>, Cleanup) {
+    let cleanup = Cleanup(naming::netns_prefix(&plan.name));
+    let mut namespaces = HashMap::new();
+    let mut conns = HashMap::new();
+    for node in 0..plan.nodes.len() as NodeIdx {
+        let ns = Netns::create(&naming::netns_name(&plan.name, &plan.node(node).name)).unwrap();
+        let mut conn = Conn::open_in(&ns).unwrap();
+        build::prepare_node(plan, node, &ns, &mut conn).unwrap_or_else(|e| panic!("{e}"));
+        namespaces.insert(node, ns);
+        conns.insert(node, conn);
+    }
+    (namespaces, conns, cleanup)
+}
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
