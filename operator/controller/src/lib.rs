@@ -5,13 +5,15 @@
 //!
 //! `crd` is the resource and its CRD; `children` and `status` are pure functions of what is
 //! observed; `controller` is the reconciler that calls the API server; `leader` and
-//! `metrics` are the operator's own plumbing.
+//! `metrics` are the operator's own plumbing; `reports` is how the link agents write their
+//! part of the status.
 
 pub mod children;
 pub mod controller;
 pub mod crd;
 pub mod leader;
 pub mod metrics;
+pub mod reports;
 pub mod status;
 
 #[cfg(test)]

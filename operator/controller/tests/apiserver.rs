@@ -14,8 +14,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, ResourceExt};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use orbitnet_controller::crd::{self, Constellation};
+use orbitnet_controller::crd::{self, AgentReport, Constellation};
 use orbitnet_controller::leader::{Elector, LeaseSettings};
+use orbitnet_controller::reports;
 use orbitnet_controller::{Options, Settings};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -187,26 +188,22 @@ async fn agent_report(client: &Client, ns: &str, cst: &str, node: &str, pods: Op
     let api: Api<Constellation> = Api::namespaced(client.clone(), ns);
     let current = get(client, ns, cst).await.expect("the Constellation exists");
     let Some(pods) = pods else {
-        // A JSON patch, tested against the entry's key: server-side apply of a status
-        // without the entry would do on current servers, but 1.20 leaves `agents: null`
-        // behind when it removes the last entry, and then rejects it.
-        let agents = current.status.map(|s| s.agents).unwrap_or_default();
-        let i = agents.iter().position(|a| a.node == node).expect("the agent has an entry");
-        let path = format!("/status/agents/{i}");
-        let patch = json!([{"op": "test", "path": format!("{path}/node"), "value": node}, {"op": "remove", "path": path}]);
-        let patch: json_patch::Patch = serde_json::from_value(patch).unwrap();
-        api.patch_status(cst, &PatchParams::default(), &Patch::<()>::Json(patch))
-            .await
-            .expect("withdrawing a report");
+        assert!(
+            reports::withdraw(&api, &current, node).await.expect("withdrawing a report"),
+            "no entry to withdraw"
+        );
         return;
     };
-    let generation = current.metadata.generation.unwrap_or_default();
-    let status = json!({"agents": [{"node": node, "observedGeneration": generation, "pods": pods,
-                                    "linksBuilt": pods, "linksUp": pods, "errors": 0, "lagMs": 1}]});
-    let body = json!({"apiVersion": "orbitnet.dev/v1alpha1", "kind": "Constellation", "status": status});
-    api.patch_status(cst, &PatchParams::apply(&format!("orbitnet-agent-{node}")), &Patch::Apply(&body))
-        .await
-        .expect("an agent's report");
+    let report = AgentReport {
+        node: node.into(),
+        observed_generation: current.metadata.generation.unwrap_or_default(),
+        pods,
+        links_built: pods,
+        links_up: pods,
+        lag_ms: 1,
+        ..AgentReport::default()
+    };
+    reports::report(&api, cst, &report).await.expect("an agent's report");
 }
 
 fn kubectl(args: &[&str], stdin: Option<&str>) -> std::process::Output {
