@@ -44,13 +44,9 @@ pub enum WiringError {
 
 /// The VXLAN UDP port of a constellation (`namespace/name`), the same on every agent.
 pub fn vxlan_port(namespace: &str, name: &str) -> u16 {
-    const FNV_OFFSET: u32 = 0x811c_9dc5;
-    const FNV_PRIME: u32 = 0x0100_0193;
-    let hash = format!("{namespace}/{name}")
-        .bytes()
-        .fold(FNV_OFFSET, |h, b| (h ^ u32::from(b)).wrapping_mul(FNV_PRIME));
+    let hash = orbitnet_model::fnv1a_64(format!("{namespace}/{name}").bytes());
     // The remainder is below PORT_SPAN, which fits in u16.
-    PORT_BASE + (hash % u32::from(PORT_SPAN)) as u16
+    PORT_BASE + (hash % u64::from(PORT_SPAN)) as u16
 }
 
 /// The VXLAN id of the link between `a` and `b`: its address slot + 1, unique in the

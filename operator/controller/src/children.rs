@@ -183,12 +183,9 @@ pub fn role_label(kind: NodeKind) -> &'static str {
 /// JSON). A changed digest means the pod must be rolled: most of a pod's spec cannot be
 /// changed in place.
 fn template_hash(template: &NodeTemplate, spec: &PodSpec) -> String {
-    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
     // Plain data with string keys: serializing cannot fail.
     let json = serde_json::to_string(&(template, spec)).expect("a pod spec serializes");
-    let hash = json.bytes().fold(FNV_OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(FNV_PRIME));
-    format!("{hash:016x}")
+    format!("{:016x}", orbitnet_model::fnv1a_64(json.bytes()))
 }
 
 #[cfg(test)]

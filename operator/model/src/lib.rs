@@ -24,7 +24,7 @@ mod track;
 pub use compile::{compile, compile_document, compile_yaml};
 pub use error::{Invalid, Problem, SpecError};
 pub use links::{GroundChoice, LinkState};
-pub use plan::{LinkId, LinkKind, Node, NodeIdx, NodeKind, Plan};
+pub use plan::{LinkId, LinkKind, Node, NodeIdx, NodeKind, Plan, fnv1a_64};
 pub use routing::Routes;
 pub use spec::{ConstellationSpec, Document, parse_document};
 pub use state::State;

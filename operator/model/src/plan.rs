@@ -56,6 +56,14 @@ pub(crate) enum Motion {
     Track(Track),
 }
 
+/// FNV-1a 64 (draft-eastlake-fnv's offset basis and prime) of `bytes`: a hash that is the
+/// same in every process, build and version, for identities that must agree across them.
+pub fn fnv1a_64(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.into_iter().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
 /// A link's identity: the same pair of node names gives the same id at every tick and in
 /// every process (FNV-1a 64 of the two names in lexical order, NUL-separated).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,15 +71,8 @@ pub struct LinkId(pub u64);
 
 impl LinkId {
     pub fn of(a: &str, b: &str) -> Self {
-        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-        const PRIME: u64 = 0x0000_0100_0000_01b3;
         let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-        let mut h = OFFSET;
-        for byte in lo.bytes().chain([0]).chain(hi.bytes()) {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(PRIME);
-        }
-        LinkId(h)
+        LinkId(fnv1a_64(lo.bytes().chain([0]).chain(hi.bytes())))
     }
 }
 
