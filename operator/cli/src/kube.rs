@@ -43,9 +43,7 @@ pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=off")),
         )
         .init();
-    let identity = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| format!("orbitnet-operator-{}", std::process::id()));
+    let identity = orbitnet_controller::identity();
     let lease_namespace = args
         .lease_namespace
         .or_else(|| std::env::var("POD_NAMESPACE").ok())

@@ -616,6 +616,12 @@ mod tests {
         (result, seen, ctx)
     }
 
+    fn being_deleted(mut cst: Constellation) -> Constellation {
+        cst.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+        cst
+    }
+
     fn with_finalizer(mut cst: Constellation) -> Constellation {
         cst.metadata.finalizers = Some(vec![FINALIZER.into()]);
         cst
@@ -711,9 +717,7 @@ mod tests {
     #[tokio::test]
     async fn a_deleted_constellation_without_agents_lets_go_of_its_finalizer() {
         let (cst, _) = constellation(TINY);
-        let mut cst = with_finalizer(cst);
-        cst.metadata.deletion_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+        let cst = being_deleted(with_finalizer(cst));
         let as_json = serde_json::to_value(&cst).unwrap();
         let (result, seen, _) = reconcile_with(
             cst,
@@ -728,9 +732,7 @@ mod tests {
     #[tokio::test]
     async fn a_deleted_constellation_waits_for_its_agents() {
         let (cst, _) = constellation(TINY);
-        let mut cst = with_finalizer(cst);
-        cst.metadata.deletion_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now()));
+        let mut cst = being_deleted(with_finalizer(cst));
         let agent = crate::crd::AgentReport { node: "w1".into(), pods: 10, ..Default::default() };
         cst.status = Some(ConstellationStatus { agents: vec![agent], ..ConstellationStatus::default() });
         let (result, _, _) = reconcile_with(cst, vec![]).await;

@@ -58,6 +58,25 @@ pub struct Options {
     pub settings: Settings,
 }
 
+/// Who this replica is, for the leader lease and as the events' reporting instance: the pod's
+/// name in a cluster, else the host's, else one made from the process id.
+pub fn identity() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("{}-{}", controller::MANAGER, std::process::id()))
+}
+
+/// The resources the operator watches: in one namespace, or in all of them.
+fn watched<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
 /// Runs the operator until `shutdown` completes, or the leader lease is lost (an error: the
 /// process should exit and be restarted).
 pub async fn run(
@@ -72,10 +91,7 @@ pub async fn run(
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
         tokio::spawn(metrics::serve(listener, metrics.clone()));
     }
-    let constellations: Api<Constellation> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let constellations: Api<Constellation> = watched(&client, options.namespace.as_deref());
     match constellations.list(&ListParams::default().limit(1)).await {
         Ok(_) => metrics.set_ready(),
         Err(kube::Error::Api(s)) if s.code == 404 => anyhow::bail!(
@@ -111,14 +127,8 @@ pub async fn run(
         elector = Some(tokio::spawn(keep_leading(e, lost_tx, release_rx, metrics.clone())));
     }
 
-    let instance = std::env::var("POD_NAME")
-        .or_else(|_| std::env::var("HOSTNAME"))
-        .unwrap_or_else(|_| format!("{}-{}", controller::MANAGER, std::process::id()));
-    let ctx = Arc::new(Context::new(client.clone(), instance, metrics.clone(), options.settings.clone()));
-    let pods: Api<Pod> = match &options.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
+    let ctx = Arc::new(Context::new(client.clone(), identity(), metrics.clone(), options.settings.clone()));
+    let pods: Api<Pod> = watched(&client, options.namespace.as_deref());
     let lease_lost = Arc::new(AtomicBool::new(false));
     let stop = {
         let lease_lost = lease_lost.clone();
