@@ -10,6 +10,7 @@
 #   scripts/bench-scale.sh [SECONDS PER RUN, default 120]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 wall=${1:-120}
 bin="${CARGO_TARGET_DIR:-target}/release/orbitnet"
 
@@ -31,15 +32,10 @@ fi
 
 [ "$(id -u)" = 0 ] || { echo "bench-scale needs root (network namespaces, qdiscs)" >&2; exit 2; }
 cargo build --release --locked -q -p orbitnet
-routes=$(cargo bench --locked -q -p orbitnet-benches --bench routes --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "routes":
-        print(m["executable"])')
+routes=$(cargo_executable bench --locked -q -p orbitnet-benches --bench routes)
 [ -n "$routes" ] || { echo "cannot build the routes benchmark" >&2; exit 1; }
 
-if unshare -n tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then
+if host_has_netem; then
   "$routes" --bench
   for tick in 1s 100ms; do ORBITNET_BENCH_TICK=$tick "$0" "$wall"; done
   exit 0

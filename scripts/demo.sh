@@ -6,6 +6,7 @@
 #   scripts/demo.sh [SCENARIO] [EXTRA orbitnet run ARGUMENTS...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 bin="${CARGO_TARGET_DIR:-target}/release/orbitnet"
 [ -x "$bin" ] || { echo "demo: $bin is missing; run: make build" >&2; exit 1; }
@@ -15,7 +16,7 @@ scenario=${1:-scenarios/backbone.yaml}
 shift $(( $# > 0 ? 1 : 0 ))
 run=(run "$scenario" --duration 10m --time-scale 10 --workdir /run/orbitnet-demo "$@")
 
-if unshare -n tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then
+if host_has_netem; then
   exec "$bin" "${run[@]}"
 fi
 echo "demo: kernel $(uname -r) has no sch_netem; running the same command in a VM with Debian's generic kernel (scripts/vm.sh, ~3 s to boot)" >&2

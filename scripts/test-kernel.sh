@@ -7,6 +7,7 @@
 #   scripts/test-kernel.sh [TEST FILTER]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 
 # package:test-target pairs that hold kernel tests
 suites=("orbitnet-dataplane:kernel" "orbitnet:kernel")
@@ -22,12 +23,7 @@ skip() {
 bins=()
 for suite in "${suites[@]}"; do
   pkg=${suite%%:*}; test=${suite#*:}
-  bin=$(cargo test --locked -q -p "$pkg" --test "$test" --no-run --message-format=json 2>/dev/null \
-        | python3 -c 'import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("executable") and "test" in m["target"]["kind"]:
-        print(m["executable"])')
+  bin=$(cargo_executable test --locked -q -p "$pkg" --test "$test")
   [ -n "$bin" ] || { echo "cannot build $pkg --test $test" >&2; exit 1; }
   bins+=("$bin")
 done
@@ -47,7 +43,7 @@ trap 'rm -f "$runner"' EXIT
 } > "$runner"
 chmod +x "$runner"
 
-if unshare -n tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then
+if host_has_netem; then
   echo "kernel tier: this kernel ($(uname -r)) has netem; running on the host" >&2
   exec bash "$runner"
 fi

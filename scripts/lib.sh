@@ -1,0 +1,16 @@
+# Shell helpers the scripts share; they source it from the repository root: . scripts/lib.sh
+
+# Builds a test or bench target without running it and prints its executable:
+#   cargo_executable test --locked -p orbitnet --test kernel
+cargo_executable() {
+  cargo "$@" --no-run --message-format=json 2>/dev/null | python3 -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["profile"]["test"]:
+        print(m["executable"])'
+}
+
+# Whether this host's kernel runs netem (in a throwaway network namespace).
+host_has_netem() {
+  unshare -n tc qdisc add dev lo root netem delay 1ms 2>/dev/null
+}
