@@ -17,7 +17,7 @@ use crate::lock::{LockError, RunLock};
 use crate::telemetry::{PathRecord, Record, Telemetry, TickRecord};
 use crate::topology::{self, Emulation, UpError};
 use crate::view::{Mode, Status, View};
-use crate::watch::{self, SpecWatch};
+use crate::watch::SpecWatch;
 use crate::{down, stats};
 
 #[derive(Clone, Debug)]
@@ -119,7 +119,7 @@ fn paths_of(plan: &Plan, state: &State, pairs: &[(NodeIdx, NodeIdx)]) -> Vec<Pat
 /// Prints what `run` would build, building nothing.
 fn dry_run(plan: &Plan, opts: &RunOptions, view: &mut View) {
     let span = span_of(plan, opts);
-    let ground = topology::ground_links_used(plan, span.start, span.horizon, plan.tick);
+    let ground = orbitnet_offline::ground_links_used(plan, span.start, span.horizon, plan.tick);
     let programs = plan
         .nodes
         .iter()
@@ -323,7 +323,7 @@ fn run_loop(
             let to = SimTime::from_nanos(from.as_nanos().saturating_add(window).min(run_end));
             let tx = ahead_tx.clone();
             std::thread::spawn(move || {
-                let used = topology::ground_links_used(&plan, from, to, plan.tick);
+                let used = orbitnet_offline::ground_links_used(&plan, from, to, plan.tick);
                 let _ = tx.send(used.into_iter().collect());
             });
             lookahead_end = to;
@@ -451,7 +451,7 @@ fn build_links(
 fn apply_edit(emu: &mut Emulation, yaml: &str, t: SimTime, telemetry: &mut Telemetry, view: &mut View) {
     let (accepted, message) = match orbitnet_model::compile_yaml(yaml) {
         Err(e) => (false, format!("edit ignored, the file is not valid: {e}")),
-        Ok(new) => match watch::incompatibility(&emu.plan, &new) {
+        Ok(new) => match emu.plan.incompatibility(&new) {
             Some(why) => (false, format!("edit ignored: {why}; that needs a restart")),
             None => {
                 let faults = new.faults.len();

@@ -12,7 +12,7 @@ use std::time::Instant;
 use orbitnet_dataplane::apply::Wiring;
 use orbitnet_dataplane::build::{self, BuildError};
 use orbitnet_dataplane::{Applier, Conn, Netns, NetnsError, NlError, naming};
-use orbitnet_model::{NodeIdx, NodeKind, Plan, SimTime, SpecDuration};
+use orbitnet_model::{NodeIdx, NodeKind, Plan, SimTime};
 
 use crate::procs::{self, NodeProcess, SpawnError};
 
@@ -57,23 +57,6 @@ impl Timings {
     }
 }
 
-/// Every (ground node, satellite) pair the model chooses between `from` and `to`.
-pub fn ground_links_used(
-    plan: &Plan,
-    from: SimTime,
-    to: SimTime,
-    step: SpecDuration,
-) -> BTreeSet<(NodeIdx, NodeIdx)> {
-    let mut used = BTreeSet::new();
-    let _ = orbitnet_offline::for_each_tick(plan, from, to, step, false, |state| -> Result<(), ()> {
-        for (g, sats) in state.ground_choice.per_ground.iter().enumerate() {
-            used.extend(sats.iter().map(|&s| ((plan.n_sats + g) as NodeIdx, s)));
-        }
-        Ok(())
-    });
-    used
-}
-
 /// Brings `plan` up: namespaces, links for the ground links chosen within `window` of
 /// emulation time, programs. On error, what was created stays for the caller to sweep (by
 /// namespace prefix).
@@ -88,7 +71,7 @@ pub fn up(
     let (namespaces, mut conns) = make_namespaces(&plan, progress)?;
     let namespaces_done = Instant::now();
 
-    let ground = ground_links_used(&plan, window.0, window.1, plan.tick);
+    let ground = orbitnet_offline::ground_links_used(&plan, window.0, window.1, plan.tick);
     let mut pairs: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
     pairs.extend(ground.iter().copied());
     let (wiring, failed) = build::build_veths(&plan, &namespaces, &mut conns, &pairs, &mut |done, total| {

@@ -1,12 +1,10 @@
 //! Live edits: the scenario file is re-read when it changes. An edit that keeps the
 //! constellation's shape (nodes, grid, addresses, tick) replaces the plan at the next tick
 //! (new faults, link classes, ground-link rules, routing); anything else is reported and
-//! ignored, and the emulation goes on.
+//! ignored (`Plan::incompatibility`), and the emulation goes on.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
-
-use orbitnet_model::Plan;
 
 pub struct SpecWatch {
     path: PathBuf,
@@ -34,27 +32,4 @@ impl SpecWatch {
         self.seen = now;
         std::fs::read_to_string(&self.path).ok()
     }
-}
-
-/// Why `new` cannot replace `old` in a running emulation, if it cannot.
-pub fn incompatibility(old: &Plan, new: &Plan) -> Option<String> {
-    if old.name != new.name {
-        return Some(format!("metadata.name changed from {:?} to {:?}", old.name, new.name));
-    }
-    if old.nodes != new.nodes {
-        return Some("the nodes changed (shells, stations or platforms)".into());
-    }
-    if old.isls != new.isls {
-        return Some("the inter-satellite grid changed".into());
-    }
-    if old.addressing != new.addressing {
-        return Some("spec.addressing changed".into());
-    }
-    if old.tick != new.tick || old.epoch != new.epoch {
-        return Some("spec.tick or spec.epoch changed".into());
-    }
-    if old.node_templates != new.node_templates {
-        return Some("spec.nodes (the programs nodes run) changed".into());
-    }
-    None
 }

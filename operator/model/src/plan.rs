@@ -230,6 +230,31 @@ impl Plan {
         LinkId::of(&self.node(a).name, &self.node(b).name)
     }
 
+    /// Why `new` cannot replace this plan in a running emulation (its shape: nodes, grid,
+    /// addresses, tick, programs), if it cannot.
+    pub fn incompatibility(&self, new: &Plan) -> Option<String> {
+        let old = self;
+        if old.name != new.name {
+            return Some(format!("metadata.name changed from {:?} to {:?}", old.name, new.name));
+        }
+        if old.nodes != new.nodes {
+            return Some("the nodes changed (shells, stations or platforms)".into());
+        }
+        if old.isls != new.isls {
+            return Some("the inter-satellite grid changed".into());
+        }
+        if old.addressing != new.addressing {
+            return Some("spec.addressing changed".into());
+        }
+        if old.tick != new.tick || old.epoch != new.epoch {
+            return Some("spec.tick or spec.epoch changed".into());
+        }
+        if old.node_templates != new.node_templates {
+            return Some("spec.nodes (the programs nodes run) changed".into());
+        }
+        None
+    }
+
     pub fn count(&self, kind: NodeKind) -> usize {
         self.nodes.iter().filter(|n| n.kind == kind).count()
     }

@@ -2,7 +2,9 @@
 //! on the plan and t, so they run in parallel; the ground-link choice depends on the tick
 //! before (hysteresis), so it alone is chained, on one thread, between the parallel stages.
 
-use orbitnet_model::{GroundChoice, Plan, Routes, SimTime, SpecDuration, State};
+use std::collections::BTreeSet;
+
+use orbitnet_model::{GroundChoice, NodeIdx, Plan, Routes, SimTime, SpecDuration, State};
 use rayon::prelude::*;
 
 /// Ticks per batch: enough to keep every core busy, few enough that a batch of states with
@@ -57,6 +59,23 @@ pub fn for_each_tick<E>(
         }
     }
     Ok(())
+}
+
+/// Every (ground node, satellite) pair the model chooses between `from` and `to`.
+pub fn ground_links_used(
+    plan: &Plan,
+    from: SimTime,
+    to: SimTime,
+    step: SpecDuration,
+) -> BTreeSet<(NodeIdx, NodeIdx)> {
+    let mut used = BTreeSet::new();
+    let _ = for_each_tick(plan, from, to, step, false, |state| -> Result<(), ()> {
+        for (g, sats) in state.ground_choice.per_ground.iter().enumerate() {
+            used.extend(sats.iter().map(|&s| ((plan.n_sats + g) as NodeIdx, s)));
+        }
+        Ok(())
+    });
+    used
 }
 
 #[cfg(test)]
