@@ -1,4 +1,5 @@
-//! `orbitnet crd` and `orbitnet operator`: the Kubernetes side, handed to orbitnet-controller.
+//! `orbitnet crd`, `orbitnet operator` and `orbitnet agent`: the Kubernetes side, handed to
+//! orbitnet-controller and orbitnet-agent.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -29,20 +30,74 @@ pub struct OperatorArgs {
     resync_s: u64,
 }
 
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// The Kubernetes node this agent serves (in the DaemonSet: spec.nodeName, as $NODE_NAME).
+    #[arg(long, env = "NODE_NAME")]
+    node_name: String,
+    /// The host's /proc (the agent needs hostPID to find the pods' network namespaces).
+    #[arg(long, default_value = "/proc")]
+    proc_root: std::path::PathBuf,
+    /// Seconds between round-trip measurements to each peer node (underlay compensation).
+    #[arg(long, default_value_t = 10)]
+    probe_s: u64,
+}
+
 pub fn crd() -> anyhow::Result<()> {
     use std::io::Write;
     std::io::stdout().write_all(orbitnet_controller::crd::crd_yaml().as_bytes())?;
     Ok(())
 }
 
-pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
-    // kube_client logs every failed request at ERROR; the reconciler reports the same once.
+/// Logs to stderr, filtered by $RUST_LOG (default: info). kube_client logs every failed
+/// request at ERROR; the callers report the same once, so it is off by default.
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=off")),
         )
         .init();
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn stopped() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+async fn connect() -> anyhow::Result<kube::Client> {
+    kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in the cluster, or with $KUBECONFIG / ~/.kube/config)")
+}
+
+pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    init_logging();
+    let options = orbitnet_agent::run::Options {
+        node_name: args.node_name,
+        proc_root: args.proc_root,
+        probe_every: Duration::from_secs(args.probe_s.max(1)),
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async { orbitnet_agent::run::run(connect().await?, options, stopped()).await })
+}
+
+pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
+    init_logging();
     let identity = orbitnet_controller::identity();
     let lease_namespace = args
         .lease_namespace
@@ -66,27 +121,5 @@ pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
         },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
-        let client = kube::Client::try_default()
-            .await
-            .context("connecting to Kubernetes (in the cluster, or with $KUBECONFIG / ~/.kube/config)")?;
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending().await,
-            }
-        };
-        orbitnet_controller::run(client, options, async {
-            tokio::select! {
-                () = shutdown => {}
-                () = terminate => {}
-            }
-        })
-        .await
-    })
+    runtime.block_on(async { orbitnet_controller::run(connect().await?, options, stopped()).await })
 }

@@ -38,6 +38,9 @@ enum Command {
     Crd,
     /// Run the Kubernetes operator: Constellations to pods, status and events.
     Operator(kube::OperatorArgs),
+    /// Run the link agent of one Kubernetes node (privileged DaemonSet): wires and shapes
+    /// the constellation pods there.
+    Agent(kube::AgentArgs),
     /// The default program in a node: answers and sends probes, serves a status page.
     Node(node::Args),
 }
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Report(args) => local::report(args),
         Command::Crd => kube::crd(),
         Command::Operator(args) => kube::operator(args),
+        Command::Agent(args) => kube::agent(args),
         Command::Node(args) => node::run(args),
     };
     match result {

@@ -1,0 +1,477 @@
+//! The agent's loop. Two watches (Constellations, and the constellation pods of the whole
+//! cluster: a link to a pod elsewhere needs that pod's node address) fill caches; one thread
+//! owns every netlink socket and, every tick of every constellation with pods here, syncs
+//! the kernel with the pods and applies the model's state; one thread measures the underlay;
+//! one task writes the agent's status entries. Per-tick data never goes to the API server:
+//! a report is written only when what it says changes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use orbitnet_controller::children::LABEL_CONSTELLATION;
+use orbitnet_controller::crd::{AgentReport, Constellation};
+use orbitnet_controller::{reports, status};
+use orbitnet_dataplane::Conn;
+use orbitnet_model::{NodeIdx, SimTime};
+use tokio::sync::mpsc;
+
+use crate::cluster::{self, PodView};
+use crate::pods;
+use crate::probe::Pinger;
+use crate::underlay::UnderlayEstimate;
+use crate::wired::Wired;
+
+pub struct Options {
+    /// The Kubernetes node this agent runs on (`spec.nodeName` of its pod).
+    pub node_name: String,
+    /// Where the host's processes are listed (`/proc`, with hostPID).
+    pub proc_root: PathBuf,
+    /// How often the round trip to each peer node is measured.
+    pub probe_every: Duration,
+}
+
+/// The longest the loop sleeps: a spec edit or a new pod is seen within this.
+const POLL: Duration = Duration::from_millis(200);
+/// A pod's namespace is looked for at most this often while it has none.
+const RESCAN: Duration = Duration::from_secs(1);
+/// A report that differs only in lag is written when the lag moved by more than this.
+const LAG_CHANGE_MS: u32 = 1_000;
+
+/// What the reporter writes.
+#[derive(Clone, Debug, PartialEq)]
+enum Msg {
+    Report(AgentReport),
+    Withdraw,
+}
+
+/// Runs the agent until `shutdown` completes. Links stay as they are when it stops: the
+/// emulation keeps its last state, and a new agent takes it over from the kernel.
+pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let csts: Api<Constellation> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::all(client.clone());
+    let (cst_store, cst_writer) = reflector::store();
+    let (pod_store, pod_writer) = reflector::store();
+    let cst_watch =
+        reflector::reflector(cst_writer, watcher(csts, watcher::Config::default()).default_backoff());
+    let pod_watch = reflector::reflector(
+        pod_writer,
+        watcher(pods, watcher::Config::default().labels(LABEL_CONSTELLATION)).default_backoff(),
+    );
+    tokio::spawn(drive(cst_watch, "constellations"));
+    tokio::spawn(drive(pod_watch, "pods"));
+    tracing::info!(node = %opts.node_name, "waiting for the first list of constellations and pods");
+    cst_store.wait_until_ready().await.context("the constellation watch stopped")?;
+    pod_store.wait_until_ready().await.context("the pod watch stopped")?;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let underlay = Arc::new(Mutex::new(Underlay::default()));
+    let host = Conn::open_here("host").context("opening netlink in the host namespace")?;
+    let dataplane = {
+        let mut l = Loop {
+            here: opts.node_name.clone(),
+            proc_root: opts.proc_root.clone(),
+            csts: cst_store,
+            pods: pod_store,
+            tx,
+            underlay: Arc::clone(&underlay),
+            host,
+            held: HashMap::new(),
+            netns: HashMap::new(),
+            last_scan: None,
+        };
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new().name("dataplane".into()).spawn(move || l.run(&stop))?
+    };
+    let prober = {
+        let stop = Arc::clone(&stop);
+        let every = opts.probe_every;
+        std::thread::Builder::new()
+            .name("underlay".into())
+            .spawn(move || probe_loop(&underlay, every, &stop))?
+    };
+    let reporter = tokio::spawn(report_loop(client, rx, opts.node_name.clone()));
+    shutdown.await;
+    tracing::info!("stopping; links stay as they are");
+    stop.store(true, Ordering::Relaxed);
+    let joined = tokio::task::spawn_blocking(move || (dataplane.join(), prober.join())).await?;
+    reporter.abort();
+    if joined.0.is_err() || joined.1.is_err() {
+        anyhow::bail!("a worker thread panicked");
+    }
+    Ok(())
+}
+
+async fn drive<S, T>(stream: S, what: &'static str)
+where
+    S: futures::Stream<Item = Result<T, watcher::Error>>,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            tracing::warn!("watching {what}: {e}");
+        }
+    }
+}
+
+/// The peer addresses to measure, and their estimates.
+#[derive(Default)]
+struct Underlay {
+    peers: BTreeSet<IpAddr>,
+    estimates: HashMap<IpAddr, UnderlayEstimate>,
+}
+
+impl Underlay {
+    fn one_way_us(&self) -> HashMap<IpAddr, f64> {
+        self.estimates.iter().map(|(&ip, e)| (ip, e.one_way_us())).collect()
+    }
+}
+
+fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
+    let mut pinger = match Pinger::new() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::warn!(
+                "cannot open a raw ICMP socket ({e}): the underlay is not measured or compensated"
+            );
+            None
+        }
+    };
+    let mut next = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if Instant::now() < next {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        next = Instant::now() + every;
+        let Some(pinger) = pinger.as_mut() else { continue };
+        let peers: Vec<IpAddr> =
+            underlay.lock().map(|u| u.peers.iter().copied().collect()).unwrap_or_default();
+        for peer in peers {
+            let IpAddr::V4(v4) = peer else { continue };
+            for _ in 0..3 {
+                match pinger.round_trip(v4, Duration::from_secs(1)) {
+                    Ok(Some(rtt)) => {
+                        if let Ok(mut u) = underlay.lock() {
+                            u.estimates.entry(peer).or_default().push(rtt.as_secs_f64() * 1e6);
+                        }
+                    }
+                    Ok(None) => tracing::debug!("no echo reply from {v4} within 1 s"),
+                    Err(e) => tracing::warn!("probing {v4}: {e}"),
+                }
+            }
+        }
+    }
+}
+
+/// Writes each constellation's latest message, retrying every 2 s until the API server
+/// takes it. A withdrawal replaces a report not yet written, so no report can follow it.
+async fn report_loop(client: Client, mut rx: mpsc::UnboundedReceiver<((String, String), Msg)>, here: String) {
+    let mut pending: BTreeMap<(String, String), Msg> = BTreeMap::new();
+    loop {
+        let received = if pending.is_empty() {
+            rx.recv().await
+        } else {
+            tokio::select! {
+                m = rx.recv() => m,
+                () = tokio::time::sleep(Duration::from_secs(2)) => None,
+            }
+        };
+        if let Some((key, msg)) = received {
+            pending.insert(key, msg);
+        } else if pending.is_empty() {
+            return;
+        }
+        while let Ok((key, msg)) = rx.try_recv() {
+            pending.insert(key, msg);
+        }
+        let keys: Vec<(String, String)> = pending.keys().cloned().collect();
+        for key in keys {
+            let api: Api<Constellation> = Api::namespaced(client.clone(), &key.0);
+            let result = match &pending[&key] {
+                Msg::Report(r) => reports::report(&api, &key.1, r).await,
+                Msg::Withdraw => match api.get(&key.1).await {
+                    Ok(cst) => reports::withdraw(&api, &cst, &here).await.map(|_| ()),
+                    Err(e) => Err(e),
+                },
+            };
+            match result {
+                Ok(()) => {
+                    pending.remove(&key);
+                }
+                Err(kube::Error::Api(e)) if e.code == 404 => {
+                    pending.remove(&key);
+                }
+                Err(e) => tracing::warn!("writing the status of {}/{}: {e}; retrying", key.0, key.1),
+            }
+        }
+    }
+}
+
+/// One constellation this agent holds.
+struct Held {
+    namespace: String,
+    name: String,
+    generation: i64,
+    wired: Wired,
+    /// The tick applied last.
+    tick: Option<i64>,
+    apply_errors: Vec<String>,
+    slow_underlay: Vec<String>,
+    lag_ms: u32,
+    sent: Option<AgentReport>,
+}
+
+impl Held {
+    fn teardown(&mut self) {
+        for e in self.wired.teardown() {
+            tracing::warn!("{}/{}: removing links: {e}", self.namespace, self.name);
+        }
+    }
+}
+
+struct Loop {
+    here: String,
+    proc_root: PathBuf,
+    csts: Store<Constellation>,
+    pods: Store<Pod>,
+    tx: mpsc::UnboundedSender<((String, String), Msg)>,
+    underlay: Arc<Mutex<Underlay>>,
+    host: Conn,
+    /// By constellation UID (a constellation deleted and created again is a new one).
+    held: HashMap<String, Held>,
+    /// Pod UID -> its namespace path.
+    netns: HashMap<String, PathBuf>,
+    last_scan: Option<Instant>,
+}
+
+impl Loop {
+    fn run(&mut self, stop: &AtomicBool) {
+        tracing::info!(node = %self.here, "link agent running");
+        while !stop.load(Ordering::Relaxed) {
+            let next = self.step(Utc::now());
+            std::thread::sleep(next.clamp(Duration::from_millis(1), POLL));
+        }
+    }
+
+    /// One pass over every constellation; returns how long until the next tick is due.
+    fn step(&mut self, now: DateTime<Utc>) -> Duration {
+        let csts = self.csts.state();
+        let views: Vec<PodView> = self.pods.state().iter().filter_map(|p| cluster::pod_view(p)).collect();
+        let mut seen = HashSet::new();
+        let mut next = POLL;
+        for cst in &csts {
+            let Some(uid) = cst.metadata.uid.clone() else { continue };
+            seen.insert(uid.clone());
+            if cst.metadata.deletion_timestamp.is_some() {
+                self.release(&uid, cst);
+            } else if let Some(due) = self.hold(&uid, cst, &views, now) {
+                next = next.min(due);
+            }
+        }
+        let vanished: Vec<String> = self.held.keys().filter(|uid| !seen.contains(*uid)).cloned().collect();
+        for uid in vanished {
+            if let Some(mut held) = self.held.remove(&uid) {
+                tracing::info!("{}/{} is gone; removing its links", held.namespace, held.name);
+                held.teardown();
+            }
+        }
+        let peers: BTreeSet<IpAddr> = self.held.values().flat_map(|h| h.wired.peers()).collect();
+        if let Ok(mut u) = self.underlay.lock() {
+            u.estimates.retain(|ip, _| peers.contains(ip));
+            u.peers = peers;
+        }
+        next
+    }
+
+    /// A constellation being deleted: its links go, then the agent's entry.
+    fn release(&mut self, uid: &str, cst: &Constellation) {
+        if let Some(mut held) = self.held.remove(uid) {
+            tracing::info!("{}/{} is being deleted; removing its links", held.namespace, held.name);
+            held.teardown();
+        }
+        let listed = cst.status.as_ref().is_some_and(|s| s.agents.iter().any(|a| a.node == self.here));
+        if listed {
+            let key = (cst.namespace().unwrap_or_default(), cst.name_any());
+            // Repeated each pass until the entry is gone from the cache: the reporter keeps
+            // only the latest message per constellation.
+            let _ = self.tx.send((key, Msg::Withdraw));
+        }
+    }
+
+    /// Syncs and applies one constellation; returns when its next tick is due.
+    fn hold(
+        &mut self,
+        uid: &str,
+        cst: &Constellation,
+        views: &[PodView],
+        now: DateTime<Utc>,
+    ) -> Option<Duration> {
+        let namespace = cst.namespace().unwrap_or_default();
+        let name = cst.name_any();
+        let generation = cst.metadata.generation.unwrap_or_default();
+        let key = (namespace.clone(), name.clone());
+        let here_too = views.iter().any(|p| {
+            p.namespace == namespace && p.constellation == name && p.host.as_deref() == Some(&self.here)
+        });
+        if !here_too && !self.held.contains_key(uid) {
+            return None;
+        }
+        if self.held.get(uid).is_none_or(|h| h.generation != generation) {
+            match orbitnet_model::compile(&name, &cst.spec) {
+                Err(e) => {
+                    let report = AgentReport {
+                        node: self.here.clone(),
+                        observed_generation: generation,
+                        errors: 1,
+                        last_error: Some(format!("the spec does not compile: {e}")),
+                        ..AgentReport::default()
+                    };
+                    self.send_if_changed(uid, key, report);
+                    return None;
+                }
+                Ok(plan) => match self.held.get_mut(uid) {
+                    Some(held) if held.wired.plan.incompatibility(&plan).is_none() => {
+                        tracing::info!(
+                            "{namespace}/{name}: generation {generation} applied to the running links"
+                        );
+                        held.wired.replan(plan);
+                        held.generation = generation;
+                    }
+                    held => {
+                        if let Some(old) = held {
+                            tracing::info!(
+                                "{namespace}/{name}: generation {generation} reshapes it; rebuilding its links"
+                            );
+                            old.teardown();
+                        }
+                        let wired = Wired::new(plan, &self.here, &namespace);
+                        self.held.insert(
+                            uid.to_owned(),
+                            Held {
+                                namespace: namespace.clone(),
+                                name: name.clone(),
+                                generation,
+                                wired,
+                                tick: None,
+                                apply_errors: Vec::new(),
+                                slow_underlay: Vec::new(),
+                                lag_ms: 0,
+                                sent: None,
+                            },
+                        );
+                    }
+                },
+            }
+        }
+        let started_at = cst.status.as_ref().and_then(|s| s.started_at.clone());
+        let t = status::sim_time(started_at.as_deref(), now).unwrap_or(SimTime::ZERO);
+        let placed = {
+            let held = self.held.get(uid)?;
+            cluster::place(&held.wired.plan, &namespace, views, &self.here)
+        };
+        let local = self.namespaces_of(&placed.local);
+        let one_way = self.underlay.lock().map(|u| u.one_way_us()).unwrap_or_default();
+        let held = self.held.get_mut(uid)?;
+        let synced = held.wired.sync(&mut self.host, &local, &placed.placements, t);
+        if synced.changed() {
+            tracing::info!(
+                "{namespace}/{name}: pods +{} -{}, link ends built {}, removed {}; {} pods wired here",
+                synced.pods_added,
+                synced.pods_removed,
+                synced.ends_built,
+                synced.ends_removed,
+                held.wired.pods()
+            );
+        }
+        for e in &held.wired.build_errors {
+            tracing::warn!("{namespace}/{name}: {e}");
+        }
+        let tick_ns = i64::try_from(held.wired.plan.tick.as_nanos()).unwrap_or(i64::MAX).max(1);
+        let k = t.as_nanos() / tick_ns;
+        if held.wired.needs_apply || held.tick != Some(k) {
+            let (report, slow) = held.wired.apply(SimTime::from_nanos(k * tick_ns), &one_way);
+            held.tick = Some(k);
+            held.apply_errors = report
+                .failed
+                .iter()
+                .map(|f| format!("{}: {}", held.wired.plan.node(f.node).name, f.error))
+                .collect();
+            held.slow_underlay = slow;
+            held.lag_ms = started_at
+                .is_some()
+                .then(|| t.as_nanos() - k * tick_ns)
+                .map_or(0, |late_ns| u32::try_from(late_ns / 1_000_000).unwrap_or(u32::MAX));
+        }
+        let (links_built, links_up) = held.wired.links();
+        let mut problems = held.wired.build_errors.iter().chain(&held.apply_errors);
+        let report = AgentReport {
+            node: self.here.clone(),
+            observed_generation: generation,
+            pods: u32::try_from(held.wired.pods()).unwrap_or(u32::MAX),
+            links_built: u32::try_from(links_built).unwrap_or(u32::MAX),
+            links_up: u32::try_from(links_up).unwrap_or(u32::MAX),
+            errors: u32::try_from(held.wired.build_errors.len() + held.apply_errors.len())
+                .unwrap_or(u32::MAX),
+            last_error: problems.next().or(held.slow_underlay.first()).cloned(),
+            lag_ms: held.lag_ms,
+        };
+        let due_ns = (k + 1) * tick_ns - t.as_nanos();
+        self.send_if_changed(uid, key, report);
+        Some(Duration::from_nanos(u64::try_from(due_ns).unwrap_or(0)))
+    }
+
+    fn send_if_changed(&mut self, uid: &str, key: (String, String), report: AgentReport) {
+        let sent = self.held.get(uid).and_then(|h| h.sent.as_ref());
+        let same = sent.is_some_and(|s| {
+            AgentReport { lag_ms: report.lag_ms, ..s.clone() } == report
+                && s.lag_ms.abs_diff(report.lag_ms) <= LAG_CHANGE_MS
+        });
+        if same {
+            return;
+        }
+        if let Some(h) = self.held.get_mut(uid) {
+            h.sent = Some(report.clone());
+        }
+        let _ = self.tx.send((key, Msg::Report(report)));
+    }
+
+    /// The namespace path of each local pod whose processes were found (rescanning /proc
+    /// at most once a second while a pod has none, or when a cached process is gone).
+    fn namespaces_of(&mut self, local: &HashMap<NodeIdx, String>) -> HashMap<NodeIdx, (String, PathBuf)> {
+        let stale = |uid: &String, path: &PathBuf| !still_of(path, uid);
+        self.netns.retain(|uid, path| !stale(uid, path));
+        let missing: Vec<String> =
+            local.values().filter(|uid| !self.netns.contains_key(*uid)).cloned().collect();
+        if !missing.is_empty() && self.last_scan.is_none_or(|at| at.elapsed() >= RESCAN) {
+            self.last_scan = Some(Instant::now());
+            self.netns.extend(pods::find_netns(&self.proc_root, &missing));
+        }
+        local
+            .iter()
+            .filter_map(|(&node, uid)| self.netns.get(uid).map(|path| (node, (uid.clone(), path.clone()))))
+            .collect()
+    }
+}
+
+/// Whether the process of `path` (`<proc>/<pid>/ns/net`) still belongs to pod `uid` (its
+/// pid may have been reused).
+fn still_of(path: &Path, uid: &str) -> bool {
+    let Some(pid_dir) = path.parent().and_then(Path::parent) else { return false };
+    std::fs::read_to_string(pid_dir.join("cgroup"))
+        .ok()
+        .and_then(|c| pods::pod_uid_in_cgroup(&c))
+        .is_some_and(|found| found == uid)
+}

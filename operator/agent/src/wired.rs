@@ -1,0 +1,401 @@
+//! One constellation as this agent holds it in the kernel: the network namespaces of its
+//! pods here, their link ends (veth between two pods here, VXLAN towards pods elsewhere) and
+//! the applier that brings them to the model's state each tick.
+//!
+//! The kernel is the memory: after any change of pods, placements or plan, the agent
+//! rediscovers the ends already there (by their alias, `naming::alias`), deletes those no
+//! longer wanted, builds the missing ones, and reads back what was applied. That is also
+//! what a restarted agent does, so it neither leaks nor duplicates.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use orbitnet_dataplane::apply::Wiring;
+use orbitnet_dataplane::build::{self, Tunnel};
+use orbitnet_dataplane::{Applier, ApplyReport, Conn, Netns, link};
+use orbitnet_model::{NodeIdx, Plan, SimTime, State};
+
+use crate::underlay;
+use crate::wiring::{self, End, Placement};
+
+/// Ground links are built for the ones the model chooses within this much emulation time.
+const GROUND_WINDOW_S: i64 = 600;
+/// A netem is changed when the wanted delay moved further than this (as the local runner).
+const DELAY_TOLERANCE_NS: u64 = 10_000;
+/// ENODEV: the interface is gone already (deleting one end of a veth takes the other).
+const ENODEV: i32 = 19;
+
+/// A pod of this constellation on this node, with its namespace open.
+struct LocalPod {
+    uid: String,
+    /// The namespace's inode: a restarted sandbox has a new one.
+    inode: u64,
+}
+
+/// What one sync did, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Synced {
+    pub pods_added: usize,
+    pub pods_removed: usize,
+    pub ends_built: usize,
+    pub ends_removed: usize,
+}
+
+impl Synced {
+    pub fn changed(&self) -> bool {
+        *self != Synced::default()
+    }
+}
+
+pub struct Wired {
+    pub plan: Plan,
+    here: String,
+    port: u16,
+    pods: HashMap<NodeIdx, LocalPod>,
+    namespaces: HashMap<NodeIdx, Netns>,
+    placements: HashMap<NodeIdx, Placement>,
+    /// Holds the connections into the local pods' namespaces and the wiring.
+    applier: Applier,
+    /// The remote of each VXLAN end this process built, by (node, peer).
+    tunnels: HashMap<(NodeIdx, NodeIdx), IpAddr>,
+    /// Ground links to have built, and the emulation time up to which they were chosen.
+    ground: BTreeSet<(NodeIdx, NodeIdx)>,
+    ground_until: Option<SimTime>,
+    /// Problems of the last sync (pods not prepared, links not built): reported until the
+    /// next sync succeeds.
+    pub build_errors: Vec<String>,
+    /// The wiring changed since the last apply.
+    pub needs_apply: bool,
+    /// The state applied last (unshaped by the underlay), for the model's hysteresis.
+    last_state: Option<State>,
+    stale: bool,
+}
+
+impl Wired {
+    pub fn new(plan: Plan, here: &str, namespace: &str) -> Self {
+        let port = wiring::vxlan_port(namespace, &plan.name);
+        let mut applier = Applier::new(HashMap::new(), Wiring::default());
+        applier.delay_tolerance_ns = DELAY_TOLERANCE_NS;
+        Self {
+            plan,
+            here: here.to_owned(),
+            port,
+            pods: HashMap::new(),
+            namespaces: HashMap::new(),
+            placements: HashMap::new(),
+            applier,
+            tunnels: HashMap::new(),
+            ground: BTreeSet::new(),
+            ground_until: None,
+            build_errors: Vec::new(),
+            needs_apply: true,
+            last_state: None,
+            stale: true,
+        }
+    }
+
+    /// Replaces the plan by one of the same shape (`Plan::incompatibility` is `None`): new
+    /// faults, link classes, routing. The ground links are chosen again.
+    pub fn replan(&mut self, plan: Plan) {
+        self.plan = plan;
+        self.ground_until = None;
+        self.last_state = None;
+        self.needs_apply = true;
+    }
+
+    /// Local pods wired (their namespace prepared).
+    pub fn pods(&self) -> usize {
+        self.pods.len()
+    }
+
+    /// Brings the kernel in line with the pods (`local`: node -> namespace path of the pods
+    /// here whose namespace was found) and placements, at emulation time `t`.
+    pub fn sync(
+        &mut self,
+        host: &mut Conn,
+        local: &HashMap<NodeIdx, (String, std::path::PathBuf)>,
+        placements: &HashMap<NodeIdx, Placement>,
+        t: SimTime,
+    ) -> Synced {
+        let mut synced = Synced::default();
+        let mut errors = Vec::new();
+        self.sync_pods(local, &mut synced, &mut errors);
+        if *placements != self.placements {
+            self.placements = placements.clone();
+            self.stale = true;
+        }
+        self.choose_ground(t);
+        if !self.stale && !self.build_errors.is_empty() {
+            // Retry what failed last time.
+            self.stale = true;
+        }
+        if !self.stale {
+            return synced;
+        }
+        self.stale = false;
+        self.rewire(host, &mut synced, &mut errors);
+        self.build_errors = errors;
+        self.needs_apply = true;
+        synced
+    }
+
+    fn sync_pods(
+        &mut self,
+        local: &HashMap<NodeIdx, (String, std::path::PathBuf)>,
+        synced: &mut Synced,
+        errors: &mut Vec<String>,
+    ) {
+        let gone: Vec<NodeIdx> = self
+            .pods
+            .iter()
+            .filter(|(node, pod)| {
+                local.get(node).is_none_or(|(uid, path)| *uid != pod.uid || inode(path) != Some(pod.inode))
+            })
+            .map(|(&node, _)| node)
+            .collect();
+        for node in gone {
+            self.pods.remove(&node);
+            self.namespaces.remove(&node);
+            self.applier.conns.remove(&node);
+            synced.pods_removed += 1;
+            self.stale = true;
+        }
+        for (&node, (uid, path)) in local {
+            if self.pods.contains_key(&node) {
+                continue;
+            }
+            let name = &self.plan.node(node).name;
+            let opened = (|| -> Result<(Netns, Conn, u64), String> {
+                let inode = inode(path).ok_or_else(|| format!("{} is gone", path.display()))?;
+                let ns = Netns::open(path).map_err(|e| e.to_string())?;
+                let mut conn = Conn::open_in(&ns).map_err(|e| e.to_string())?;
+                build::prepare_node(&self.plan, node, &ns, &mut conn).map_err(|e| e.to_string())?;
+                Ok((ns, conn, inode))
+            })();
+            match opened {
+                Ok((ns, conn, inode)) => {
+                    self.pods.insert(node, LocalPod { uid: uid.clone(), inode });
+                    self.namespaces.insert(node, ns);
+                    self.applier.conns.insert(node, conn);
+                    synced.pods_added += 1;
+                    self.stale = true;
+                }
+                Err(e) => errors.push(format!("pod of {name}: {e}")),
+            }
+        }
+    }
+
+    /// Chooses the ground links of the window starting at `t`, once `t` is halfway through
+    /// the last window (or the plan changed).
+    fn choose_ground(&mut self, t: SimTime) {
+        const WINDOW_NS: i64 = GROUND_WINDOW_S * 1_000_000_000;
+        let due = self.ground_until.is_none_or(|until| t.as_nanos() + WINDOW_NS / 2 >= until.as_nanos());
+        if !due {
+            return;
+        }
+        let until = SimTime::from_nanos(t.as_nanos() + WINDOW_NS);
+        let chosen = orbitnet_offline::ground_links_used(&self.plan, t, until, self.plan.tick);
+        if chosen.iter().any(|pair| !self.ground.contains(pair)) {
+            self.stale = true;
+        }
+        // Links chosen earlier stay built: a station often returns to the same satellites.
+        self.ground.extend(chosen);
+        self.ground_until = Some(until);
+    }
+
+    /// Deletes unwanted ends, builds missing ones, and renews the applier's memory.
+    fn rewire(&mut self, host: &mut Conn, synced: &mut Synced, errors: &mut Vec<String>) {
+        let plan = &self.plan;
+        let pairs = plan.isls.iter().map(|l| (l.a, l.b)).chain(self.ground.iter().copied());
+        let mut wanted = Vec::new();
+        for (a, b) in pairs {
+            match wiring::ends_here(plan, a, b, &self.placements, &self.here, self.port) {
+                Ok(ends) => wanted.extend(ends),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        let veths: HashSet<(NodeIdx, NodeIdx)> = wanted
+            .iter()
+            .filter_map(|e| match *e {
+                End::Veth { a, b } => Some((a, b)),
+                End::Vxlan { .. } => None,
+            })
+            .collect();
+        let vxlans: HashMap<(NodeIdx, NodeIdx), &End> = wanted
+            .iter()
+            .filter_map(|e| match e {
+                End::Vxlan { node, peer, .. } => Some(((*node, *peer), e)),
+                End::Veth { .. } => None,
+            })
+            .collect();
+
+        let found = match Wiring::discover(plan, &mut self.applier.conns) {
+            Ok(w) => w,
+            Err(e) => {
+                errors.push(format!("reading the link ends back: {e}"));
+                return;
+            }
+        };
+        // Ends no longer wanted: a veth whose other pod left this node, a VXLAN end whose
+        // peer moved (or that a previous process built: its remote is not known).
+        let tunnels_built = &self.tunnels;
+        let keep = |node: NodeIdx, peer: NodeIdx| {
+            veths.contains(&(node.min(peer), node.max(peer)))
+                || vxlans.get(&(node, peer)).is_some_and(|e| match e {
+                    End::Vxlan { remote, .. } => tunnels_built.get(&(node, peer)) == Some(remote),
+                    End::Veth { .. } => false,
+                })
+        };
+        let (kept, unwanted): (Vec<_>, Vec<_>) = found.ends().partition(|e| keep(e.node, e.peer));
+        let present: HashSet<(NodeIdx, NodeIdx)> = kept.iter().map(|e| (e.node, e.peer)).collect();
+        for end in unwanted {
+            self.tunnels.remove(&(end.node, end.peer));
+            let Some(conn) = self.applier.conns.get_mut(&end.node) else { continue };
+            match conn.execute(link::delete(format!("unwanted link end {}", end.name), end.ifindex)) {
+                Ok(()) => synced.ends_removed += 1,
+                Err(e) if e.errno() == Some(ENODEV) => {}
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+
+        let missing_veths: Vec<(NodeIdx, NodeIdx)> = veths
+            .iter()
+            .copied()
+            .filter(|&(a, b)| !(present.contains(&(a, b)) && present.contains(&(b, a))))
+            .collect();
+        let name = |n: NodeIdx| plan.node(n).name.clone();
+        if !missing_veths.is_empty() {
+            // A half-present veth cannot be (its ends live and die together); rebuild whole.
+            let (built, failed) = build::build_veths(
+                plan,
+                &self.namespaces,
+                &mut self.applier.conns,
+                &missing_veths,
+                &mut |_, _| {},
+            );
+            synced.ends_built += built.ends().count();
+            errors.extend(failed.into_iter().map(|(a, b, e)| format!("{} - {}: {e}", name(a), name(b))));
+        }
+        let mut tunnels = Vec::new();
+        for (&(node, peer), end) in &vxlans {
+            if present.contains(&(node, peer)) {
+                continue;
+            }
+            let End::Vxlan { vni, port, local, remote, .. } = **end else { continue };
+            match (local, remote) {
+                (IpAddr::V4(local), IpAddr::V4(remote)) => {
+                    tunnels.push(Tunnel { node, peer, vni, port, local, remote });
+                }
+                _ => errors.push(format!(
+                    "{} - {}: VXLAN over IPv6 node addresses ({local} - {remote}) is not supported",
+                    name(node),
+                    name(peer)
+                )),
+            }
+        }
+        if !tunnels.is_empty() {
+            let (built, failed) =
+                build::build_vxlans(plan, host, &self.namespaces, &mut self.applier.conns, &tunnels);
+            for end in built.ends() {
+                if let Some(t) = tunnels.iter().find(|t| (t.node, t.peer) == (end.node, end.peer)) {
+                    self.tunnels.insert((t.node, t.peer), IpAddr::V4(t.remote));
+                }
+                synced.ends_built += 1;
+            }
+            errors.extend(failed.into_iter().map(|(a, b, e)| format!("{} - {}: {e}", name(a), name(b))));
+        }
+
+        // The wiring as the kernel now holds it, and what it has applied.
+        match Wiring::discover(plan, &mut self.applier.conns) {
+            Ok(wiring) => {
+                let conns = std::mem::take(&mut self.applier.conns);
+                let mut applier = Applier::new(conns, wiring);
+                applier.delay_tolerance_ns = DELAY_TOLERANCE_NS;
+                if let Err(e) = applier.read_back() {
+                    errors.push(format!("reading applied state back: {e}"));
+                }
+                self.applier = applier;
+            }
+            Err(e) => errors.push(format!("reading the link ends back: {e}")),
+        }
+    }
+
+    /// Applies the model's state at `t`, the delay of each VXLAN end shortened by the
+    /// underlay's one-way delay to its peer's node (`one_way_us` by node address). Returns the
+    /// report and the links whose underlay alone is slower than the model wants.
+    pub fn apply(&mut self, t: SimTime, one_way_us: &HashMap<IpAddr, f64>) -> (ApplyReport, Vec<String>) {
+        let state = self.plan.state_at(t, self.last_state.as_ref());
+        let mut slow = Vec::new();
+        let report = if self.tunnels.is_empty() {
+            self.applier.apply(&self.plan, &state)
+        } else {
+            let mut shaped = state.clone();
+            for l in &mut shaped.links {
+                let remote = [(l.a, l.b), (l.b, l.a)].iter().find_map(|pair| self.tunnels.get(pair));
+                let Some(underlay) = remote.and_then(|ip| one_way_us.get(ip)) else { continue };
+                let c = underlay::compensate(l.delay_ns as f64 / 1e3, *underlay);
+                l.delay_ns = (c.netem_delay_us * 1e3).round() as u64;
+                if c.excess_us > 0.0 {
+                    slow.push(format!(
+                        "{} - {}: the underlay takes {:.0} us one way, {:.0} us more than the link's delay",
+                        self.plan.node(l.a).name,
+                        self.plan.node(l.b).name,
+                        underlay,
+                        c.excess_us
+                    ));
+                }
+            }
+            self.applier.apply(&self.plan, &shaped)
+        };
+        self.last_state = Some(state);
+        self.needs_apply = false;
+        (report, slow)
+    }
+
+    /// Links with an end here, and of those the ones applied up.
+    pub fn links(&self) -> (usize, usize) {
+        let wiring = &self.applier.wiring;
+        let up: HashSet<_> = wiring
+            .ends()
+            .filter(|e| self.applier.applied.ends.get(&(e.node, e.ifindex)).is_some_and(|s| s.up))
+            .map(|e| e.link)
+            .collect();
+        (wiring.links(), up.len())
+    }
+
+    /// The peer nodes' addresses the VXLAN ends tunnel to: the underlay to measure.
+    pub fn peers(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.tunnels.values().copied()
+    }
+
+    /// Removes every link end of this constellation from the local pods (their routes and
+    /// qdiscs go with them). Returns what could not be removed.
+    pub fn teardown(&mut self) -> Vec<String> {
+        let mut errors = Vec::new();
+        match Wiring::discover(&self.plan, &mut self.applier.conns) {
+            Ok(found) => {
+                for end in found.ends() {
+                    let Some(conn) = self.applier.conns.get_mut(&end.node) else { continue };
+                    match conn.execute(link::delete(format!("link end {}", end.name), end.ifindex)) {
+                        Ok(()) => {}
+                        Err(e) if e.errno() == Some(ENODEV) => {}
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+            }
+            Err(e) => errors.push(format!("reading the link ends back: {e}")),
+        }
+        self.tunnels.clear();
+        self.applier = Applier::new(HashMap::new(), Wiring::default());
+        self.pods.clear();
+        self.namespaces.clear();
+        self.stale = true;
+        errors
+    }
+}
+
+fn inode(path: &Path) -> Option<u64> {
+    std::fs::metadata(path).ok().map(|m| m.ino())
+}
