@@ -1,8 +1,13 @@
 #!/bin/bash
 # Runs inside the VM of scripts/cluster.sh (a writable overlay root; nothing reaches the host):
-# brings a single-node cluster up and runs a pod. Times are from the start of this script.
+# brings a single-node cluster up, deploys orbitnet from manifests/ with the imported images,
+# then runs the cluster test (`test`) or times each scenario to Ready (`bringup FILE...`).
+# Times are from the start of this script.
+#
+#   cluster-guest.sh test | bringup SCENARIO...
 set -euo pipefail
 : "${ORBITNET_CLUSTER_IMAGES:?set by scripts/cluster.sh}"
+mode=$1; shift
 export ORBITNET_CACHE=${ORBITNET_CLUSTER_IMAGES%/*}
 BIN=$ORBITNET_CACHE/k8s-1.20.2/bin
 R=/var/lib/orbitnet-cluster; mkdir -p $R/logs
@@ -14,6 +19,9 @@ for m in overlay bridge br_netfilter veth nf_conntrack iptable_filter iptable_na
   modprobe -d "$ORBITNET_VM_KERNEL" $m 2>/dev/null || echo "no module $m"
 done
 ip link set lo up; ip addr add $NODE_IP/32 dev lo
+# The VM has no network but loopback: a route for the Service range, so host-network pods
+# (the link agent) reach the API server's Service address (kube-proxy DNATs it to NODE_IP).
+ip route add 10.96.0.0/24 dev lo
 sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
 mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || true
 log "modules, cgroup2"
@@ -51,8 +59,7 @@ EOF2
 containerd --config $R/containerd.toml > $R/logs/containerd.log 2>&1 &
 for i in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 0.5; done
 log "containerd"
-ctr -n k8s.io images import $ORBITNET_CLUSTER_IMAGES/pause.tar >/dev/null
-ctr -n k8s.io images import $ORBITNET_CLUSTER_IMAGES/busybox.tar >/dev/null
+for image in pause node operator; do ctr -n k8s.io images import $ORBITNET_CLUSTER_IMAGES/$image.tar >/dev/null; done
 log "images imported"
 cat > $R/kubelet.yaml <<EOF2
 apiVersion: kubelet.config.k8s.io/v1beta1
@@ -76,10 +83,44 @@ $BIN/kube-scheduler --kubeconfig=$KUBECONFIG --bind-address=127.0.0.1 --port=0 -
 for i in $(seq 240); do kubectl get node $NODE -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True && break; sleep 0.5; done
 kubectl get node $NODE >/dev/null || { tail -20 $R/logs/kubelet.log; exit 1; }
 log "node Ready: $(kubectl get node $NODE --no-headers 2>&1)"
-printf 'apiVersion: v1\nkind: Pod\nmetadata: {name: bb}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers:\n  - {name: c, image: "local/busybox:1", imagePullPolicy: Never, command: [sleep, "3600"]}\n' | kubectl apply --validate=false -f -
-kubectl wait --for=condition=Ready pod/bb --timeout=180s || { tail -20 $R/logs/kubelet.log; kubectl describe pod bb | tail -10; exit 1; }
-log "pod Ready"
-kubectl get pods -o wide
-kubectl exec bb -- sh -c 'ip -4 -o addr show eth0; hostname'
-log "exec"
+# Services: kube-proxy (iptables), so pods reach the API server at 10.96.0.1.
+$BIN/kube-proxy --kubeconfig=$KUBECONFIG --hostname-override=$NODE --proxy-mode=iptables \
+  --cluster-cidr=10.244.0.0/24 --metrics-bind-address=127.0.0.1:10249 > $R/logs/kube-proxy.log 2>&1 &
+export PATH=$BIN:$PATH
+
+# orbitnet from manifests/, as `make deploy` does. kubectl 1.20's kustomize cannot take
+# ../crds as a directory: the same kustomization, over a flat copy of the files.
+deploy=$(mktemp -d); cp manifests/*.yaml crds/constellation.yaml $deploy/
+sed 's#^- \.\./crds$#- constellation.yaml#' manifests/kustomization.yaml > $deploy/kustomization.yaml
+kubectl apply -k $deploy >/dev/null
+for ds in deployment/orbitnet-operator daemonset/orbitnet-agent; do
+  kubectl -n orbitnet-system rollout status $ds --timeout=300s >/dev/null || {
+    kubectl -n orbitnet-system get pods -o wide; kubectl -n orbitnet-system describe $ds | tail -20
+    tail -20 $R/logs/kubelet.log; exit 1; }
+done
+log "orbitnet deployed: $(kubectl -n orbitnet-system get pods --no-headers | awk '{print $1, $3}' | paste -sd' ')"
+
+status=0
+case $mode in
+  test)
+    ORBITNET_CLUSTER=1 "$ORBITNET_CLUSTER_TEST" --nocapture --test-threads=1 || status=1 ;;
+  bringup)
+    for f in "$@"; do
+      name=$(sed -n 's/^metadata: *{ *name: *\([a-z0-9-]*\).*/\1/p; s/^  name: *\([a-z0-9-]*\)$/\1/p' "$f" | head -1)
+      t0=$(date +%s.%N)
+      kubectl apply -f "$f" >/dev/null
+      kubectl wait --for=condition=Ready constellation/$name --timeout=1800s >/dev/null || status=1
+      t1=$(date +%s.%N)
+      log "BRINGUP $f: $(kubectl get constellation $name --no-headers) Ready in $(echo "$t1 - $t0" | bc | xargs printf %.1f) s"
+      kubectl get constellation $name -o jsonpath='{.status.agents}'; echo
+      kubectl delete constellation $name --timeout=600s >/dev/null
+      kubectl wait --for=delete pod -l orbitnet.dev/constellation=$name --timeout=600s >/dev/null 2>&1 || true
+      log "deleted $name"
+    done ;;
+esac
+if [ $status != 0 ]; then
+  echo "--- agent log"; kubectl -n orbitnet-system logs -l app.kubernetes.io/name=orbitnet-agent --tail=40 || true
+  echo "--- operator log"; kubectl -n orbitnet-system logs -l app.kubernetes.io/name=orbitnet-operator --tail=20 || true
+fi
 free -m | head -2
+exit $status

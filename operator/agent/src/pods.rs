@@ -38,8 +38,11 @@ fn is_uid(s: &str) -> bool {
 
 /// For every pod UID in `wanted`, the network namespace path of one of its processes, by
 /// scanning `proc_root` (normally `/proc`). Pods with no process (not started, or between
-/// restarts) are absent from the answer.
-pub fn find_netns(proc_root: &Path, wanted: &[String]) -> BTreeMap<String, PathBuf> {
+/// restarts) are absent from the answer. Processes in the namespace whose inode is
+/// `host_netns` are passed over: a pod's cgroup can also hold processes that are not in
+/// the pod's network (containerd may put a sandbox's shim there), and the host's network
+/// must never be taken for a pod's.
+pub fn find_netns(proc_root: &Path, wanted: &[String], host_netns: Option<u64>) -> BTreeMap<String, PathBuf> {
     let mut found = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(proc_root) else { return found };
     for entry in entries.flatten() {
@@ -48,11 +51,24 @@ pub fn find_netns(proc_root: &Path, wanted: &[String]) -> BTreeMap<String, PathB
         // A process may exit between listing and reading: skip it.
         let Ok(cgroup) = std::fs::read_to_string(proc_root.join(pid).join("cgroup")) else { continue };
         let Some(uid) = pod_uid_in_cgroup(&cgroup) else { continue };
-        if wanted.contains(&uid) && !found.contains_key(&uid) {
-            found.insert(uid, proc_root.join(pid).join("ns/net"));
+        if !wanted.contains(&uid) || found.contains_key(&uid) {
+            continue;
+        }
+        let path = proc_root.join(pid).join("ns/net");
+        match netns_inode(&path) {
+            Some(inode) if Some(inode) != host_netns => {
+                found.insert(uid, path);
+            }
+            _ => {}
         }
     }
     found
+}
+
+/// The inode of the network namespace `path` (`/proc/<pid>/ns/net`) refers to.
+pub fn netns_inode(path: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.ino())
 }
 
 #[cfg(test)]
@@ -85,19 +101,40 @@ mod tests {
     fn a_proc_scan_finds_each_pods_namespace_once() {
         let dir = tempfile::tempdir().unwrap();
         let write = |pid: &str, cgroup: &str| {
-            std::fs::create_dir_all(dir.path().join(pid)).unwrap();
+            std::fs::create_dir_all(dir.path().join(pid).join("ns")).unwrap();
             std::fs::write(dir.path().join(pid).join("cgroup"), cgroup).unwrap();
+            std::fs::write(dir.path().join(pid).join("ns/net"), pid).unwrap();
         };
         write("1", "0::/init.scope\n");
         write("40", &format!("0::/kubepods/besteffort/pod{UID}/pause\n"));
         write("41", &format!("0::/kubepods/besteffort/pod{UID}/node\n"));
         write("50", "0::/kubepods/besteffort/pod11111111-2222-3333-4444-555555555555/pause\n");
         std::fs::create_dir_all(dir.path().join("self")).unwrap();
-        let found =
-            find_netns(dir.path(), &[UID.to_owned(), "99999999-9999-9999-9999-999999999999".to_owned()]);
+        let found = find_netns(
+            dir.path(),
+            &[UID.to_owned(), "99999999-9999-9999-9999-999999999999".to_owned()],
+            None,
+        );
         assert_eq!(found.len(), 1, "only wanted pods that have a process");
         let path = &found[UID];
         assert!(path.ends_with("ns/net"));
         assert!(path.starts_with(dir.path().join("40")) || path.starts_with(dir.path().join("41")));
+    }
+
+    #[test]
+    fn a_process_of_the_pod_in_the_hosts_network_is_passed_over() {
+        let dir = tempfile::tempdir().unwrap();
+        for pid in ["30", "31"] {
+            std::fs::create_dir_all(dir.path().join(pid).join("ns")).unwrap();
+            std::fs::write(dir.path().join(pid).join("cgroup"), format!("0::/kubepods/pod{UID}/x\n"))
+                .unwrap();
+            std::fs::write(dir.path().join(pid).join("ns/net"), pid).unwrap();
+        }
+        // 30 is (say) the sandbox's shim, in the host's network; 31 the pod's pause.
+        let host = netns_inode(&dir.path().join("30/ns/net"));
+        let found = find_netns(dir.path(), &[UID.to_owned()], host);
+        assert_eq!(found[UID], dir.path().join("31/ns/net"));
+        std::fs::remove_dir_all(dir.path().join("31")).unwrap();
+        assert!(find_netns(dir.path(), &[UID.to_owned()], host).is_empty(), "never the host's");
     }
 }

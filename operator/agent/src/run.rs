@@ -31,7 +31,7 @@ use crate::cluster::{self, PodView};
 use crate::pods;
 use crate::probe::Pinger;
 use crate::underlay::UnderlayEstimate;
-use crate::wired::Wired;
+use crate::wired::{LocalNs, Wired};
 
 pub struct Options {
     /// The Kubernetes node this agent runs on (`spec.nodeName` of its pod).
@@ -90,6 +90,7 @@ pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = (
             host,
             held: HashMap::new(),
             netns: HashMap::new(),
+            host_netns: pods::netns_inode(Path::new("/proc/self/ns/net")),
             last_scan: None,
         };
         let stop = Arc::clone(&stop);
@@ -254,6 +255,8 @@ struct Loop {
     held: HashMap<String, Held>,
     /// Pod UID -> its namespace path.
     netns: HashMap<String, PathBuf>,
+    /// The agent's own network namespace (the host's): never taken for a pod's.
+    host_netns: Option<u64>,
     last_scan: Option<Instant>,
 }
 
@@ -448,21 +451,20 @@ impl Loop {
         let _ = self.tx.send((key, Msg::Report(report)));
     }
 
-    /// The namespace path of each local pod whose processes were found (rescanning /proc
-    /// at most once a second while a pod has none, or when a cached process is gone).
-    fn namespaces_of(&mut self, local: &HashMap<NodeIdx, String>) -> HashMap<NodeIdx, (String, PathBuf)> {
-        let stale = |uid: &String, path: &PathBuf| !still_of(path, uid);
-        self.netns.retain(|uid, path| !stale(uid, path));
+    /// The namespace path of each local pod, `None` while none of its processes is found.
+    /// /proc is scanned again when a cached process is gone, and at most once a second for
+    /// pods never found (not started yet).
+    fn namespaces_of(&mut self, local: &HashMap<NodeIdx, String>) -> HashMap<NodeIdx, LocalNs> {
+        let before = self.netns.len();
+        self.netns.retain(|uid, path| still_of(path, uid));
+        let lost = self.netns.len() < before;
         let missing: Vec<String> =
             local.values().filter(|uid| !self.netns.contains_key(*uid)).cloned().collect();
-        if !missing.is_empty() && self.last_scan.is_none_or(|at| at.elapsed() >= RESCAN) {
+        if !missing.is_empty() && (lost || self.last_scan.is_none_or(|at| at.elapsed() >= RESCAN)) {
             self.last_scan = Some(Instant::now());
-            self.netns.extend(pods::find_netns(&self.proc_root, &missing));
+            self.netns.extend(pods::find_netns(&self.proc_root, &missing, self.host_netns));
         }
-        local
-            .iter()
-            .filter_map(|(&node, uid)| self.netns.get(uid).map(|path| (node, (uid.clone(), path.clone()))))
-            .collect()
+        local.iter().map(|(&node, uid)| (node, (uid.clone(), self.netns.get(uid).cloned()))).collect()
     }
 }
 

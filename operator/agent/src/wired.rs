@@ -9,14 +9,14 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::PathBuf;
 
 use orbitnet_dataplane::apply::Wiring;
 use orbitnet_dataplane::build::{self, Tunnel};
-use orbitnet_dataplane::{Applier, ApplyReport, Conn, Netns, link};
+use orbitnet_dataplane::{Applier, ApplyReport, Conn, Netns, link, naming};
 use orbitnet_model::{NodeIdx, Plan, SimTime, State};
 
+use crate::pods::netns_inode;
 use crate::underlay;
 use crate::wiring::{self, End, Placement};
 
@@ -33,6 +33,10 @@ struct LocalPod {
     /// The namespace's inode: a restarted sandbox has a new one.
     inode: u64,
 }
+
+/// A local pod's UID and the path of its network namespace (`None` while none of its
+/// processes is found: starting, or its sandbox restarting).
+pub type LocalNs = (String, Option<PathBuf>);
 
 /// What one sync did, for the log.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -110,12 +114,12 @@ impl Wired {
         self.pods.len()
     }
 
-    /// Brings the kernel in line with the pods (`local`: node -> namespace path of the pods
-    /// here whose namespace was found) and placements, at emulation time `t`.
+    /// Brings the kernel in line with the pods here (`local`) and the placements, at
+    /// emulation time `t`.
     pub fn sync(
         &mut self,
         host: &mut Conn,
-        local: &HashMap<NodeIdx, (String, std::path::PathBuf)>,
+        local: &HashMap<NodeIdx, LocalNs>,
         placements: &HashMap<NodeIdx, Placement>,
         t: SimTime,
     ) -> Synced {
@@ -143,7 +147,7 @@ impl Wired {
 
     fn sync_pods(
         &mut self,
-        local: &HashMap<NodeIdx, (String, std::path::PathBuf)>,
+        local: &HashMap<NodeIdx, LocalNs>,
         synced: &mut Synced,
         errors: &mut Vec<String>,
     ) {
@@ -151,7 +155,11 @@ impl Wired {
             .pods
             .iter()
             .filter(|(node, pod)| {
-                local.get(node).is_none_or(|(uid, path)| *uid != pod.uid || inode(path) != Some(pod.inode))
+                // A pod whose processes are not found right now keeps its namespace until one
+                // is found again: the same one, or its restarted sandbox's.
+                local.get(node).is_none_or(|(uid, path)| {
+                    *uid != pod.uid || path.as_deref().is_some_and(|p| netns_inode(p) != Some(pod.inode))
+                })
             })
             .map(|(&node, _)| node)
             .collect();
@@ -163,12 +171,13 @@ impl Wired {
             self.stale = true;
         }
         for (&node, (uid, path)) in local {
+            let Some(path) = path else { continue };
             if self.pods.contains_key(&node) {
                 continue;
             }
             let name = &self.plan.node(node).name;
             let opened = (|| -> Result<(Netns, Conn, u64), String> {
-                let inode = inode(path).ok_or_else(|| format!("{} is gone", path.display()))?;
+                let inode = netns_inode(path).ok_or_else(|| format!("{} is gone", path.display()))?;
                 let ns = Netns::open(path).map_err(|e| e.to_string())?;
                 let mut conn = Conn::open_in(&ns).map_err(|e| e.to_string())?;
                 build::prepare_node(&self.plan, node, &ns, &mut conn).map_err(|e| e.to_string())?;
@@ -231,6 +240,22 @@ impl Wired {
             })
             .collect();
 
+        // A half-built end (created, never tagged: a build stopped between the two steps)
+        // would fail every later build of its link with EEXIST: remove it.
+        for conn in self.applier.conns.values_mut() {
+            let Ok(ifaces) = link::list(conn) else { continue };
+            let untagged = ifaces.into_iter().filter(|i| {
+                (i.name.starts_with("isl") || i.name.starts_with("gsl"))
+                    && i.alias.as_deref().and_then(naming::parse_alias).is_none()
+            });
+            for iface in untagged {
+                match conn.execute(link::delete(format!("untagged link end {}", iface.name), iface.index)) {
+                    Ok(()) => synced.ends_removed += 1,
+                    Err(e) if e.errno() == Some(ENODEV) => {}
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        }
         let found = match Wiring::discover(plan, &mut self.applier.conns) {
             Ok(w) => w,
             Err(e) => {
@@ -394,8 +419,4 @@ impl Wired {
         self.stale = true;
         errors
     }
-}
-
-fn inode(path: &Path) -> Option<u64> {
-    std::fs::metadata(path).ok().map(|m| m.ino())
 }
