@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # package:test-target pairs that hold kernel tests
-suites=("orbitnet-dataplane:kernel" "orbitnet:kernel")
+suites=("orbitnet-dataplane:kernel" "orbitnet-agent:kernel" "orbitnet:kernel")
 
 skip() {
   echo "SKIPPED kernel tier: $*" >&2

@@ -62,7 +62,8 @@ pub struct Wired {
     placements: HashMap<NodeIdx, Placement>,
     /// Holds the connections into the local pods' namespaces and the wiring.
     applier: Applier,
-    /// The remote of each VXLAN end this process built, by (node, peer).
+    /// The remote of each VXLAN end, by (node, peer): built by this process, or found in the
+    /// kernel going to the wanted peer node.
     tunnels: HashMap<(NodeIdx, NodeIdx), IpAddr>,
     /// Ground links to have built, and the emulation time up to which they were chosen.
     ground: BTreeSet<(NodeIdx, NodeIdx)>,
@@ -241,14 +242,19 @@ impl Wired {
             .collect();
 
         // A half-built end (created, never tagged: a build stopped between the two steps)
-        // would fail every later build of its link with EEXIST: remove it.
-        for conn in self.applier.conns.values_mut() {
+        // would fail every later build of its link with EEXIST: remove it. Note where each
+        // VXLAN end tunnels to, as the kernel says.
+        let mut kernel_tunnels: HashMap<(NodeIdx, u32), link::VxlanEnd> = HashMap::new();
+        for (&node, conn) in self.applier.conns.iter_mut() {
             let Ok(ifaces) = link::list(conn) else { continue };
-            let untagged = ifaces.into_iter().filter(|i| {
-                (i.name.starts_with("isl") || i.name.starts_with("gsl"))
-                    && i.alias.as_deref().and_then(naming::parse_alias).is_none()
-            });
-            for iface in untagged {
+            for iface in ifaces {
+                let tagged = iface.alias.as_deref().and_then(naming::parse_alias).is_some();
+                if let Some(v) = iface.vxlan.filter(|_| tagged) {
+                    kernel_tunnels.insert((node, iface.index), v);
+                }
+                if tagged || !(iface.name.starts_with("isl") || iface.name.starts_with("gsl")) {
+                    continue;
+                }
                 match conn.execute(link::delete(format!("untagged link end {}", iface.name), iface.index)) {
                     Ok(()) => synced.ends_removed += 1,
                     Err(e) if e.errno() == Some(ENODEV) => {}
@@ -264,16 +270,24 @@ impl Wired {
             }
         };
         // Ends no longer wanted: a veth whose other pod left this node, a VXLAN end whose
-        // peer moved (or that a previous process built: its remote is not known).
-        let tunnels_built = &self.tunnels;
-        let keep = |node: NodeIdx, peer: NodeIdx| {
-            veths.contains(&(node.min(peer), node.max(peer)))
-                || vxlans.get(&(node, peer)).is_some_and(|e| match e {
-                    End::Vxlan { remote, .. } => tunnels_built.get(&(node, peer)) == Some(remote),
-                    End::Veth { .. } => false,
-                })
+        // peer moved, or whose tunnel is not the wanted one (a previous agent's, perhaps).
+        let tunnels_built = &mut self.tunnels;
+        let mut keep = |node: NodeIdx, peer: NodeIdx, ifindex: u32| {
+            if veths.contains(&(node.min(peer), node.max(peer))) {
+                return true;
+            }
+            let Some(&&End::Vxlan { vni, port, remote, .. }) = vxlans.get(&(node, peer)) else {
+                return false;
+            };
+            let in_kernel = kernel_tunnels.get(&(node, ifindex)).is_some_and(|v| {
+                v.vni == vni && v.port == Some(port) && v.remote.map(IpAddr::V4) == Some(remote)
+            });
+            if in_kernel {
+                tunnels_built.insert((node, peer), remote);
+            }
+            in_kernel
         };
-        let (kept, unwanted): (Vec<_>, Vec<_>) = found.ends().partition(|e| keep(e.node, e.peer));
+        let (kept, unwanted): (Vec<_>, Vec<_>) = found.ends().partition(|e| keep(e.node, e.peer, e.ifindex));
         let present: HashSet<(NodeIdx, NodeIdx)> = kept.iter().map(|e| (e.node, e.peer)).collect();
         for end in unwanted {
             self.tunnels.remove(&(end.node, end.peer));

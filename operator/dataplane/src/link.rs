@@ -136,6 +136,34 @@ pub struct Interface {
     /// Carrier present (IFF_LOWER_UP).
     pub lower_up: bool,
     pub mtu: Option<u32>,
+    /// For a VXLAN interface: its id, remote and UDP port, so that a restarted process can
+    /// tell whether a tunnel still goes where it should.
+    pub vxlan: Option<VxlanEnd>,
+}
+
+/// What the kernel says of a VXLAN interface's tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VxlanEnd {
+    pub vni: u32,
+    pub remote: Option<Ipv4Addr>,
+    pub port: Option<u16>,
+}
+
+fn vxlan_end(infos: &[LinkInfo]) -> Option<VxlanEnd> {
+    let attrs = infos.iter().find_map(|i| match i {
+        LinkInfo::Data(InfoData::Vxlan(attrs)) => Some(attrs),
+        _ => None,
+    })?;
+    let mut end = VxlanEnd { vni: 0, remote: None, port: None };
+    for a in attrs {
+        match a {
+            InfoVxlan::Id(v) => end.vni = *v,
+            InfoVxlan::Group(ip) => end.remote = Some(*ip),
+            InfoVxlan::Port(p) => end.port = Some(*p),
+            _ => {}
+        }
+    }
+    Some(end)
 }
 
 /// Every interface in the connection's namespace.
@@ -150,12 +178,14 @@ pub fn list(conn: &mut Conn) -> Result<Vec<Interface>, NlError> {
             up: link.header.flags.contains(LinkFlags::Up),
             lower_up: link.header.flags.contains(LinkFlags::LowerUp),
             mtu: None,
+            vxlan: None,
         };
         for a in link.attributes {
             match a {
                 LinkAttribute::IfName(n) => iface.name = n,
                 LinkAttribute::IfAlias(s) => iface.alias = Some(s),
                 LinkAttribute::Mtu(m) => iface.mtu = Some(m),
+                LinkAttribute::LinkInfo(infos) => iface.vxlan = vxlan_end(&infos),
                 _ => {}
             }
         }

@@ -604,6 +604,10 @@ fn vxlan_ends_join_nodes_on_two_hosts() {
     let vni = plan.link_slot(alpha, far).unwrap() + 1;
     assert!(detail.contains(&format!("vxlan id {vni} remote 10.9.0.2 local 10.9.0.1")), "{detail}");
     assert!(detail.contains("dstport 20001"), "{detail}");
+    let mut alpha_conn = Conn::open_in(&namespaces[&alpha]).unwrap();
+    let read_back = link::by_name(&mut alpha_conn, &name).unwrap().unwrap().vxlan;
+    let want = link::VxlanEnd { vni, remote: Some(Ipv4Addr::new(10, 9, 0, 2)), port: Some(20_001) };
+    assert_eq!(read_back, Some(want), "the tunnel as the kernel reports it");
 
     let routes = t1.routes.as_ref().unwrap();
     let path = routes.path(alpha, bravo).unwrap();

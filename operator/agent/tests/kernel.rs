@@ -1,0 +1,160 @@
+//! Kernel tier (root and netem; `make test-kernel` runs it, in the VM where needed): two
+//! agents' dataplane halves on two emulated Kubernetes nodes (network namespaces joined by
+//! a veth underlay), each wiring only its own pods, as `orbitnet agent` does, without an API
+//! server. What a single-node cluster cannot show: VXLAN ends between the nodes, and the
+//! underlay's delay taken off their netem.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use orbitnet_agent::wired::{LocalNs, Wired};
+use orbitnet_agent::wiring::Placement;
+use orbitnet_dataplane::testing::{Lab, per_traversal_overhead_ms, ping, require_kernel};
+use orbitnet_dataplane::{Netem, Netns, link, naming, netem};
+use orbitnet_model::{LinkKind, NodeIdx, Plan, SimTime};
+
+const HOSTS: [&str; 2] = ["node-1", "node-2"];
+
+fn host_ip(h: usize) -> IpAddr {
+    ["10.9.0.1", "10.9.0.2"][h].parse().unwrap()
+}
+
+#[test]
+fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
+    require_kernel();
+    let mut lab = Lab::new("agents");
+    let (h1, h2) = lab.pair();
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/tiny.yaml")).unwrap();
+    let mut plan: Plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+    plan.name = format!("agents{}", std::process::id());
+    let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
+    // Satellites 0-3 and alpha on the first node, the rest on the second.
+    let host_of = |n: NodeIdx| usize::from(!(n < 4 || n == alpha));
+    let n = plan.nodes.len() as NodeIdx;
+    let pods: Vec<Netns> = (0..n).map(|i| lab.netns(&plan.node(i).name)).collect();
+    let placements: HashMap<NodeIdx, Placement> = (0..n)
+        .map(|i| (i, Placement { host: HOSTS[host_of(i)].into(), host_ip: host_ip(host_of(i)) }))
+        .collect();
+    let local = |h: usize| -> HashMap<NodeIdx, LocalNs> {
+        (0..n)
+            .filter(|&i| host_of(i) == h)
+            .map(|i| (i, (format!("uid-{i}"), Some(pods[i as usize].path().to_owned()))))
+            .collect()
+    };
+    let t = SimTime::from_nanos(600_000_000_000);
+    // The first node measured 2 ms one way to the second, the second 3 ms to the first.
+    let underlay = [HashMap::from([(host_ip(1), 2_000.0)]), HashMap::from([(host_ip(0), 3_000.0)])];
+    let mut hosts = [lab.conn(&h1.ns), lab.conn(&h2.ns)];
+    let mut agents: Vec<Wired> = HOSTS.iter().map(|h| Wired::new(plan.clone(), h, "default")).collect();
+    for (h, agent) in agents.iter_mut().enumerate() {
+        let synced = agent.sync(&mut hosts[h], &local(h), &placements, t);
+        assert!(agent.build_errors.is_empty(), "{:?}", agent.build_errors);
+        println!("{}: {synced:?}", HOSTS[h]);
+        let (report, slow) = agent.apply(t, &underlay[h]);
+        assert!(report.failed.is_empty(), "{:?}", report.failed);
+        assert!(slow.is_empty(), "{slow:?}");
+    }
+
+    // A cross-node end is shaped with the model's delay less that node's underlay estimate.
+    let state = plan.state_at(t, None);
+    let mut vxlan_ends = 0;
+    for l in state.links.iter().filter(|l| l.up && host_of(l.a) != host_of(l.b)) {
+        for (node, peer) in [(l.a, l.b), (l.b, l.a)] {
+            let kind = if l.kind == LinkKind::Gsl { LinkKind::Gsl } else { LinkKind::Isl };
+            let mut conn = lab.conn(&pods[node as usize]);
+            let iface = link::by_name(&mut conn, &naming::iface_name(kind, peer)).unwrap().unwrap();
+            let got = netem::get(&mut conn, iface.index).unwrap().unwrap();
+            let off_us = underlay[host_of(node)].values().next().unwrap();
+            let want = Netem::for_link(l).delay_ns - (*off_us as u64) * 1_000;
+            assert!(
+                got.delay_ns.abs_diff(want) <= 1,
+                "{} end of {} - {}: {got:?}, want {want} ns",
+                plan.node(node).name,
+                l.a,
+                l.b
+            );
+            vxlan_ends += 1;
+        }
+    }
+    assert!(vxlan_ends >= 2, "the model has links up across the nodes at t");
+
+    // Packets cross: alpha (node 1) to bravo (node 2) on the model's path.
+    let routes = state.routes.as_ref().unwrap();
+    let path = routes.path(alpha, bravo).unwrap();
+    ping(&pods[alpha as usize], &plan.node_address(bravo).to_string(), 1, "0.2");
+    let p = ping(&pods[alpha as usize], &plan.node_address(bravo).to_string(), 10, "0.2");
+    let crossings = path.windows(2).filter(|w| host_of(w[0]) != host_of(w[1])).count();
+    let model_ms = 2.0 * routes.delay_ns(alpha, bravo).unwrap() as f64 / 1e6;
+    // The veth underlay takes next to nothing, so the compensation shows as an early
+    // arrival: 2 + 3 ms per crossing and round trip. Each traversal also costs this machine
+    // its own overhead, measured as the dataplane's kernel tests do.
+    let traversals = 2 * (path.len() - 1);
+    let per_traversal = per_traversal_overhead_ms(path.len() - 1);
+    let want_ms = model_ms - crossings as f64 * 5.0 + traversals as f64 * per_traversal;
+    println!(
+        "alpha -> bravo over {path:?}, {crossings} node crossings: RTT avg {:.3} ms (min {:.3}); model {model_ms:.3} ms - {crossings} x 5 ms + {traversals} x {per_traversal:.3} ms = {want_ms:.3} ms",
+        p.avg, p.min
+    );
+    assert_eq!(p.loss_pct, 0.0);
+    assert!(crossings >= 1);
+    // Each crossing adds a VXLAN encapsulation and an unshaped underlay traversal, each way.
+    let underlay_ms = 2.0 * crossings as f64 * per_traversal;
+    assert!(
+        (p.avg - want_ms).abs() < 1.0 + underlay_ms,
+        "RTT {} ms, want {want_ms} ms (+ up to {underlay_ms:.3} ms of underlay)",
+        p.avg
+    );
+
+    // A second agent process on node 1 takes the kernel over: it reads every end back
+    // (VXLAN ends with their tunnels) and builds, removes and duplicates nothing.
+    let before: Vec<String> = ends_of(&lab, &pods, &local(0));
+    let mut successor = Wired::new(plan.clone(), HOSTS[0], "default");
+    let synced = successor.sync(&mut hosts[0], &local(0), &placements, t);
+    assert!(successor.build_errors.is_empty(), "{:?}", successor.build_errors);
+    assert_eq!((synced.ends_built, synced.ends_removed), (0, 0), "nothing rebuilt: {synced:?}");
+    assert_eq!(before, ends_of(&lab, &pods, &local(0)), "the same ends, by name");
+
+    // The pod of satellite 4 moves to a third node: node 1's tunnel to it follows.
+    let moved: NodeIdx = 4;
+    let mut placements_3 = placements.clone();
+    placements_3.insert(moved, Placement { host: "node-3".into(), host_ip: "10.9.0.3".parse().unwrap() });
+    let synced = successor.sync(&mut hosts[0], &local(0), &placements_3, t);
+    assert!(successor.build_errors.is_empty(), "{:?}", successor.build_errors);
+    let mut towards: Vec<link::VxlanEnd> = Vec::new();
+    for (&node, _) in local(0).iter() {
+        let mut conn = lab.conn(&pods[node as usize]);
+        for iface in link::list(&mut conn).unwrap() {
+            let peer = iface.alias.as_deref().and_then(naming::parse_alias).map(|a| a.peer);
+            if peer.as_deref() == Some(plan.node(moved).name.as_str()) {
+                towards.extend(iface.vxlan);
+            }
+        }
+    }
+    println!("{} moved: {synced:?}; node 1's tunnels to it: {towards:?}", plan.node(moved).name);
+    assert!(!towards.is_empty(), "satellite 3 (node 1) and 4 are grid neighbours");
+    assert!(towards.iter().all(|v| v.remote == Some("10.9.0.3".parse().unwrap())), "{towards:?}");
+    assert_eq!((synced.ends_removed, synced.ends_built), (towards.len(), towards.len()));
+
+    // Teardown removes node 1's ends, and only those: node 2's are its own agent's.
+    let node_2 = ends_of(&lab, &pods, &local(1));
+    let errors = successor.teardown();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(ends_of(&lab, &pods, &local(0)).is_empty(), "node 1's pods hold no link end");
+    assert_eq!(ends_of(&lab, &pods, &local(1)), node_2);
+}
+
+/// `node:name` of every orbitnet link end in the given pods.
+fn ends_of(lab: &Lab, pods: &[Netns], local: &HashMap<NodeIdx, LocalNs>) -> Vec<String> {
+    let mut all = Vec::new();
+    for &node in local.keys() {
+        let mut conn = lab.conn(&pods[node as usize]);
+        for iface in link::list(&mut conn).unwrap() {
+            if iface.alias.as_deref().and_then(naming::parse_alias).is_some() {
+                all.push(format!("{node}:{}", iface.name));
+            }
+        }
+    }
+    all.sort();
+    all
+}
