@@ -30,7 +30,9 @@ pub enum BuildError {
 /// Makes a node's namespace ready: loopback up with the node's address, IPv4 forwarding on
 /// (nodes relay traffic), reverse-path filtering off (paths change every tick and need
 /// not be symmetric), IPv6 off on new interfaces (the emulation is IPv4; thousands of link
-/// ends would otherwise each run neighbour discovery and multicast-listener timers).
+/// ends would otherwise each run neighbour discovery and multicast-listener timers), and
+/// ICMP echo sockets open to every group, so `ping` works for a node program or a person in
+/// a pod that runs as an unprivileged user (the default node image's user is 65532).
 pub fn prepare_node(plan: &Plan, node: NodeIdx, ns: &Netns, conn: &mut Conn) -> Result<(), BuildError> {
     let lo = link::by_name(conn, "lo")?
         .ok_or_else(|| BuildError::Missing { netns: ns.label(), name: "lo".into() })?;
@@ -44,6 +46,7 @@ pub fn prepare_node(plan: &Plan, node: NodeIdx, ns: &Netns, conn: &mut Conn) -> 
         ("net.ipv4.ip_forward", "1"),
         ("net.ipv4.conf.all.rp_filter", "0"),
         ("net.ipv4.conf.default.rp_filter", "0"),
+        ("net.ipv4.ping_group_range", "0 2147483647"),
     ];
     if sysctl::exists("net.ipv6.conf.default.disable_ipv6") {
         settings

@@ -447,6 +447,8 @@ fn applying_the_model_makes_the_kernel_match_it() {
     let mut plan = orbitnet_model::compile_yaml(&yaml).unwrap();
     plan.name = format!("tiny{}", std::process::id());
     let (namespaces, mut conns, cleanup) = node_namespaces(&plan);
+    let group_range = sysctl::get(&namespaces[&0], "net.ipv4.ping_group_range").unwrap();
+    assert_eq!(group_range.split_whitespace().collect::<Vec<_>>(), ["0", "2147483647"], "unprivileged ping");
     let mut links: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
     for g in plan.ground_range() {
         links.extend((0..plan.n_sats as NodeIdx).map(|s| (g as NodeIdx, s)));
