@@ -386,7 +386,6 @@ impl Loop {
             cluster::place(&held.wired.plan, &namespace, views, &self.here)
         };
         let local = self.namespaces_of(&placed.local);
-        let one_way = self.underlay.lock().map(|u| u.one_way_us()).unwrap_or_default();
         let held = self.held.get_mut(uid)?;
         let synced = held.wired.sync(&mut self.host, &local, &placed.placements, t);
         if synced.changed() {
@@ -399,12 +398,13 @@ impl Loop {
                 held.wired.pods()
             );
         }
-        for e in &held.wired.build_errors {
+        for e in &synced.new_errors {
             tracing::warn!("{namespace}/{name}: {e}");
         }
         let tick_ns = i64::try_from(held.wired.plan.tick.as_nanos()).unwrap_or(i64::MAX).max(1);
         let k = t.as_nanos() / tick_ns;
         if held.wired.needs_apply || held.tick != Some(k) {
+            let one_way = self.underlay.lock().map(|u| u.one_way_us()).unwrap_or_default();
             let (report, slow) = held.wired.apply(SimTime::from_nanos(k * tick_ns), &one_way);
             held.tick = Some(k);
             held.apply_errors = report

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use orbitnet_dataplane::apply::Wiring;
 use orbitnet_dataplane::build::{self, Tunnel};
-use orbitnet_dataplane::{Applier, ApplyReport, Conn, Netns, link, naming};
+use orbitnet_dataplane::{Applier, ApplyReport, Conn, Netns, link, naming, sweep};
 use orbitnet_model::{NodeIdx, Plan, SimTime, State};
 
 use crate::pods::netns_inode;
@@ -24,8 +24,6 @@ use crate::wiring::{self, End, Placement};
 const GROUND_WINDOW_S: i64 = 600;
 /// A netem is changed when the wanted delay moved further than this (as the local runner).
 const DELAY_TOLERANCE_NS: u64 = 10_000;
-/// ENODEV: the interface is gone already (deleting one end of a veth takes the other).
-const ENODEV: i32 = 19;
 
 /// A pod of this constellation on this node, with its namespace open.
 struct LocalPod {
@@ -45,11 +43,15 @@ pub struct Synced {
     pub pods_removed: usize,
     pub ends_built: usize,
     pub ends_removed: usize,
+    /// Problems this sync met that the last one did not (a failed build is retried every
+    /// sync; its error is said once).
+    pub new_errors: Vec<String>,
 }
 
 impl Synced {
+    /// Whether pods or ends changed.
     pub fn changed(&self) -> bool {
-        *self != Synced::default()
+        self.pods_added + self.pods_removed + self.ends_built + self.ends_removed > 0
     }
 }
 
@@ -141,6 +143,7 @@ impl Wired {
         }
         self.stale = false;
         self.rewire(host, &mut synced, &mut errors);
+        synced.new_errors = errors.iter().filter(|e| !self.build_errors.contains(e)).cloned().collect();
         self.build_errors = errors;
         self.needs_apply = true;
         synced
@@ -241,12 +244,21 @@ impl Wired {
             })
             .collect();
 
-        // A half-built end (created, never tagged: a build stopped between the two steps)
-        // would fail every later build of its link with EEXIST: remove it. Note where each
-        // VXLAN end tunnels to, as the kernel says.
+        // One listing per namespace serves three ends: the wiring found, where each VXLAN
+        // end tunnels to (as the kernel says), and half-built ends (created, never tagged:
+        // a build stopped between the two steps), which would fail every later build of
+        // their link with EEXIST and are removed.
+        let mut found = Wiring::default();
         let mut kernel_tunnels: HashMap<(NodeIdx, u32), link::VxlanEnd> = HashMap::new();
         for (&node, conn) in self.applier.conns.iter_mut() {
-            let Ok(ifaces) = link::list(conn) else { continue };
+            let ifaces = match link::list(conn) {
+                Ok(ifaces) => ifaces,
+                Err(e) => {
+                    errors.push(format!("reading the link ends back: {e}"));
+                    return;
+                }
+            };
+            found.add_found(plan, node, &ifaces);
             for iface in ifaces {
                 let tagged = iface.alias.as_deref().and_then(naming::parse_alias).is_some();
                 if let Some(v) = iface.vxlan.filter(|_| tagged) {
@@ -255,20 +267,13 @@ impl Wired {
                 if tagged || !(iface.name.starts_with("isl") || iface.name.starts_with("gsl")) {
                     continue;
                 }
-                match conn.execute(link::delete(format!("untagged link end {}", iface.name), iface.index)) {
-                    Ok(()) => synced.ends_removed += 1,
-                    Err(e) if e.errno() == Some(ENODEV) => {}
+                match link::delete_if_present(conn, format!("untagged link end {}", iface.name), iface.index)
+                {
+                    Ok(deleted) => synced.ends_removed += usize::from(deleted),
                     Err(e) => errors.push(e.to_string()),
                 }
             }
         }
-        let found = match Wiring::discover(plan, &mut self.applier.conns) {
-            Ok(w) => w,
-            Err(e) => {
-                errors.push(format!("reading the link ends back: {e}"));
-                return;
-            }
-        };
         // Ends no longer wanted: a veth whose other pod left this node, a VXLAN end whose
         // peer moved, or whose tunnel is not the wanted one (a previous agent's, perhaps).
         let tunnels_built = &mut self.tunnels;
@@ -292,9 +297,8 @@ impl Wired {
         for end in unwanted {
             self.tunnels.remove(&(end.node, end.peer));
             let Some(conn) = self.applier.conns.get_mut(&end.node) else { continue };
-            match conn.execute(link::delete(format!("unwanted link end {}", end.name), end.ifindex)) {
-                Ok(()) => synced.ends_removed += 1,
-                Err(e) if e.errno() == Some(ENODEV) => {}
+            match link::delete_if_present(conn, format!("unwanted link end {}", end.name), end.ifindex) {
+                Ok(deleted) => synced.ends_removed += usize::from(deleted),
                 Err(e) => errors.push(e.to_string()),
             }
         }
@@ -409,28 +413,21 @@ impl Wired {
         self.tunnels.values().copied()
     }
 
-    /// Removes every link end of this constellation from the local pods (their routes and
-    /// qdiscs go with them). Returns what could not be removed.
+    /// Removes every link end of this constellation from the local pods, and their routes
+    /// (qdiscs go with the ends), as `orbitnet down` sweeps. Returns what could not be
+    /// removed.
     pub fn teardown(&mut self) -> Vec<String> {
-        let mut errors = Vec::new();
-        match Wiring::discover(&self.plan, &mut self.applier.conns) {
-            Ok(found) => {
-                for end in found.ends() {
-                    let Some(conn) = self.applier.conns.get_mut(&end.node) else { continue };
-                    match conn.execute(link::delete(format!("link end {}", end.name), end.ifindex)) {
-                        Ok(()) => {}
-                        Err(e) if e.errno() == Some(ENODEV) => {}
-                        Err(e) => errors.push(e.to_string()),
-                    }
-                }
+        let mut swept = sweep::Swept::default();
+        for conn in self.applier.conns.values_mut() {
+            if let Err(e) = sweep::interfaces_and_routes(conn, Some(&self.plan.name), &mut swept) {
+                swept.failures.push(format!("reading the link ends back: {e}"));
             }
-            Err(e) => errors.push(format!("reading the link ends back: {e}")),
         }
         self.tunnels.clear();
         self.applier = Applier::new(HashMap::new(), Wiring::default());
         self.pods.clear();
         self.namespaces.clear();
         self.stale = true;
-        errors
+        swept.failures
     }
 }

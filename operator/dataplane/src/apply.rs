@@ -69,15 +69,27 @@ impl Wiring {
     pub fn discover(plan: &Plan, conns: &mut HashMap<NodeIdx, Conn>) -> Result<Self, NlError> {
         let mut wiring = Wiring::default();
         for (&node, conn) in conns.iter_mut() {
-            for iface in link::list(conn)? {
-                let Some(alias) = iface.alias.as_deref().and_then(naming::parse_alias) else { continue };
-                let Some(peer) = plan.node_index(&alias.peer) else { continue };
-                if alias.constellation == plan.name && alias.link == plan.link_id(node, peer) {
-                    wiring.add(End { link: alias.link, node, peer, ifindex: iface.index, name: iface.name });
-                }
-            }
+            wiring.add_found(plan, node, &link::list(conn)?);
         }
         Ok(wiring)
+    }
+
+    /// Adds the ends among `ifaces` (listed in `node`'s namespace) whose alias names this
+    /// constellation, for callers that list the interfaces for more than the wiring.
+    pub fn add_found(&mut self, plan: &Plan, node: NodeIdx, ifaces: &[link::Interface]) {
+        for iface in ifaces {
+            let Some(alias) = iface.alias.as_deref().and_then(naming::parse_alias) else { continue };
+            let Some(peer) = plan.node_index(&alias.peer) else { continue };
+            if alias.constellation == plan.name && alias.link == plan.link_id(node, peer) {
+                self.add(End {
+                    link: alias.link,
+                    node,
+                    peer,
+                    ifindex: iface.index,
+                    name: iface.name.clone(),
+                });
+            }
+        }
     }
 }
 

@@ -125,6 +125,18 @@ pub fn delete(what: impl Into<String>, ifindex: u32) -> Request {
     Request::new(what, RouteNetlinkMessage::DelLink(msg), 0)
 }
 
+/// ENODEV: the interface is gone (deleting one veth end takes the other with it).
+pub const ENODEV: i32 = 19;
+
+/// Deletes interface `ifindex`: `Ok(true)` if this deleted it, `Ok(false)` if it was gone.
+pub fn delete_if_present(conn: &mut Conn, what: impl Into<String>, ifindex: u32) -> Result<bool, NlError> {
+    match conn.execute(delete(what, ifindex)) {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == Some(ENODEV) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// What the kernel says about one interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {

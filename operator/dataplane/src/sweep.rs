@@ -59,7 +59,7 @@ pub fn interfaces_and_routes(
         match result {
             Ok(()) => swept.interfaces.push(format!("{} ({})", iface.name, conn.netns())),
             // Deleting one veth end deletes its peer in the same namespace: fine.
-            Err(e) if e.errno() == Some(19) => {
+            Err(e) if e.errno() == Some(link::ENODEV) => {
                 swept.interfaces.push(format!("{} ({})", iface.name, conn.netns()))
             }
             Err(e) => swept.failures.push(e.to_string()),
