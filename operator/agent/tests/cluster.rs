@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use orbitnet_dataplane::netem::{self, Netem};
+use orbitnet_dataplane::testing::{Ping, parse_ping};
 use orbitnet_dataplane::{Conn, Netns, link, naming, route};
 use orbitnet_model::{LinkKind, NodeIdx, Plan, SimTime, State};
 
@@ -260,37 +261,19 @@ fn settled_path(
     })
 }
 
-/// `kubectl exec` a ping in `pod` to `to`: (received, transmitted, average RTT in ms).
-fn ping_from(pod: &str, to: Ipv4Addr, count: u32) -> (u32, u32, f64) {
-    let out = kubectl(&[
-        "-n",
-        NAMESPACE,
-        "exec",
-        pod,
-        "--",
-        "ping",
-        "-c",
-        &count.to_string(),
-        "-W",
-        "2",
-        &to.to_string(),
-    ])
-    .unwrap_or_else(|e| e);
-    let num = |s: &str, after: &str| -> Option<f64> {
-        let i = s.find(after)?;
-        s[..i].split_whitespace().last()?.parse().ok()
-    };
-    let sent = num(&out, " packets transmitted").unwrap_or(0.0) as u32;
-    let received = num(&out, " packets received").or_else(|| num(&out, " received")).unwrap_or(0.0) as u32;
-    let avg = out
-        .lines()
-        .find(|l| l.contains("min/avg/max"))
-        .and_then(|l| l.split('=').nth(1))
-        .and_then(|v| v.trim().split('/').nth(1))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(f64::NAN);
+/// `kubectl exec` a command in a pod of the constellation's namespace.
+fn exec(pod: &str, command: &[&str]) -> Result<String, String> {
+    let mut args = vec!["-n", NAMESPACE, "exec", pod, "--"];
+    args.extend(command);
+    kubectl(&args)
+}
+
+/// `kubectl exec` a ping in `pod` to `to`, read as the kernel tier reads its pings.
+fn ping_from(pod: &str, to: Ipv4Addr, count: u32) -> Ping {
+    let out =
+        exec(pod, &["ping", "-c", &count.to_string(), "-W", "2", &to.to_string()]).unwrap_or_else(|e| e);
     println!("    {}", out.lines().rfind(|l| !l.is_empty()).unwrap_or_default());
-    (received, sent, avg)
+    parse_ping(&out).unwrap_or_else(|| panic!("no ping summary in {out}"))
 }
 
 /// The node an address belongs to: its node address, or one of its link ends' /31s.
@@ -305,23 +288,8 @@ fn node_of(plan: &Plan, addr: Ipv4Addr) -> Option<NodeIdx> {
 
 /// `kubectl exec` a traceroute in `pod` to `to`: the nodes that answered, hop by hop.
 fn traceroute_from(plan: &Plan, pod: &str, to: Ipv4Addr) -> Vec<String> {
-    let out = kubectl(&[
-        "-n",
-        NAMESPACE,
-        "exec",
-        pod,
-        "--",
-        "traceroute",
-        "-n",
-        "-q",
-        "1",
-        "-w",
-        "3",
-        "-m",
-        "12",
-        &to.to_string(),
-    ])
-    .unwrap_or_else(|e| panic!("{e}"));
+    let out = exec(pod, &["traceroute", "-n", "-q", "1", "-w", "3", "-m", "12", &to.to_string()])
+        .unwrap_or_else(|e| panic!("{e}"));
     out.lines()
         .filter_map(|l| {
             let mut words = l.split_whitespace();
@@ -430,13 +398,14 @@ fn a_constellation_on_a_real_cluster() {
         (hops == want && settled_path(&plan, &clock, &ns, alpha, bravo).0 == path).then_some((path, hops))
     });
     let (_, delay_ns) = model_path(&plan, clock.now(), alpha, bravo);
-    let (received, sent, avg) = ping_from(alpha_pod, plan.node_address(bravo), 5);
+    let p = ping_from(alpha_pod, plan.node_address(bravo), 5);
+    let avg = p.avg;
     let model_rtt_ms = 2.0 * delay_ns as f64 / 1e6;
     println!(
         "path: alpha > {} (traceroute = kernel routes = model); ping RTT {avg:.2} ms, model {model_rtt_ms:.2} ms",
         hops.join(" > ")
     );
-    assert!(sent == 5 && received >= 4, "ping alpha -> bravo: {received} of {sent} answered");
+    assert!(p.loss_pct <= 20.0, "ping alpha -> bravo: more than one of 5 lost: {p:?}");
     // Netem cannot make a packet faster than the model; what the VM adds (TCG, two vCPUs
     // shared with the whole control plane: +6-8 ms measured over tiny's ten link traversals)
     // is bounded per traversal. The kernel tier checks the delay itself to the millisecond.
@@ -481,8 +450,8 @@ fn a_constellation_on_a_real_cluster() {
         after_fault <= tick.as_secs_f64(),
         "rerouted {after_fault:.2} s after the fault, more than a tick"
     );
-    let (received, sent, _) = ping_from(alpha_pod, plan.node_address(bravo), 3);
-    assert!(received >= 2, "ping after the reroute: {received} of {sent}");
+    let p = ping_from(alpha_pod, plan.node_address(bravo), 3);
+    assert!(p.loss_pct < 34.0, "ping after the reroute: more than one of 3 lost: {p:?}");
 
     // The agent killed: its successor takes the links over, building and leaking nothing.
     let before = ends(&plan, &ns);

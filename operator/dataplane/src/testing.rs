@@ -128,22 +128,27 @@ pub fn ping(ns: &Netns, to: &str, count: u32, interval: &str) -> Ping {
     run_in(ns, "ping", &["-q", "-n", "-c", "2", "-i", "0.2", "-W", "5", to]);
     let out = run_in(ns, "ping", &["-q", "-n", "-c", &count.to_string(), "-i", interval, "-W", "2", to]);
     let text = String::from_utf8_lossy(&out.stdout);
+    parse_ping(&text).unwrap_or_else(|| panic!("no loss in {text}"))
+}
+
+/// Reads ping's summary (iputils' `rtt min/avg/...` or busybox's `round-trip min/avg/max`);
+/// `None` without a packet-loss figure. Without replies, the RTTs are NaN.
+pub fn parse_ping(text: &str) -> Option<Ping> {
     let loss_pct = text
-        .split(',')
+        .split([',', '\n'])
         .find_map(|p| p.trim().strip_suffix("% packet loss"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no loss in {text}"));
+        .and_then(|v| v.parse().ok())?;
     let rtt: Vec<f64> = text
         .lines()
         .find(|l| l.starts_with("rtt") || l.starts_with("round-trip"))
         .and_then(|l| l.split('=').nth(1))
         .map(|v| v.trim().split(['/', ' ']).filter_map(|x| x.parse().ok()).collect())
         .unwrap_or_default();
-    Ping {
+    Some(Ping {
         min: rtt.first().copied().unwrap_or(f64::NAN),
         avg: rtt.get(1).copied().unwrap_or(f64::NAN),
         loss_pct,
-    }
+    })
 }
 
 /// A netem of `delay_ms`, unlimited rate, the default queue.
@@ -210,4 +215,25 @@ pub fn per_traversal_overhead_ms(hops: usize) -> f64 {
     assert_eq!(p.loss_pct, 0.0, "calibration chain");
     let traversals = 2 * hops;
     ((p.avg - 10.0 * traversals as f64) / traversals as f64).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iputils_and_busybox_summaries_read_alike() {
+        let iputils = "--- 10.0.0.2 ping statistics ---\n\
+                       5 packets transmitted, 4 received, 20% packet loss, time 4005ms\n\
+                       rtt min/avg/max/mdev = 263.032/263.450/264.101/0.412 ms\n";
+        assert_eq!(parse_ping(iputils), Some(Ping { min: 263.032, avg: 263.45, loss_pct: 20.0 }));
+        let busybox = "--- 100.64.0.10 ping statistics ---\n\
+                       3 packets transmitted, 3 packets received, 0% packet loss\n\
+                       round-trip min/avg/max = 269.599/271.720/275.110 ms\n";
+        assert_eq!(parse_ping(busybox), Some(Ping { min: 269.599, avg: 271.72, loss_pct: 0.0 }));
+        let silent = parse_ping("2 packets transmitted, 0 packets received, 100% packet loss\n").unwrap();
+        assert_eq!(silent.loss_pct, 100.0);
+        assert!(silent.avg.is_nan());
+        assert_eq!(parse_ping("ping: bad address 'x'"), None);
+    }
 }
