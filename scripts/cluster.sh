@@ -14,12 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-skip() {
-  echo "SKIPPED cluster tier: $*" >&2
-  [ "${ORBITNET_ALLOW_SKIP:-0}" = 1 ] && exit 0
-  exit 1
-}
-[ "$(id -u)" = 0 ] || skip "it needs root (packages, qemu, containerd in the VM); run: sudo make test-cluster"
+[ "$(id -u)" = 0 ] || skip_tier cluster "it needs root (packages, qemu, containerd in the VM); run: sudo make test-cluster"
 mode=test scenarios=()
 if [ "${1:-}" = --bringup ]; then
   mode=bringup; shift

@@ -8,17 +8,12 @@
 #   scripts/test-apiserver.sh [TEST FILTER]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-skip() {
-  echo "SKIPPED apiserver tier: $*" >&2
-  [ "${ORBITNET_ALLOW_SKIP:-0}" = 1 ] && exit 0
-  exit 1
-}
+. scripts/lib.sh
 
 bin=${ORBITNET_CACHE:-$HOME/.cache/orbitnet}/k8s-1.20.2/bin
 if [ ! -x "$bin/kube-apiserver" ] || [ ! -x "$bin/kubectl" ]; then
-  command -v apt-get >/dev/null || skip "kube-apiserver is not built and there is no apt-get to build it"
-  [ "$(id -u)" = 0 ] || skip "building kube-apiserver installs Debian packages: run as root once"
+  command -v apt-get >/dev/null || skip_tier apiserver "kube-apiserver is not built and there is no apt-get to build it"
+  [ "$(id -u)" = 0 ] || skip_tier apiserver "building kube-apiserver installs Debian packages: run as root once"
 fi
 scripts/k8s.sh build
 # The tests run kubectl as users do: the machine's, else the one built with the server.

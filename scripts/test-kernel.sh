@@ -12,13 +12,7 @@ cd "$(dirname "$0")/.."
 # package:test-target pairs that hold kernel tests
 suites=("orbitnet-dataplane:kernel" "orbitnet-agent:kernel" "orbitnet:kernel")
 
-skip() {
-  echo "SKIPPED kernel tier: $*" >&2
-  [ "${ORBITNET_ALLOW_SKIP:-0}" = 1 ] && exit 0
-  exit 1
-}
-
-[ "$(id -u)" = 0 ] || skip "it needs root (network namespaces, qdiscs); run: sudo make test-kernel"
+[ "$(id -u)" = 0 ] || skip_tier kernel "it needs root (network namespaces, qdiscs); run: sudo make test-kernel"
 
 bins=()
 for suite in "${suites[@]}"; do
@@ -48,6 +42,6 @@ if host_has_netem; then
   exec bash "$runner"
 fi
 echo "kernel tier: sch_netem is not available in kernel $(uname -r); running in the VM (scripts/vm.sh)" >&2
-command -v apt-get >/dev/null || skip "this host has no netem and no apt-get to install qemu for the VM"
+command -v apt-get >/dev/null || skip_tier kernel "this host has no netem and no apt-get to install qemu for the VM"
 # One vCPU: the tests time packets, and a second emulated CPU roughly doubles the jitter.
 scripts/vm.sh --mem 768M --smp 1 -- bash "$runner"
