@@ -43,5 +43,7 @@ if host_has_netem; then
 fi
 echo "kernel tier: sch_netem is not available in kernel $(uname -r); running in the VM (scripts/vm.sh)" >&2
 command -v apt-get >/dev/null || skip_tier kernel "this host has no netem and no apt-get to install qemu for the VM"
-# One vCPU: the tests time packets, and a second emulated CPU roughly doubles the jitter.
-scripts/vm.sh --mem 768M --smp 1 -- bash "$runner"
+# The tests time packets: one vCPU, and virtual time, so that the load of a shared host
+# (CI) does not show up as packet delay (measured: with four busy loops on this 2-core host,
+# median RTT error 4.0-5.6 ms in real time, 0.07 ms in virtual time).
+scripts/vm.sh --mem 768M --smp 1 --virtual-time -- bash "$runner"

@@ -3,7 +3,8 @@
 # sch_netem, veth, vxlan as modules), with this host's / shared read-only over virtio-9p:
 # the guest runs the binaries just built here. Exit status = the command's.
 #
-#   scripts/vm.sh [--mem 512M] [--timeout 600] [--smp N] [--writable] -- COMMAND [ARGS...]
+#   scripts/vm.sh [--mem 512M] [--timeout 600] [--smp N] [--writable] [--virtual-time]
+#                 -- COMMAND [ARGS...]
 #
 # One-time setup installs qemu-system-x86 and kmod from Debian and extracts the kernel and
 # busybox (not installed) into ~/.cache/orbitnet/vm/<kernel package version>/.
@@ -12,6 +13,13 @@
 # tmpfs (up to 70% of the guest's memory): writes stay in the guest, for programs such as
 # containerd and kubelet that write under /var and /etc. Guest scripts find the guest
 # kernel's modules with: modprobe -d "$ORBITNET_VM_KERNEL" MODULE.
+# With --virtual-time (TCG only; ignored under KVM), the guest's clocks follow qemu's
+# instruction counter (-icount shift=0,sleep=off: one instruction per virtual ns, idle time
+# skipped), not the host's: a busy host slows the guest down but cannot make its packets
+# late, so RTTs measured inside match netem's delays to ~0.01 ms whatever the host's load.
+# It suits tests that time packets; not benchmarks (their seconds are not real) nor
+# programs with leases that a virtual-time jump across a 9p read could expire (the
+# Kubernetes control plane).
 # Pitfalls learned the hard way: qemu-system-x86 replaces the preinstalled qemu-utils (fine);
 # Debian's cloud kernel lacks 9p (use the generic one); run depmod on the extracted tree;
 # do not mount a tmpfs over /tmp; under TCG a boot rarely hangs: time out and retry once.
@@ -21,14 +29,16 @@ mem=512M
 timeout_s=600
 smp=$(nproc)
 writable=0
+virtual_time=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --writable) writable=1; shift ;;
+    --virtual-time) virtual_time=1; shift ;;
     --mem) mem=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] [--smp CPUS] [--writable] -- COMMAND [ARGS...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] [--smp CPUS] [--writable] [--virtual-time] -- COMMAND [ARGS...]" >&2; exit 2 ;;
   esac
 done
 [ $# -gt 0 ] || { echo "vm.sh: no command given" >&2; exit 2; }
@@ -118,7 +128,11 @@ trap 'rm -f "$job" "$log"' EXIT
 } > "$job"
 
 accel=(-accel tcg,thread=multi -cpu max)
-if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then accel=(-accel kvm -cpu host); fi
+if grep -qwE 'vmx|svm' /proc/cpuinfo && [ -w /dev/kvm ]; then
+  accel=(-accel kvm -cpu host)
+elif [ "$virtual_time" = 1 ]; then
+  accel=(-accel tcg,thread=single -cpu max -icount shift=0,sleep=off)
+fi
 
 for attempt in 1 2; do
   start=$(date +%s%N)
@@ -129,7 +143,7 @@ for attempt in 1 2; do
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
     -nic none </dev/null 2>&1 | tee "$log" \
     | grep --line-buffered -avE '^ORBITNET-VM-|SeaBIOS|Booting from ROM|reboot: Power down' || rc=$?
-  say "qemu ran $(( ($(date +%s%N) - start) / 1000000 )) ms ($kver, ${accel[1]%%,*})"
+  say "qemu ran $(( ($(date +%s%N) - start) / 1000000 )) ms ($kver, ${accel[1]%%,*}${accel[5]:+, virtual time})"
   if grep -q 'ORBITNET-VM-BOOTED' "$log"; then break; fi
   say "the guest did not boot (pipeline status $rc); its console said:"
   tail -n 15 "$log" | sed 's/^/vm:   | /' >&2
