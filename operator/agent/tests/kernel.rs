@@ -9,7 +9,9 @@ use std::net::IpAddr;
 
 use orbitnet_agent::wired::{LocalNs, Wired};
 use orbitnet_agent::wiring::Placement;
-use orbitnet_dataplane::testing::{Lab, per_traversal_overhead_ms, ping, require_kernel};
+use orbitnet_dataplane::testing::{
+    Lab, per_traversal_overhead_ms, ping, require_kernel, tiny_without_random_loss,
+};
 use orbitnet_dataplane::{Netem, Netns, link, naming, netem};
 use orbitnet_model::{LinkKind, NodeIdx, Plan, SimTime};
 
@@ -24,9 +26,7 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
     require_kernel();
     let mut lab = Lab::new("agents");
     let (h1, h2) = lab.pair();
-    let yaml =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/tiny.yaml")).unwrap();
-    let mut plan: Plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+    let mut plan: Plan = orbitnet_model::compile_yaml(&tiny_without_random_loss()).unwrap();
     plan.name = format!("agents{}", std::process::id());
     let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
     // Satellites 0-3 and alpha on the first node, the rest on the second.

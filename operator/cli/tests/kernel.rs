@@ -9,12 +9,13 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use orbitnet_dataplane::Netns;
-use orbitnet_dataplane::testing::{per_traversal_overhead_ms, require_kernel, run_in};
+use orbitnet_dataplane::testing::{
+    per_traversal_overhead_ms, require_kernel, run_in, tiny_without_random_loss,
+};
 use serde_json::Value;
 
-const TINY: &str = include_str!("../../../scenarios/tiny.yaml");
-
-/// A scratch directory with a renamed copy of tiny.yaml (so tests never collide).
+/// A scratch directory with a renamed copy of tiny.yaml (so tests never collide), without
+/// its random loss: every lost packet must have a cause the test can name.
 struct Scenario {
     dir: PathBuf,
     file: PathBuf,
@@ -27,7 +28,8 @@ impl Scenario {
         let dir = std::env::temp_dir().join(format!("orbitnet-{name}"));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("scenario.yaml");
-        let yaml = TINY.replace("metadata: {name: tiny}", &format!("metadata: {{name: {name}}}"));
+        let yaml = tiny_without_random_loss()
+            .replace("metadata: {name: tiny}", &format!("metadata: {{name: {name}}}"));
         std::fs::write(&file, format!("{yaml}{extra}")).unwrap();
         Self { dir, file, name }
     }

@@ -15,7 +15,8 @@ use orbitnet_dataplane::link::{self, Vxlan};
 use orbitnet_dataplane::netem::{self, Netem, loss_from_pct, sized_limit};
 use orbitnet_dataplane::route::{self, Route};
 use orbitnet_dataplane::testing::{
-    Lab, per_traversal_overhead_ms, ping, require_kernel, run_in, shaped_rtt, tc_show,
+    Lab, TINY, per_traversal_overhead_ms, ping, require_kernel, run_in, shaped_rtt, tc_show,
+    tiny_without_random_loss,
 };
 use orbitnet_dataplane::{Conn, Netns, build, naming, preflight, sweep, sysctl};
 use orbitnet_model::{NodeIdx, SimTime};
@@ -442,9 +443,7 @@ fn a_namespace_opens_by_a_process_path() {
 #[test]
 fn applying_the_model_makes_the_kernel_match_it() {
     require_kernel();
-    let yaml =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/tiny.yaml")).unwrap();
-    let mut plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+    let mut plan = orbitnet_model::compile_yaml(&tiny_without_random_loss()).unwrap();
     plan.name = format!("tiny{}", std::process::id());
     let (namespaces, mut conns, cleanup) = node_namespaces(&plan);
     let group_range = sysctl::get(&namespaces[&0], "net.ipv4.ping_group_range").unwrap();
@@ -526,6 +525,21 @@ fn applying_the_model_makes_the_kernel_match_it() {
     );
     assert_eq!(p.loss_pct, 0.0);
     assert!((rtt - want_ms).abs() < 1.0, "RTT {rtt} ms, want {want_ms} ms");
+
+    // The shipped tiny.yaml differs only by its ground links' atmospheric loss: over the
+    // same links, only netems change, and the kernel then holds the model's loss.
+    let mut shipped = orbitnet_model::compile_yaml(TINY).unwrap();
+    shipped.name = plan.name.clone();
+    let lossy =
+        shipped.state_at(SimTime::from_nanos(600_000_000_000), Some(&shipped.state_at(SimTime::ZERO, None)));
+    assert!(lossy.links.iter().any(|l| l.up && l.loss_pct > 0.0), "tiny.yaml as shipped loses packets");
+    let report = fresh.apply(&shipped, &lossy);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(report.netem_changes > 0 && report.netem_changes == report.operations(), "{report:?}");
+    fresh.read_back().unwrap();
+    assert!(
+        apply::diff(&fresh.applied, &apply::target(&shipped, &lossy, &fresh.wiring, |_| true)).is_empty()
+    );
     drop(cleanup);
 }
 
@@ -540,8 +554,7 @@ fn vxlan_ends_join_nodes_on_two_hosts() {
     let mut lab = Lab::new("hosts");
     let (h1, h2) = lab.pair();
     let host_ip = [Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2)];
-    let yaml =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/tiny.yaml")).unwrap();
+    let yaml = tiny_without_random_loss();
     let mut plan = orbitnet_model::compile_yaml(&yaml).unwrap();
     plan.name = format!("split{}", std::process::id());
     let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
@@ -644,10 +657,7 @@ fn one_failing_link_does_not_stop_the_others() {
     require_kernel();
     let mut lab = Lab::new("fail");
     let (a, b) = lab.pair();
-    let plan = orbitnet_model::compile_yaml(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../scenarios/tiny.yaml")).unwrap(),
-    )
-    .unwrap();
+    let plan = orbitnet_model::compile_yaml(TINY).unwrap();
     let state = plan.state_at(SimTime::ZERO, None);
     let (good, bad) = (&state.links[0], &state.links[1]);
     let mut wiring = Wiring::default();
