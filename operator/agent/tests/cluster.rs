@@ -399,20 +399,24 @@ fn a_constellation_on_a_real_cluster() {
     });
     let (_, delay_ns) = model_path(&plan, clock.now(), alpha, bravo);
     let p = ping_from(alpha_pod, plan.node_address(bravo), 5);
-    let avg = p.avg;
     let model_rtt_ms = 2.0 * delay_ns as f64 / 1e6;
     println!(
-        "path: alpha > {} (traceroute = kernel routes = model); ping RTT {avg:.2} ms, model {model_rtt_ms:.2} ms",
-        hops.join(" > ")
+        "path: alpha > {} (traceroute = kernel routes = model); ping RTT min {:.2} avg {:.2} ms, model {model_rtt_ms:.2} ms",
+        hops.join(" > "),
+        p.min,
+        p.avg
     );
     assert!(p.loss_pct <= 20.0, "ping alpha -> bravo: more than one of 5 lost: {p:?}");
     // Netem cannot make a packet faster than the model; what the VM adds (TCG, two vCPUs
     // shared with the whole control plane: +6-8 ms measured over tiny's ten link traversals)
-    // is bounded per traversal. The kernel tier checks the delay itself to the millisecond.
+    // is bounded per traversal. The fastest of the pings is the path's delay; the others add
+    // the host's scheduling (on a busy 2-core host the average was +29 ms). The kernel tier
+    // checks the delay itself to the millisecond, in virtual time.
     let traversals = 2.0 * (path.len() - 1) as f64;
     assert!(
-        avg >= model_rtt_ms - 0.5 && avg <= model_rtt_ms + 2.0 * traversals,
-        "RTT {avg} ms, model {model_rtt_ms} ms over {traversals} link traversals"
+        p.min >= model_rtt_ms - 0.5 && p.min <= model_rtt_ms + 2.0 * traversals,
+        "RTT min {} ms, model {model_rtt_ms} ms over {traversals} link traversals",
+        p.min
     );
 
     // A fault edit: the first satellite of the path goes down 3 s of emulation from now.
