@@ -554,8 +554,7 @@ fn vxlan_ends_join_nodes_on_two_hosts() {
     let mut lab = Lab::new("hosts");
     let (h1, h2) = lab.pair();
     let host_ip = [Ipv4Addr::new(10, 9, 0, 1), Ipv4Addr::new(10, 9, 0, 2)];
-    let yaml = tiny_without_random_loss();
-    let mut plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+    let mut plan = orbitnet_model::compile_yaml(&tiny_without_random_loss()).unwrap();
     plan.name = format!("split{}", std::process::id());
     let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
     // Satellites 0-3 and alpha on the first host, the rest on the second.
