@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use orbitnet_dataplane::apply::Wiring;
 use orbitnet_dataplane::build::{self, Tunnel};
 use orbitnet_dataplane::{Applier, ApplyReport, Conn, Netns, link, naming, sweep};
-use orbitnet_model::{NodeIdx, Plan, SimTime, State};
+use orbitnet_model::{NodeIdx, Plan, SimTime, Timeline};
 
 use crate::pods::netns_inode;
 use crate::underlay;
@@ -75,14 +75,15 @@ pub struct Wired {
     pub build_errors: Vec<String>,
     /// The wiring changed since the last apply.
     pub needs_apply: bool,
-    /// The state applied last (unshaped by the underlay), for the model's hysteresis.
-    last_state: Option<State>,
+    /// The model's states, one tick after another.
+    timeline: Timeline,
     stale: bool,
 }
 
 impl Wired {
     pub fn new(plan: Plan, here: &str, namespace: &str) -> Self {
         let port = wiring::vxlan_port(namespace, &plan.name);
+        let timeline = plan.timeline();
         let mut applier = Applier::new(HashMap::new(), Wiring::default());
         applier.delay_tolerance_ns = DELAY_TOLERANCE_NS;
         Self {
@@ -98,7 +99,7 @@ impl Wired {
             ground_until: None,
             build_errors: Vec::new(),
             needs_apply: true,
-            last_state: None,
+            timeline,
             stale: true,
         }
     }
@@ -106,9 +107,9 @@ impl Wired {
     /// Replaces the plan by one of the same shape (`Plan::incompatibility` is `None`): new
     /// faults, link classes, routing. The ground links are chosen again.
     pub fn replan(&mut self, plan: Plan) {
+        self.timeline = plan.timeline();
         self.plan = plan;
         self.ground_until = None;
-        self.last_state = None;
         self.needs_apply = true;
     }
 
@@ -209,7 +210,7 @@ impl Wired {
             return;
         }
         let until = SimTime::from_nanos(t.as_nanos() + WINDOW_NS);
-        let chosen = orbitnet_offline::ground_links_used(&self.plan, t, until, self.plan.tick);
+        let chosen = self.plan.ground_links_chosen(t, until);
         if chosen.iter().any(|pair| !self.ground.contains(pair)) {
             self.stale = true;
         }
@@ -369,7 +370,7 @@ impl Wired {
     /// underlay's one-way delay to its peer's node (`one_way_us` by node address). Returns the
     /// report and the links whose underlay alone is slower than the model wants.
     pub fn apply(&mut self, t: SimTime, one_way_us: &HashMap<IpAddr, f64>) -> (ApplyReport, Vec<String>) {
-        let state = self.plan.state_at(t, self.last_state.as_ref());
+        let state = self.timeline.state_at(&self.plan, t);
         let mut slow = Vec::new();
         let report = if self.tunnels.is_empty() {
             self.applier.apply(&self.plan, &state)
@@ -392,7 +393,6 @@ impl Wired {
             }
             self.applier.apply(&self.plan, &shaped)
         };
-        self.last_state = Some(state);
         self.needs_apply = false;
         (report, slow)
     }

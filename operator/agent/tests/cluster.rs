@@ -239,7 +239,7 @@ fn names(plan: &Plan, path: &[NodeIdx]) -> String {
 
 /// The model's path and one-way delay from `from` to `to` at `t`.
 fn model_path(plan: &Plan, t: SimTime, from: NodeIdx, to: NodeIdx) -> (Vec<NodeIdx>, u64) {
-    let state = plan.state_at(t, None);
+    let state = plan.state_at(t);
     let routes = state.routes.as_ref().expect("tiny routes (shortestPath)");
     (routes.path(from, to).expect("a path"), routes.delay_ns(from, to).expect("a delay"))
 }
@@ -378,7 +378,7 @@ fn a_constellation_on_a_real_cluster() {
     let tick = SimTime::from_nanos(plan.tick.as_nanos() as i64);
     let states: Vec<State> = [t.as_nanos() - tick.as_nanos(), t.as_nanos(), t.as_nanos() + tick.as_nanos()]
         .iter()
-        .map(|&at| plan.state_at(SimTime::from_nanos(at.max(0)), None))
+        .map(|&at| plan.state_at(SimTime::from_nanos(at.max(0))))
         .collect();
     let checked = check_ends(&plan, &before, &states);
     println!("links: {checked} link ends in {} pods match the model at t = {t} s", before.len());
@@ -475,7 +475,7 @@ fn a_constellation_on_a_real_cluster() {
     let t = clock.now();
     let faulted_states: Vec<State> = [t.as_nanos() - tick.as_nanos(), t.as_nanos()]
         .iter()
-        .map(|&at| faulted.state_at(SimTime::from_nanos(at), None))
+        .map(|&at| faulted.state_at(SimTime::from_nanos(at)))
         .collect();
     check_ends(&faulted, &after, &faulted_states);
     println!(

@@ -57,7 +57,7 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
     }
 
     // A cross-node end is shaped with the model's delay less that node's underlay estimate.
-    let state = plan.state_at(t, None);
+    let state = plan.state_at(t);
     let mut vxlan_ends = 0;
     for l in state.links.iter().filter(|l| l.up && host_of(l.a) != host_of(l.b)) {
         for (node, peer) in [(l.a, l.b), (l.b, l.a)] {

@@ -38,7 +38,7 @@ fn petgraph_next_hops(n: usize, links: &[LinkState], destinations: &[u32]) -> Ve
 
 fn dijkstra(c: &mut Criterion) {
     let plan = orbitnet_benches::scenario("starlink-shell1.yaml");
-    let state = plan.state_at(SimTime::ZERO, None);
+    let state = plan.state_at(SimTime::ZERO);
     let destinations = plan.route_destinations();
     let n = plan.nodes.len();
     let relays = vec![true; n];

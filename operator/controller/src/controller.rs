@@ -16,7 +16,6 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, R
 use kube::runtime::controller::Action;
 use kube::{Client, Resource};
 use orbitnet_model::{Plan, SimTime, SpecDuration};
-use orbitnet_offline::output::describe_fault;
 use serde_json::json;
 use tracing::{debug, info, warn};
 
@@ -518,7 +517,7 @@ async fn report_changes(
     let faults_from = ctx.remember(&uid, |m| *m.faults_reported_to.get_or_insert(first));
     for f in &plan.faults {
         let crossed = |t: SimTime| faults_from < t && t <= sim;
-        let what = describe_fault(plan, f);
+        let what = f.describe(plan);
         if crossed(f.start) {
             publish(ctx, cst, EventType::Warning, "FaultBegun", what.clone()).await;
         }

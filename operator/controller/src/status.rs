@@ -4,7 +4,6 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use orbitnet_model::spec::GroundPolicy;
 use orbitnet_model::{Plan, SimTime, SpecDuration};
-use orbitnet_offline::output::describe_fault;
 
 use crate::crd::{AgentReport, Condition, ConstellationStatus, Phase};
 
@@ -102,12 +101,12 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
 
     let sim = sim_time(started_at.as_deref(), o.now);
     let t = sim.unwrap_or(SimTime::ZERO);
-    let state = plan.state_at(t, None);
+    let state = plan.state_at(t);
     let active_faults = state
         .active_faults
         .iter()
         .filter_map(|&i| plan.faults.iter().find(|f| f.spec_index == i))
-        .map(|f| describe_fault(plan, f))
+        .map(|f| f.describe(plan))
         .collect();
 
     ConstellationStatus {

@@ -163,7 +163,7 @@ pub fn tiny_without_random_loss() -> String {
     let yaml = TINY.replacen(from, to, 1);
     let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
     for t in [0, 450, 3_600] {
-        let state = plan.state_at(orbitnet_model::SimTime::from_nanos(t * 1_000_000_000), None);
+        let state = plan.state_at(orbitnet_model::SimTime::from_nanos(t * 1_000_000_000));
         assert!(state.links.iter().all(|l| l.loss_pct == 0.0), "tiny.yaml still loses packets at t = {t} s");
     }
     yaml

@@ -461,7 +461,7 @@ fn applying_the_model_makes_the_kernel_match_it() {
     assert_eq!(steps.last(), Some(&(24, 24)));
 
     let mut applier = Applier::new(conns, wiring);
-    let t0 = plan.state_at(SimTime::ZERO, None);
+    let t0 = plan.state_at(SimTime::ZERO);
     let first = applier.apply(&plan, &t0);
     assert!(first.failed.is_empty(), "{:?}", first.failed);
     assert!(first.unwired.is_empty());
@@ -475,7 +475,7 @@ fn applying_the_model_makes_the_kernel_match_it() {
     assert_eq!(again.operations(), 0, "the same state twice costs nothing");
 
     // Ten minutes later: satellites moved, delays and maybe choices changed.
-    let t1 = plan.state_at(SimTime::from_nanos(600_000_000_000), Some(&t0));
+    let t1 = plan.state_at(SimTime::from_nanos(600_000_000_000));
     let moved = applier.apply(&plan, &t1);
     assert!(moved.failed.is_empty(), "{:?}", moved.failed);
     let changed_links = t1.links.iter().filter(|l| t0.links.iter().find(|m| m.id == l.id) != Some(l)).count();
@@ -530,8 +530,7 @@ fn applying_the_model_makes_the_kernel_match_it() {
     // same links, only netems change, and the kernel then holds the model's loss.
     let mut shipped = orbitnet_model::compile_yaml(TINY).unwrap();
     shipped.name = plan.name.clone();
-    let lossy =
-        shipped.state_at(SimTime::from_nanos(600_000_000_000), Some(&shipped.state_at(SimTime::ZERO, None)));
+    let lossy = shipped.state_at(SimTime::from_nanos(600_000_000_000));
     assert!(lossy.links.iter().any(|l| l.up && l.loss_pct > 0.0), "tiny.yaml as shipped loses packets");
     let report = fresh.apply(&shipped, &lossy);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
@@ -599,7 +598,7 @@ fn vxlan_ends_join_nodes_on_two_hosts() {
     assert_eq!(wiring.links(), 24);
 
     let mut applier = Applier::new(conns, wiring);
-    let t1 = plan.state_at(SimTime::from_nanos(600_000_000_000), None);
+    let t1 = plan.state_at(SimTime::from_nanos(600_000_000_000));
     let report = applier.apply(&plan, &t1);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     applier.read_back().unwrap();
@@ -657,7 +656,7 @@ fn one_failing_link_does_not_stop_the_others() {
     let mut lab = Lab::new("fail");
     let (a, b) = lab.pair();
     let plan = orbitnet_model::compile_yaml(TINY).unwrap();
-    let state = plan.state_at(SimTime::ZERO, None);
+    let state = plan.state_at(SimTime::ZERO);
     let (good, bad) = (&state.links[0], &state.links[1]);
     let mut wiring = Wiring::default();
     wiring.add(End { link: good.id, node: good.a, peer: good.b, ifindex: a.ifindex, name: a.name.clone() });

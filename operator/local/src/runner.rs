@@ -119,13 +119,13 @@ fn paths_of(plan: &Plan, state: &State, pairs: &[(NodeIdx, NodeIdx)]) -> Vec<Pat
 /// Prints what `run` would build, building nothing.
 fn dry_run(plan: &Plan, opts: &RunOptions, view: &mut View) {
     let span = span_of(plan, opts);
-    let ground = orbitnet_offline::ground_links_used(plan, span.start, span.horizon, plan.tick);
+    let ground = plan.ground_links_chosen(span.start, span.horizon);
     let programs = plan
         .nodes
         .iter()
         .filter(|n| plan.node_templates.for_kind(n.kind).is_some_and(|t| t.command.is_some()))
         .count();
-    let first = plan.state_at(span.start, None);
+    let first = plan.state_at(span.start);
     view.message(&format!(
         "dry run of {:?}: would create {} network namespaces ({}*), {} inter-satellite links and {} ground links (those chosen in the first {}), and start {programs} node programs; at t = {} s, {} of {} links are up",
         plan.name,
@@ -255,7 +255,8 @@ fn run_loop(
 ) -> Result<RunSummary, RunError> {
     let mut summary = RunSummary::default();
     emu.applier.delay_tolerance_ns = opts.delay_tolerance.as_nanos();
-    let mut state = emu.plan.state_at(span.start, None);
+    let mut timeline = emu.plan.timeline();
+    let mut state = timeline.state_at(&emu.plan, span.start);
     let first = emu.applier.apply(&emu.plan, &state);
     let memory_kib = memory_before.zip(memory_available_kib()).map(|(b, a)| b.saturating_sub(a));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -323,7 +324,7 @@ fn run_loop(
             let to = SimTime::from_nanos(from.as_nanos().saturating_add(window).min(run_end));
             let tx = ahead_tx.clone();
             std::thread::spawn(move || {
-                let used = orbitnet_offline::ground_links_used(&plan, from, to, plan.tick);
+                let used = plan.ground_links_chosen(from, to);
                 let _ = tx.send(used.into_iter().collect());
             });
             lookahead_end = to;
@@ -341,19 +342,21 @@ fn run_loop(
         // Live edits, checked about once a second.
         if last_edit_check.elapsed() >= Duration::from_secs(1) {
             last_edit_check = Instant::now();
-            if let Some(yaml) = watcher.changed() {
-                apply_edit(&mut emu, &yaml, t, telemetry, view);
+            if let Some(yaml) = watcher.changed()
+                && apply_edit(&mut emu, &yaml, t, telemetry, view)
+            {
+                timeline = emu.plan.timeline();
             }
         }
 
         // The next state, computed before it is due.
-        let mut next_state = emu.plan.state_at(t, Some(&state));
+        let mut next_state = timeline.state_at(&emu.plan, t);
         // If the loop fell more than a tick behind, jump to the tick due now.
         let now_tick = clock.current_tick();
         if now_tick > next + 1 {
             summary.skipped += now_tick - next;
             next = now_tick;
-            next_state = emu.plan.state_at(clock.time_of(next), Some(&state));
+            next_state = timeline.state_at(&emu.plan, clock.time_of(next));
         }
         let t = clock.time_of(next);
         // A ground link the look-ahead missed (a live edit, a fault) is built now.
@@ -448,7 +451,14 @@ fn build_links(
     }
 }
 
-fn apply_edit(emu: &mut Emulation, yaml: &str, t: SimTime, telemetry: &mut Telemetry, view: &mut View) {
+/// Takes a live edit of the file if it can; says whether it did.
+fn apply_edit(
+    emu: &mut Emulation,
+    yaml: &str,
+    t: SimTime,
+    telemetry: &mut Telemetry,
+    view: &mut View,
+) -> bool {
     let (accepted, message) = match orbitnet_model::compile_yaml(yaml) {
         Err(e) => (false, format!("edit ignored, the file is not valid: {e}")),
         Ok(new) => match emu.plan.incompatibility(&new) {
@@ -467,6 +477,7 @@ fn apply_edit(emu: &mut Emulation, yaml: &str, t: SimTime, telemetry: &mut Telem
     };
     view.message(&message);
     telemetry.emit(&Record::Edit { t: t.as_secs_f64(), accepted, message });
+    accepted
 }
 
 fn report_errors(
@@ -523,10 +534,7 @@ fn events(plan: &Plan, before: &State, now: &State, telemetry: &mut Telemetry) {
         }
     }
     let describe = |i: usize| {
-        plan.faults
-            .iter()
-            .find(|f| f.spec_index == i)
-            .map(|f| (f.kind.as_str().to_owned(), orbitnet_offline::output::describe_fault(plan, f)))
+        plan.faults.iter().find(|f| f.spec_index == i).map(|f| (f.kind.as_str().to_owned(), f.describe(plan)))
     };
     for &i in now.active_faults.iter().filter(|i| !before.active_faults.contains(i)) {
         if let Some((kind, description)) = describe(i) {
@@ -615,7 +623,7 @@ fn status(
         .active_faults
         .iter()
         .filter_map(|&i| plan.faults.iter().find(|f| f.spec_index == i))
-        .map(|f| format!("[{}] {}", f.spec_index, orbitnet_offline::output::describe_fault(plan, f)))
+        .map(|f| format!("[{}] {}", f.spec_index, f.describe(plan)))
         .collect();
     lines.push(format!("faults: {}", if faults.is_empty() { "none".into() } else { faults.join("; ") }));
     for p in &r.paths {

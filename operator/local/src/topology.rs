@@ -71,7 +71,7 @@ pub fn up(
     let (namespaces, mut conns) = make_namespaces(&plan, progress)?;
     let namespaces_done = Instant::now();
 
-    let ground = orbitnet_offline::ground_links_used(&plan, window.0, window.1, plan.tick);
+    let ground = plan.ground_links_chosen(window.0, window.1);
     let mut pairs: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
     pairs.extend(ground.iter().copied());
     let (wiring, failed) = build::build_veths(&plan, &namespaces, &mut conns, &pairs, &mut |done, total| {

@@ -6,6 +6,7 @@ use crate::geo::Geodetic;
 use crate::geo::great_circle_m;
 use crate::plan::{FaultDef, FaultTarget, NodeIdx, Plan};
 use crate::time::SimTime;
+use crate::units::{human_rate, round_to};
 
 /// Extra impairment a fault adds to a link.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -87,6 +88,36 @@ impl ActiveFaults<'_> {
     }
 }
 
+impl FaultDef {
+    /// One line saying what the fault does, e.g. `jamming +60% loss within 800 km of 25.00,
+    /// 145.00`.
+    pub fn describe(&self, plan: &Plan) -> String {
+        let name = |i: u32| plan.node(i).name.as_str();
+        let mut effects = Vec::new();
+        if self.extra_loss_frac > 0.0 {
+            effects.push(format!("+{}% loss", round_to(self.extra_loss_frac * 100.0, 6)));
+        }
+        if self.extra_delay_ns > 0 {
+            effects.push(format!("+{} us delay", self.extra_delay_ns as f64 / 1e3));
+        }
+        if let Some(rate) = self.rate_cap_bps {
+            effects.push(format!("rate <= {}", human_rate(rate)));
+        }
+        let effects = if effects.is_empty() { String::new() } else { format!(" {}", effects.join(", ")) };
+        let target = match &self.target {
+            FaultTarget::Node(n) => format!("on {}", name(*n)),
+            FaultTarget::Link(a, b) => format!("on {} - {}", name(*a), name(*b)),
+            FaultTarget::Area { lat_rad, lon_rad, radius_m } => format!(
+                "within {} km of {:.2}, {:.2}",
+                round_to(radius_m / 1e3, 3),
+                lat_rad.to_degrees(),
+                lon_rad.to_degrees()
+            ),
+        };
+        format!("{}{effects} {target}", self.kind.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::State;
@@ -112,13 +143,13 @@ mod tests {
     fn node_down_cuts_a_satellite_for_its_window_and_ground_nodes_re_home() {
         // The satellite "near" uses at t = 100 goes down from t = 100 for 60 s.
         let probe = with_faults("  - {kind: nodeDown, node: d-0-0, at: 1d}");
-        let sat = probe.state_at(at(100.0), None).ground_choice.per_ground[0][0];
+        let sat = probe.state_at(at(100.0)).ground_choice.per_ground[0][0];
         let name = probe.node(sat).name.clone();
         let p = with_faults(&format!("  - {{kind: nodeDown, node: {name}, at: 100s, duration: 60s}}"));
-        let before = p.state_at(at(99.0), None);
+        let before = p.state_at(at(99.0));
         assert!(links_of(&before, sat).any(|l| l.up));
         for t in [100.0, 130.0, 159.9] {
-            let s = p.state_at(at(t), None);
+            let s = p.state_at(at(t));
             assert!(links_of(&s, sat).all(|l| !l.up), "{name} must be down at {t}");
             assert!(
                 s.ground_choice.per_ground.iter().all(|c| !c.contains(&sat)),
@@ -127,7 +158,7 @@ mod tests {
             assert_eq!(s.ground_choice.per_ground[0].len(), 2, "near re-homes to two other satellites");
             assert_eq!(s.active_faults, vec![0]);
         }
-        let after = p.state_at(at(160.0), None);
+        let after = p.state_at(at(160.0));
         assert!(after.active_faults.is_empty(), "the window ends at at + duration, exclusive");
         assert!(links_of(&after, sat).filter(|l| l.kind == LinkKind::Isl).all(|l| l.up));
     }
@@ -135,7 +166,7 @@ mod tests {
     #[test]
     fn a_downed_satellite_is_routed_around() {
         let p = with_faults("  - {kind: nodeDown, node: d-3-5, at: 0s}");
-        let s = p.state_at(at(500.0), None);
+        let s = p.state_at(at(500.0));
         let routes = s.routes.as_ref().unwrap();
         let down = p.node_index("d-3-5").unwrap();
         for from in 0..p.nodes.len() as u32 {
@@ -147,7 +178,7 @@ mod tests {
         }
         assert_eq!(routes.next_hop(down, p.node_index("far").unwrap()), None);
         // Without a duration the fault lasts to the end of the run.
-        assert_eq!(p.state_at(at(1e6), None).active_faults, vec![0]);
+        assert_eq!(p.state_at(at(1e6)).active_faults, vec![0]);
     }
 
     #[test]
@@ -155,7 +186,7 @@ mod tests {
         let p = with_faults("  - {kind: linkDown, a: d-2-3, b: d-2-4, at: 1m, duration: 30s}");
         let (a, b) = (p.node_index("d-2-3").unwrap(), p.node_index("d-2-4").unwrap());
         for (t, want_down) in [(59.0, 0), (60.0, 1), (89.0, 1), (90.0, 0)] {
-            let s = p.state_at(at(t), None);
+            let s = p.state_at(at(t));
             let isl_down: Vec<_> = s.links.iter().filter(|l| l.kind == LinkKind::Isl && !l.up).collect();
             assert_eq!(isl_down.len(), want_down, "at {t}");
             if want_down == 1 {
@@ -167,28 +198,25 @@ mod tests {
     #[test]
     fn a_cut_ground_link_makes_the_station_pick_another_satellite() {
         let probe = with_faults("  - {kind: nodeDown, node: d-0-0, at: 1d}");
-        let sat = probe.state_at(at(300.0), None).ground_choice.per_ground[2][0];
+        let sat = probe.state_at(at(300.0)).ground_choice.per_ground[2][0];
         let name = probe.node(sat).name.clone();
         let p = with_faults(&format!("  - {{kind: linkDown, a: far, b: {name}, at: 0s}}"));
-        let s = p.state_at(at(300.0), None);
+        let s = p.state_at(at(300.0));
         assert!(!s.ground_choice.per_ground[2].contains(&sat));
         assert_eq!(s.ground_choice.per_ground[2].len(), 2);
-        assert_eq!(
-            s.ground_choice.per_ground[0],
-            probe.state_at(at(300.0), None).ground_choice.per_ground[0]
-        );
+        assert_eq!(s.ground_choice.per_ground[0], probe.state_at(at(300.0)).ground_choice.per_ground[0]);
     }
 
     #[test]
     fn station_down_keeps_its_links_listed_but_down() {
         let p = with_faults("  - {kind: stationDown, node: near, at: 10s, duration: 10s}");
         let near = p.node_index("near").unwrap();
-        let during = p.state_at(at(15.0), None);
+        let during = p.state_at(at(15.0));
         let gsl: Vec<_> = links_of(&during, near).collect();
         assert_eq!(gsl.len(), 2);
         assert!(gsl.iter().all(|l| !l.up));
         assert!(links_of(&during, p.node_index("far").unwrap()).all(|l| l.up));
-        assert!(links_of(&p.state_at(at(20.0), None), near).all(|l| l.up));
+        assert!(links_of(&p.state_at(at(20.0)), near).all(|l| l.up));
         let routes = during.routes.unwrap();
         assert_eq!(routes.path(p.node_index("far").unwrap(), near), None);
     }
@@ -196,7 +224,7 @@ mod tests {
     #[test]
     fn jamming_adds_loss_to_ground_links_inside_its_radius_only() {
         let p = with_faults("  - {kind: jamming, latDeg: 30, lonDeg: 4, radiusKm: 500, lossPct: 60, at: 0s}");
-        let s = p.state_at(at(0.0), None);
+        let s = p.state_at(at(0.0));
         let jammed = 100.0 * (1.0 - 0.99 * 0.4);
         for l in &s.links {
             let name = p.node(l.a).name.as_str();
@@ -218,7 +246,7 @@ mod tests {
             "  - {kind: degraded, a: d-1-1, b: d-1-2, extraDelayUs: 2500, lossPct: 5, rateMbps: 10, at: 0s}\n  - {kind: degraded, node: d-5-5, rateMbps: 1, at: 0s}",
         );
         let clean = with_faults("  - {kind: nodeDown, node: d-0-0, at: 1d}");
-        let (s, c) = (p.state_at(at(42.0), None), clean.state_at(at(42.0), None));
+        let (s, c) = (p.state_at(at(42.0)), clean.state_at(at(42.0)));
         let find = |s: &State, a: &str, b: &str| {
             let id = crate::LinkId::of(a, b);
             s.links.iter().find(|l| l.id == id).cloned().unwrap()

@@ -3,8 +3,10 @@
 //! every machine, so the operator, every agent and the local runner agree on the link state
 //! at time t without exchanging per-tick data.
 //!
-//! Spec (YAML) --`compile`--> [`Plan`] --`Plan::state_at(t, previous)`--> [`State`]:
-//! positions, link up/down, delay, loss, rate, active faults and next-hop routes.
+//! Spec (YAML) --`compile`--> [`Plan`] --`Plan::state_at(t)`--> [`State`]: positions, link
+//! up/down, delay, loss, rate, active faults and next-hop routes. The state at t is a
+//! function of the spec and t alone, hysteresis included (`timeline` says how); a
+//! [`Timeline`] gives the same states one tick after another at the cost of one step each.
 
 pub mod addressing;
 pub mod compile;
@@ -19,7 +21,9 @@ pub mod routing;
 pub mod spec;
 pub mod state;
 pub mod time;
+pub mod timeline;
 mod track;
+pub mod units;
 
 pub use compile::{compile, compile_document, compile_yaml};
 pub use error::{Invalid, Problem, SpecError};
@@ -29,6 +33,7 @@ pub use routing::Routes;
 pub use spec::{ConstellationSpec, Document, parse_document};
 pub use state::State;
 pub use time::{Epoch, SimTime, SpecDuration};
+pub use timeline::{Anchors, Timeline};
 
 #[cfg(test)]
 mod properties;

@@ -1,6 +1,8 @@
-//! The whole state at time t: positions, links, routes, active faults. `Plan::state_at`
-//! composes geometry -> faults -> ground-link choice -> link states -> routes; the only
-//! input from the past is the previous tick's ground-link choice, passed explicitly.
+//! The whole state at time t: positions, links, routes, active faults. A state composes
+//! geometry -> faults -> ground-link choice -> link states -> routes; the choice (and, with
+//! route hysteresis, the routes) chain from the tick before, anchored as `timeline` says.
+
+use std::collections::BTreeSet;
 
 use crate::geometry::Geometry;
 use crate::links::{GroundChoice, LinkState};
@@ -30,36 +32,8 @@ impl State {
 }
 
 impl Plan {
-    /// The state at `t`. `previous` is the state one tick before (for ground-link
-    /// hysteresis and handover counts); without it every ground node chooses afresh.
-    pub fn state_at(&self, t: SimTime, previous: Option<&State>) -> State {
-        let geometry = self.geometry(t);
-        self.state_from(
-            geometry,
-            previous.map(|p| &p.ground_choice),
-            previous.and_then(|p| p.routes.as_ref()),
-        )
-    }
-
-    /// The state at an already computed geometry, routes included.
-    /// The state at an already computed geometry, routes included; `previous_routes` are
-    /// the tick before's, for route hysteresis.
-    pub fn state_from(
-        &self,
-        geometry: Geometry,
-        previous: Option<&GroundChoice>,
-        previous_routes: Option<&Routes>,
-    ) -> State {
-        let faults = self.active_faults(geometry.t);
-        let choice = self.choose_ground_links(&geometry, &faults, previous);
-        let mut state = self.state_with_choice(geometry, choice, previous);
-        state.routes = self.routes_for(&state.links, previous_routes);
-        state
-    }
-
-    /// The state at a geometry with the ground-link choice already made, without routes.
-    /// Lets a caller compute geometries and routes of many ticks in parallel and chain only
-    /// the cheap choice (`choose_ground_links`) tick by tick.
+    /// The state at a geometry with the ground-link choice already made, without routes;
+    /// `previous` is the choice of the tick before, for the handover count.
     pub fn state_with_choice(
         &self,
         geometry: Geometry,
@@ -96,34 +70,33 @@ impl Plan {
         (0..count).map(move |k| SimTime::from_nanos((i128::from(from.as_nanos()) + k * step) as i64))
     }
 
-    /// Ground-link handovers in the ticks after `from` up to `to`, the choice at `from` made
-    /// afresh. Geometry and ground-link choice only (no routes): cheap enough to count a
-    /// minute of Starlink's ticks.
+    /// Ground-link handovers at the ticks after `from` up to `to`. Geometry and ground-link
+    /// choice only (no routes): cheap enough to count a minute of Starlink's ticks.
     pub fn handovers_between(&self, from: SimTime, to: SimTime) -> usize {
-        let mut previous: Option<GroundChoice> = None;
-        let mut handovers = 0;
-        for t in Self::tick_times(from, to, self.tick) {
-            let geometry = self.geometry(t);
-            let faults = self.active_faults(t);
-            let choice = self.choose_ground_links(&geometry, &faults, previous.as_ref());
-            if let Some(p) = &previous {
-                handovers += choice.handovers_since(p);
-            }
-            previous = Some(choice);
-        }
-        handovers
+        let mut timeline = self.timeline().without_routes();
+        let first = self.tick_index(from) + 1;
+        let last = self.tick_index(to);
+        (first..=last).map(|k| timeline.state_at(self, self.tick_time(k)).handovers).sum()
     }
 
-    /// Every tick's state from `from` to `to` inclusive, each chained to the one before.
+    /// Every (ground node, satellite) pair the model chooses at the ticks from `from` to
+    /// `to`: the ground links a runner has to build for that window.
+    pub fn ground_links_chosen(&self, from: SimTime, to: SimTime) -> BTreeSet<(NodeIdx, NodeIdx)> {
+        let mut timeline = self.timeline().without_routes();
+        let mut used = BTreeSet::new();
+        for k in self.tick_index(from)..=self.tick_index(to) {
+            let state = timeline.state_at(self, self.tick_time(k));
+            for (g, sats) in state.ground_choice.per_ground.iter().enumerate() {
+                used.extend(sats.iter().map(|&s| ((self.n_sats + g) as NodeIdx, s)));
+            }
+        }
+        used
+    }
+
+    /// The states at `from`, `from + step`, ... up to `to` inclusive.
     pub fn states(&self, from: SimTime, to: SimTime, step: SpecDuration) -> impl Iterator<Item = State> + '_ {
-        let mut previous: Option<(GroundChoice, Option<Routes>)> = None;
-        Self::tick_times(from, to, step).map(move |t| {
-            let (choice, routes) = previous.as_ref().map_or((None, None), |(c, r)| (Some(c), r.as_ref()));
-            let state = self.state_from(self.geometry(t), choice, routes);
-            let keep_routes = if self.route_hysteresis_ns > 0 { state.routes.clone() } else { None };
-            previous = Some((state.ground_choice.clone(), keep_routes));
-            state
-        })
+        let mut timeline = self.timeline();
+        Self::tick_times(from, to, step).map(move |t| timeline.state_at(self, t))
     }
 }
 
@@ -174,7 +147,7 @@ mod tests {
                 "  shells:\n  - {{name: w, walker: {{type: {kind}, planes: 6, satsPerPlane: 11, phasing: 2}}, altitudeKm: 780, inclinationDeg: 86.4}}"
             ));
             for t in [0.0, 3600.0] {
-                let s = p.state_at(at(t), None);
+                let s = p.state_at(at(t));
                 let r = |plane: u32, sat: u32| s.geometry.ecef[(plane * 11 + sat) as usize];
                 for plane in 0..6 {
                     for sat in 0..11 {
@@ -216,7 +189,7 @@ mod tests {
         let p = plan(
             "  shells:\n  - {name: w, walker: {type: delta, planes: 4, satsPerPlane: 5, phasing: 3}, altitudeKm: 1000, inclinationDeg: 0}",
         );
-        let s = p.state_at(SimTime::ZERO, None);
+        let s = p.state_at(SimTime::ZERO);
         // Equatorial: all in one plane, so angles are comparable directly.
         let lon = |i: usize| s.geometry.ecef[i][1].atan2(s.geometry.ecef[i][0]).to_degrees();
         // Plane 1's node is 90 deg further east, and its satellite 0 is F / (P S) of a turn
@@ -243,7 +216,7 @@ mod tests {
         );
         let (mut down, mut up) = (0, 0);
         for t in [0.0, 600.0, 1200.0] {
-            let s = p.state_at(at(t), None);
+            let s = p.state_at(at(t));
             for (l, def) in s.links.iter().zip(&p.isls) {
                 let lat = |i: u32| {
                     let r = s.geometry.ecef[i as usize];
@@ -266,7 +239,7 @@ mod tests {
         let p = plan(
             "  shells:\n  - {name: w, walker: {type: delta, planes: 4, satsPerPlane: 10, phasing: 1}, altitudeKm: 1000, inclinationDeg: 55, isl: {maxRangeKm: 6000}}",
         );
-        let s = p.state_at(at(300.0), None);
+        let s = p.state_at(at(300.0));
         assert!(s.links.iter().any(|l| l.up) && s.links.iter().any(|l| !l.up));
         for l in &s.links {
             assert_eq!(l.up, l.distance_m <= 6_000e3, "{} m", l.distance_m);
@@ -281,11 +254,11 @@ mod tests {
         let p = plan(
             "  shells:\n  - {name: w, walker: {type: delta, planes: 1, satsPerPlane: 3}, altitudeKm: 500, inclinationDeg: 30}",
         );
-        assert!(p.state_at(SimTime::ZERO, None).links.iter().all(|l| !l.up));
+        assert!(p.state_at(SimTime::ZERO).links.iter().all(|l| !l.up));
         let p = plan(
             "  shells:\n  - {name: w, walker: {type: delta, planes: 1, satsPerPlane: 20}, altitudeKm: 500, inclinationDeg: 30}",
         );
-        assert!(p.state_at(SimTime::ZERO, None).links.iter().all(|l| l.up));
+        assert!(p.state_at(SimTime::ZERO).links.iter().all(|l| l.up));
     }
 
     #[test]
@@ -295,7 +268,7 @@ mod tests {
         ));
         let mut gsl_seen = Vec::new();
         for t in (0..20).map(|k| f64::from(k) * 300.0) {
-            let s = p.state_at(at(t), None);
+            let s = p.state_at(at(t));
             for l in &s.links {
                 let propagation = (l.distance_m / SPEED_OF_LIGHT_M_S * 1e9).round() as u64;
                 match l.kind {
@@ -336,7 +309,7 @@ mod tests {
         let mut compared = 0;
         for t in (0..30).map(|k| f64::from(k) * 240.0) {
             let visible = &all.geometry(at(t)).visible[0];
-            let s_all = all.state_at(at(t), None);
+            let s_all = all.state_at(at(t));
             assert_eq!(
                 s_all.ground_choice.per_ground[0].len(),
                 visible.len(),
@@ -354,38 +327,46 @@ mod tests {
             by_el.sort_by(|a, b| b.0.total_cmp(&a.0));
             let mut want: Vec<u32> = by_el[..2].iter().map(|x| x.1).collect();
             want.sort();
-            assert_eq!(high.state_at(at(t), None).ground_choice.per_ground[0], want);
+            assert_eq!(high.state_at(at(t)).ground_choice.per_ground[0], want);
             let mut by_d: Vec<_> = visible.iter().map(|c| (c.distance_m, c.sat)).collect();
             by_d.sort_by(|a, b| a.0.total_cmp(&b.0));
             let mut want: Vec<u32> = by_d[..2].iter().map(|x| x.1).collect();
             want.sort();
-            assert_eq!(near.state_at(at(t), None).ground_choice.per_ground[0], want);
+            assert_eq!(near.state_at(at(t)).ground_choice.per_ground[0], want);
         }
         assert!(compared > 5, "the test must see several satellites at once ({compared})");
     }
 
-    /// Hysteresis is state carried only through `previous`: the same tick without a
-    /// previous state chooses afresh, and over a pass it saves handovers.
+    /// Hysteresis saves handovers over a pass, and a state asked for alone (a process that
+    /// starts there) is the state the tick-by-tick timeline reaches.
     #[test]
-    fn hysteresis_saves_handovers_and_lives_only_in_previous() {
+    fn hysteresis_saves_handovers_and_every_tick_is_the_same_alone_or_chained() {
         let with = |deg: f64| {
             plan(&format!(
                 "{DENSE}\n  groundStations:\n  - {{name: g, latDeg: 30, lonDeg: 0}}\n  groundLinks: {{minElevationDeg: 10, antennas: 1, hysteresisDeg: {deg}}}\n  routing: none"
             ))
         };
-        let handovers = |p: &Plan| {
-            p.states(SimTime::ZERO, at(7200.0), SpecDuration::from_secs(10))
-                .map(|s| s.handovers)
-                .sum::<usize>()
+        let (sticky, eager) = (with(10.0), with(0.0));
+        let (from, to) = (SimTime::ZERO, at(7200.0));
+        let (kept, switched) = (sticky.handovers_between(from, to), eager.handovers_between(from, to));
+        assert!(kept < switched, "hysteresis 10 deg: {kept} handovers, none: {switched}");
+        let states: Vec<State> = sticky.states(from, to, sticky.tick).collect();
+        let fresh = |s: &State| {
+            let faults = sticky.active_faults(s.t);
+            sticky.choose_ground_links(&s.geometry, &faults, None)
         };
-        let (sticky, eager) = (handovers(&with(10.0)), handovers(&with(0.0)));
-        assert!(sticky < eager, "hysteresis 10 deg: {sticky} handovers, none: {eager}");
-        let p = with(10.0);
-        let states: Vec<State> = p.states(SimTime::ZERO, at(7200.0), SpecDuration::from_secs(10)).collect();
-        let differs = states.iter().any(|s| p.state_at(s.t, None).ground_choice != s.ground_choice);
-        assert!(differs, "without `previous`, some tick must choose differently");
-        for pair in states.windows(2) {
-            assert_eq!(p.state_at(pair[1].t, Some(&pair[0])).ground_choice, pair[1].ground_choice);
+        assert!(
+            states.iter().any(|s| fresh(s) != s.ground_choice),
+            "some tick keeps a satellite a fresh choice would not"
+        );
+        for s in states.iter().step_by(97) {
+            let alone = sticky.state_at(s.t);
+            assert_eq!(
+                (&alone.ground_choice, alone.handovers),
+                (&s.ground_choice, s.handovers),
+                "at {} s",
+                s.t
+            );
         }
     }
 
@@ -459,11 +440,11 @@ mod tests {
     #[test]
     fn routing_none_computes_no_routes_and_route_to_ground_only_ground() {
         let none = plan(&format!("{SHELL}\n  routing: none"));
-        assert!(none.state_at(SimTime::ZERO, None).routes.is_none());
+        assert!(none.state_at(SimTime::ZERO).routes.is_none());
         let ground = plan(&format!(
             "{SHELL}\n  routeTo: ground\n  groundStations:\n  - {{name: g, latDeg: 0, lonDeg: 0}}"
         ));
-        let s = ground.state_at(SimTime::ZERO, None);
+        let s = ground.state_at(SimTime::ZERO);
         assert_eq!(s.routes.unwrap().destinations, vec![ground.n_sats as u32]);
     }
 

@@ -6,7 +6,7 @@ pub mod output;
 pub mod pipeline;
 mod summary;
 
-pub use pipeline::{for_each_tick, ground_links_used};
+pub use pipeline::for_each_tick;
 pub use summary::{Report, Summary};
 
 /// Sets the number of worker threads; call once, before the first run.

@@ -3,15 +3,11 @@
 use std::io::{self, Write};
 
 use orbitnet_model::geo::Geodetic;
-use orbitnet_model::plan::{FaultDef, FaultTarget};
+use orbitnet_model::plan::FaultDef;
+use orbitnet_model::units::{human_rate, round_to};
 use orbitnet_model::{LinkKind, LinkState, Plan, State};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
-
-fn round_to(x: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (x * scale).round() / scale
-}
 
 /// Serializes a state as the planner's JSON object:
 /// `{"t", "time", "nodes": [...], "links": [...], "faults": [...], "routes"?: {...}}`.
@@ -140,36 +136,9 @@ impl Serialize for JsonFault<'_> {
         map.serialize_entry("kind", f.kind.as_str())?;
         map.serialize_entry("from", &f.start.as_secs_f64())?;
         map.serialize_entry("until", &f.end.map(|e| e.as_secs_f64()))?;
-        map.serialize_entry("description", &describe_fault(self.plan, f))?;
+        map.serialize_entry("description", &f.describe(self.plan))?;
         map.end()
     }
-}
-
-/// One line saying what a fault does, e.g. `jamming +60% loss within 800 km of 25.00, 145.00`.
-pub fn describe_fault(plan: &Plan, f: &FaultDef) -> String {
-    let name = |i: u32| plan.node(i).name.as_str();
-    let mut effects = Vec::new();
-    if f.extra_loss_frac > 0.0 {
-        effects.push(format!("+{}% loss", round_to(f.extra_loss_frac * 100.0, 6)));
-    }
-    if f.extra_delay_ns > 0 {
-        effects.push(format!("+{} us delay", f.extra_delay_ns as f64 / 1e3));
-    }
-    if let Some(rate) = f.rate_cap_bps {
-        effects.push(format!("rate <= {}", human_rate(rate)));
-    }
-    let effects = if effects.is_empty() { String::new() } else { format!(" {}", effects.join(", ")) };
-    let target = match &f.target {
-        FaultTarget::Node(n) => format!("on {}", name(*n)),
-        FaultTarget::Link(a, b) => format!("on {} - {}", name(*a), name(*b)),
-        FaultTarget::Area { lat_rad, lon_rad, radius_m } => format!(
-            "within {} km of {:.2}, {:.2}",
-            round_to(radius_m / 1e3, 3),
-            lat_rad.to_degrees(),
-            lon_rad.to_degrees()
-        ),
-    };
-    format!("{}{effects} {target}", f.kind.as_str())
 }
 
 struct JsonRoutes<'a> {
@@ -239,17 +208,6 @@ fn kind_str(kind: LinkKind) -> &'static str {
     }
 }
 
-/// `10 Gbit/s`, `1 Gbit/s`, `25 Mbit/s`, `64 kbit/s`.
-pub fn human_rate(bps: u64) -> String {
-    let (value, unit) = match bps {
-        b if b >= 1_000_000_000 => (b as f64 / 1e9, "Gbit/s"),
-        b if b >= 1_000_000 => (b as f64 / 1e6, "Mbit/s"),
-        b if b >= 1_000 => (b as f64 / 1e3, "kbit/s"),
-        b => (b as f64, "bit/s"),
-    };
-    format!("{} {unit}", round_to(value, 3))
-}
-
 /// What a table shows besides the header, faults and ground links.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TableOptions {
@@ -280,7 +238,7 @@ pub fn write_table(out: &mut impl Write, plan: &Plan, state: &State, opts: Table
     for &i in &state.active_faults {
         if let Some(f) = plan.faults.iter().find(|f| f.spec_index == i) {
             let until = f.end.map(|e| format!("until t = {e} s")).unwrap_or_else(|| "until the end".into());
-            writeln!(out, "  fault [{i}] {} ({until})", describe_fault(plan, f))?;
+            writeln!(out, "  fault [{i}] {} ({until})", f.describe(plan))?;
         }
     }
     if !opts.all_links {

@@ -12,6 +12,7 @@ pub struct Summary {
     pub isl_up_sum: u64,
     pub isl_total: u64,
     pub gsl_up_sum: u64,
+    /// Ground links made since the sample before, summed.
     pub handovers: u64,
     pub route_entries_sum: u64,
     pub unreachable_pairs_sum: u64,
@@ -20,6 +21,7 @@ pub struct Summary {
     /// The most next hops that changed in one tick.
     pub route_changes_max: u64,
     previous_routes: Option<orbitnet_model::Routes>,
+    previous_choice: Option<orbitnet_model::GroundChoice>,
 }
 
 impl Summary {
@@ -30,7 +32,10 @@ impl Summary {
         self.isl_total = state.links.iter().filter(|l| l.kind == LinkKind::Isl).count() as u64;
         self.isl_up_sum += state.links.iter().filter(|l| l.kind == LinkKind::Isl && l.up).count() as u64;
         self.gsl_up_sum += state.links.iter().filter(|l| l.kind == LinkKind::Gsl && l.up).count() as u64;
-        self.handovers += state.handovers as u64;
+        if let Some(before) = &self.previous_choice {
+            self.handovers += state.ground_choice.handovers_since(before) as u64;
+        }
+        self.previous_choice = Some(state.ground_choice.clone());
         if let Some(routes) = &state.routes {
             let entries = routes.len() as u64;
             let pairs = routes.destinations.len() as u64 * (state.geometry.ecef.len() as u64 - 1);

@@ -1,0 +1,236 @@
+//! The state at any time as a function of the plan and that time alone, hysteresis included.
+//!
+//! Hysteresis (ground links kept until a better satellite wins by a margin; next hops kept
+//! while they stay within `routeHysteresisUs`) makes a tick's choice depend on the tick
+//! before. A chain that began wherever a process started would give two processes two
+//! answers for the same tick. So every chain is *anchored*: ticks are counted from the
+//! epoch (tick k is at k x `spec.tick`), and cut into segments of [`ANCHOR_PERIOD`].
+//!
+//! - **Ground links.** The choice at the ticks of segment s (ticks sP .. (s+1)P - 1) comes
+//!   from a chain that starts afresh (no incumbents) [`ANCHOR_WARMUP`] before sP and steps
+//!   tick by tick. By sP it has in practice joined the chain of segment s - 1 (both keep
+//!   the same satellite once either hands over), so the switch is seamless; where it has
+//!   not, the switch is a handover like any other, the same in every process.
+//! - **Routes** (only with `routeHysteresisUs` > 0): the chain of segment s starts afresh at
+//!   sP, no warm-up (a fresh tick is exactly the shortest paths, and a route computation costs
+//!   a hundred times a ground-link choice).
+//!
+//! A process that starts at tick k replays at most one period plus the warm-up of
+//! geometry and ground-link choices (and, with route hysteresis, up to a period of routes);
+//! one that steps tick after tick does one step per tick. [`Timeline`] does both.
+//! A time between two ticks gets the choice made from the tick before it.
+
+use crate::faults::ActiveFaults;
+use crate::geometry::Geometry;
+use crate::links::GroundChoice;
+use crate::plan::Plan;
+use crate::routing::Routes;
+use crate::state::State;
+use crate::time::{SimTime, SpecDuration};
+
+/// Length of a segment: hysteresis chains restart at multiples of it from the epoch.
+pub const ANCHOR_PERIOD: SpecDuration = SpecDuration::from_secs(300);
+/// How long before its segment a ground-link chain starts, so that it has joined the
+/// previous segment's chain by the time it takes over.
+pub const ANCHOR_WARMUP: SpecDuration = SpecDuration::from_secs(300);
+
+/// The segments of a plan, in ticks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchors {
+    /// Ticks per segment (at least 1).
+    pub period: i64,
+    /// Ticks of warm-up before a segment (whole ticks, rounded up).
+    pub warmup: i64,
+}
+
+impl Anchors {
+    pub fn of(tick: SpecDuration) -> Self {
+        let tick_ns = tick.as_nanos().max(1);
+        let ticks = |d: SpecDuration| i64::try_from(d.as_nanos().div_ceil(tick_ns)).unwrap_or(i64::MAX);
+        Self { period: ticks(ANCHOR_PERIOD).max(1), warmup: ticks(ANCHOR_WARMUP) }
+    }
+
+    /// The segment tick `k` belongs to.
+    pub fn segment(&self, k: i64) -> i64 {
+        k.div_euclid(self.period)
+    }
+
+    /// The first tick of segment `s`.
+    pub fn segment_start(&self, s: i64) -> i64 {
+        s.saturating_mul(self.period)
+    }
+
+    /// The tick at which the ground-link chain of segment `s` starts afresh.
+    fn chain_start(&self, s: i64) -> i64 {
+        self.segment_start(s).saturating_sub(self.warmup)
+    }
+
+    /// The segments whose ground-link chains run at tick `k`: its own, and those warming up.
+    fn live(&self, k: i64) -> std::ops::RangeInclusive<i64> {
+        self.segment(k)..=self.segment(k.saturating_add(self.warmup))
+    }
+
+    /// Most ticks a cold start steps through before the tick it wants: a cheaper way
+    /// there than stepping from further back.
+    pub fn replay_limit(&self) -> i64 {
+        self.period.saturating_add(self.warmup)
+    }
+}
+
+impl Plan {
+    /// The tick at or before `t`: floor(t / tick), counted from the epoch.
+    pub fn tick_index(&self, t: SimTime) -> i64 {
+        let tick_ns = i64::try_from(self.tick.as_nanos()).unwrap_or(i64::MAX).max(1);
+        t.as_nanos().div_euclid(tick_ns)
+    }
+
+    /// The time of tick `k` (saturating at the ends of time).
+    pub fn tick_time(&self, k: i64) -> SimTime {
+        let tick_ns = i64::try_from(self.tick.as_nanos()).unwrap_or(i64::MAX);
+        SimTime::from_nanos(k.saturating_mul(tick_ns))
+    }
+
+    pub fn anchors(&self) -> Anchors {
+        Anchors::of(self.tick)
+    }
+
+    /// A timeline of this plan's states, routes included when routing computes them.
+    pub fn timeline(&self) -> Timeline {
+        Timeline { anchors: self.anchors(), with_routes: true, at: None }
+    }
+
+    /// The state at `t`: the same in every process, whatever it computed before.
+    pub fn state_at(&self, t: SimTime) -> State {
+        self.timeline().state_at(self, t)
+    }
+}
+
+/// Where a timeline has stepped to: tick `k`, the choice of every ground-link chain
+/// running there, and (route hysteresis only) the routes of tick `k`.
+#[derive(Clone, Debug)]
+struct Cursor {
+    k: i64,
+    /// (segment, its chain's choice at `k`), by segment.
+    chains: Vec<(i64, GroundChoice)>,
+    routes: Option<Routes>,
+}
+
+impl Cursor {
+    fn chain(&self, segment: i64) -> Option<&GroundChoice> {
+        self.chains.iter().find(|(s, _)| *s == segment).map(|(_, c)| c)
+    }
+}
+
+/// States in time order, each as `Plan::state_at` gives it, at the cost of one step per
+/// tick when asked for times in order (and of a replay when asked to jump). A timeline
+/// remembers where its plan's chains are: use it with the plan that made it (a changed
+/// plan needs a new timeline).
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    anchors: Anchors,
+    with_routes: bool,
+    at: Option<Cursor>,
+}
+
+impl Timeline {
+    /// States without routes (geometry, ground-link choice, links): what a look-ahead of
+    /// the links to build needs, for a fraction of the cost.
+    pub fn without_routes(mut self) -> Self {
+        self.with_routes = false;
+        self
+    }
+
+    /// Whether routes are chained from tick to tick (route hysteresis).
+    fn routes_chained(&self, plan: &Plan) -> bool {
+        self.with_routes && plan.route_hysteresis_ns > 0
+    }
+
+    /// The state at `t`.
+    pub fn state_at(&mut self, plan: &Plan, t: SimTime) -> State {
+        let k = plan.tick_index(t);
+        let on_tick = plan.tick_time(k) == t;
+        // The tick before `t` gives the incumbents of `t`'s choice.
+        let before = if on_tick { k - 1 } else { k };
+        self.step_to(plan, before);
+        let geometry = plan.geometry(t);
+        let faults = plan.active_faults(t);
+        let cursor = self.cursor();
+        let previous = cursor.chain(self.anchors.segment(before)).cloned();
+        let (choice, chained_routes) = if on_tick {
+            self.step(plan, k, &geometry, &faults, true);
+            let cursor = self.cursor();
+            // Every chain running at k is in the cursor: a replay starts where the earliest
+            // of them starts, and stepping keeps them all.
+            let choice = cursor.chain(self.anchors.segment(k)).expect("the chain of k's segment runs at k");
+            (choice.clone(), cursor.routes.clone())
+        } else {
+            // Between ticks: one more choice from the tick before, which moves no chain.
+            (plan.choose_ground_links(&geometry, &faults, previous.as_ref()), None)
+        };
+        let mut state = plan.state_with_choice(geometry, choice, previous.as_ref());
+        if self.with_routes {
+            state.routes = match chained_routes {
+                Some(routes) => Some(routes),
+                // Between ticks, chained routes continue from the tick before.
+                None => plan.routes_for(&state.links, self.cursor().routes.as_ref()),
+            };
+        }
+        state
+    }
+
+    fn cursor(&self) -> &Cursor {
+        self.at.as_ref().expect("a cursor exists once step_to or step has run")
+    }
+
+    /// Moves the cursor to tick `target`: forward one tick at a time when that is the
+    /// cheaper way, else by a replay from where `target`'s chains start.
+    fn step_to(&mut self, plan: &Plan, target: i64) {
+        let from = match &self.at {
+            Some(c) if c.k == target => return,
+            Some(c) if c.k < target && target - c.k <= self.anchors.replay_limit() => c.k + 1,
+            _ => {
+                self.at = None;
+                self.anchors.chain_start(self.anchors.segment(target))
+            }
+        };
+        // Chained routes matter from the start of `target`'s segment (or from where the
+        // cursor already has them).
+        let routes_from =
+            if self.at.is_some() { from } else { self.anchors.segment_start(self.anchors.segment(target)) };
+        for j in from..=target {
+            let t = plan.tick_time(j);
+            let geometry = plan.geometry(t);
+            let faults = plan.active_faults(t);
+            self.step(plan, j, &geometry, &faults, j >= routes_from);
+        }
+    }
+
+    /// One tick of every chain running at tick `j`, from the cursor at `j - 1` (or from
+    /// nothing, in a replay's first tick); routes too, if chained and `routes` is set.
+    fn step(&mut self, plan: &Plan, j: i64, geometry: &Geometry, faults: &ActiveFaults<'_>, routes: bool) {
+        let before = self.at.take().filter(|c| c.k == j - 1);
+        let mut chains = Vec::with_capacity(2);
+        for s in self.anchors.live(j) {
+            let previous = before.as_ref().and_then(|c| c.chain(s));
+            // A chain met mid-way in a replay's first ticks has no history: it is not one
+            // the replay needs (they all start within it), so it is left out.
+            if previous.is_none() && j != self.anchors.chain_start(s) {
+                continue;
+            }
+            chains.push((s, plan.choose_ground_links(geometry, faults, previous)));
+        }
+        let segment = self.anchors.segment(j);
+        let routes = (routes && self.routes_chained(plan)).then(|| {
+            let empty = GroundChoice::default();
+            // Routes are chained only from the start of j's segment, where its chain runs.
+            let choice = chains.iter().find(|(s, _)| *s == segment).map_or(&empty, |(_, c)| c);
+            let links = plan.link_states(geometry, faults, choice);
+            let previous = before
+                .as_ref()
+                .filter(|c| self.anchors.segment(c.k) == segment)
+                .and_then(|c| c.routes.as_ref());
+            plan.routes_for(&links, previous)
+        });
+        self.at = Some(Cursor { k: j, chains, routes: routes.flatten() });
+    }
+}
