@@ -16,7 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::Resource;
 use kube::core::object::{HasSpec, HasStatus};
 use orbitnet_model::ConstellationSpec;
-use schemars::JsonSchema;
+use schemars::transform::{Transform, transform_subschemas};
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -341,6 +342,7 @@ fn root_schema() -> Value {
             s.inline_subschemas = true;
             s.meta_schema = None;
         })
+        .with_transform(KubernetesFormats)
         .with_transform(schemars::transform::AddNullable::default())
         .with_transform(kube::core::schema::StructuralSchemaRewriter)
         .with_transform(kube::core::schema::OptionalEnum)
@@ -368,6 +370,29 @@ fn root_schema() -> Value {
         },
         "required": ["spec"],
     })
+}
+
+/// schemars names unsigned integer formats by their width (`uint32`); Kubernetes knows only
+/// `int32` and `int64` (1.36 warns `unrecognized format "uint32"` and checks nothing). Such a
+/// schema gets whichever holds the type, and the type's largest value as its maximum where
+/// it states none lower (schemars states the minimum, 0), so the API server refuses what the
+/// Rust type cannot hold.
+#[derive(Clone)]
+struct KubernetesFormats;
+
+impl Transform for KubernetesFormats {
+    fn transform(&mut self, schema: &mut Schema) {
+        let bits = schema.get("format").and_then(Value::as_str).and_then(|f| f.strip_prefix("uint"));
+        if let Some(bits) = bits.and_then(|b| b.parse::<i32>().ok()) {
+            let max = 2f64.powi(bits) - 1.0;
+            let format = if max <= f64::from(i32::MAX) { "int32" } else { "int64" };
+            schema.insert("format".into(), format.into());
+            if schema.get("maximum").and_then(Value::as_f64).is_none_or(|stated| stated > max) {
+                schema.insert("maximum".into(), max.into());
+            }
+        }
+        transform_subschemas(self, schema);
+    }
 }
 
 fn strip_defaults(schema: &mut Value) {
@@ -441,6 +466,95 @@ mod tests {
         assert_eq!(shell_rules.as_array().unwrap().len(), 2);
         let fault_rules = &spec["properties"]["faults"]["items"]["x-kubernetes-validations"];
         assert_eq!(fault_rules.as_array().unwrap().len(), 4);
+    }
+
+    fn open_api_schema() -> Value {
+        let crd = serde_json::to_value(crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+
+    /// Calls `visit` with the path (`[]` for array items) and schema of every field under
+    /// `schema` (objects' properties and arrays' items; maps' values are not fields).
+    fn each_field(schema: &Value, path: &str, visit: &mut impl FnMut(&str, &Value)) {
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, property) in properties {
+                let path = format!("{path}.{name}");
+                visit(&path, property);
+                each_field(property, &path, visit);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            let path = format!("{path}[]");
+            visit(&path, items);
+            each_field(items, &path, visit);
+        }
+    }
+
+    /// Formats Kubernetes checks, by type (1.36, k8s.io/apiextensions-apiserver
+    /// pkg/apiserver/validation/formats.go, `supportedVersionedFormats` and
+    /// `GetUnrecognizedFormats`); others it ignores, with a warning at install.
+    fn kubernetes_knows(type_: &str, format: &str) -> bool {
+        const STRING_FORMATS: &[&str] = &[
+            "bsonobjectid",
+            "uri",
+            "email",
+            "hostname",
+            "ipv4",
+            "ipv6",
+            "cidr",
+            "mac",
+            "uuid",
+            "uuid3",
+            "uuid4",
+            "uuid5",
+            "isbn",
+            "isbn10",
+            "isbn13",
+            "creditcard",
+            "ssn",
+            "hexcolor",
+            "rgbcolor",
+            "byte",
+            "password",
+            "date",
+            "duration",
+            "datetime",
+        ];
+        match type_ {
+            "integer" => ["int32", "int64"].contains(&format),
+            "number" => ["float", "double"].contains(&format),
+            // Compared without dashes, as go-openapi names them: `date-time` is `datetime`.
+            "string" => STRING_FORMATS.contains(&format.replace('-', "").as_str()),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn every_format_is_one_kubernetes_recognizes() {
+        let root = open_api_schema();
+        let mut unknown = Vec::new();
+        let mut formats = 0;
+        each_field(&root, "", &mut |path, schema| {
+            if let Some(format) = schema.get("format").and_then(Value::as_str) {
+                formats += 1;
+                let type_ = schema["type"].as_str().unwrap_or("");
+                if !kubernetes_knows(type_, format) {
+                    unknown.push(format!("{path}: {type_} {format}"));
+                }
+            }
+        });
+        assert!(formats > 0);
+        assert!(unknown.is_empty(), "formats Kubernetes does not recognize: {unknown:?}");
+    }
+
+    #[test]
+    fn unsigned_fields_say_what_their_type_holds() {
+        let root = open_api_schema();
+        let pods = &root["properties"]["status"]["properties"]["pods"];
+        assert_eq!(
+            (&pods["format"], &pods["minimum"], &pods["maximum"]),
+            (&json!("int64"), &json!(0.0), &json!(4294967295.0))
+        );
     }
 
     #[test]
