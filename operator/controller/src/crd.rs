@@ -490,6 +490,132 @@ mod tests {
         }
     }
 
+    /// Every field set; see the file's header.
+    const EVERY_FIELD: &str = include_str!("../tests/data/every-field.yaml");
+
+    /// The schema of the field at `path`, e.g. `spec.groundStations[0].latDeg`: an index
+    /// steps into the array's items.
+    fn schema_at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+        let mut at = root;
+        for step in path.split('.') {
+            let (name, index) = match step.split_once('[') {
+                Some((name, _)) => (name, true),
+                None => (step, false),
+            };
+            at = at.get("properties")?.get(name)?;
+            if index {
+                at = at.get("items")?;
+            }
+        }
+        Some(at)
+    }
+
+    /// `path` with every array index written `[]`: the same field of every item.
+    fn any_item(path: &str) -> String {
+        let mut out = String::new();
+        let mut in_index = false;
+        for c in path.chars() {
+            match c {
+                '[' => in_index = true,
+                ']' => {
+                    in_index = false;
+                    out.push_str("[]");
+                }
+                _ if in_index => {}
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// A schema's or a model's bounds as `[min, max]`, `(min, max]` when min is exclusive.
+    fn interval(min: Option<f64>, min_exclusive: bool, max: Option<f64>) -> String {
+        let show = |v: Option<f64>| v.map_or("none".to_owned(), |v| v.to_string());
+        let open = if min_exclusive { '(' } else { '[' };
+        format!("{open}{}, {}]", show(min), show(max))
+    }
+
+    fn stated_interval(schema: &Value) -> String {
+        interval(
+            schema["minimum"].as_f64(),
+            schema["exclusiveMinimum"].as_bool().unwrap_or(false),
+            schema["maximum"].as_f64(),
+        )
+    }
+
+    /// The model's numeric checks, run over a spec that sets every field, are the schema's
+    /// bounds: every check is in the schema, at the same field, with the same minimum,
+    /// maximum and exclusiveness; and the schema bounds nothing the model does not, but for
+    /// the range of the field's type (a `phasing` is a u32; the model checks it against
+    /// `planes`, a CEL rule).
+    #[test]
+    fn the_schema_bounds_what_the_model_bounds_and_no_more() {
+        let cst: Constellation = serde_yaml::from_str(EVERY_FIELD).unwrap();
+        orbitnet_model::compile("every-field", &cst.spec).unwrap_or_else(|e| panic!("every-field.yaml: {e}"));
+        let bounds = orbitnet_model::compile::bounds(&cst.spec);
+        let root = open_api_schema();
+        let mut wrong = Vec::new();
+        for b in &bounds {
+            let checked = interval(Some(b.min), b.min_exclusive, Some(b.max));
+            match schema_at(&root, &b.path) {
+                None => {
+                    wrong.push(format!("{}: the model checks {checked}; no such field in the schema", b.path))
+                }
+                Some(schema) if stated_interval(schema) != checked => wrong.push(format!(
+                    "{}: the model checks {checked}, the schema says {}",
+                    b.path,
+                    stated_interval(schema)
+                )),
+                Some(_) => {}
+            }
+        }
+        let checked: std::collections::BTreeSet<String> = bounds.iter().map(|b| any_item(&b.path)).collect();
+        let type_range = interval(Some(0.0), false, Some(f64::from(u32::MAX)));
+        each_field(&root["properties"]["spec"], "spec", &mut |path, schema| {
+            let stated = stated_interval(schema);
+            let bounded = schema.get("minimum").is_some() || schema.get("maximum").is_some();
+            if bounded && !checked.contains(path) && stated != type_range {
+                wrong.push(format!("{path}: the schema says {stated}; the model checks no bound"));
+            }
+        });
+        assert!(bounds.len() >= 40, "only {} bounds: does every-field.yaml set every field?", bounds.len());
+        assert!(
+            wrong.is_empty(),
+            "the CRD's schema and the model's checks differ (bounds go in spec.rs, #[schemars(range)]):\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    /// A field every-field.yaml leaves out would have its bounds go unchecked above.
+    #[test]
+    fn every_field_yaml_sets_every_field_of_the_spec() {
+        let doc: Value = serde_yaml::from_str(EVERY_FIELD).unwrap();
+        let root = open_api_schema();
+        let mut missing = Vec::new();
+        each_field(&root["properties"]["spec"], "spec", &mut |path, _| {
+            if !values_at(&doc, path).iter().any(|v| !v.is_null()) {
+                missing.push(path.to_owned());
+            }
+        });
+        assert!(missing.is_empty(), "tests/data/every-field.yaml does not set {missing:?}");
+    }
+
+    /// The values at `path` (`[]`: in every item of the array).
+    fn values_at<'a>(doc: &'a Value, path: &str) -> Vec<&'a Value> {
+        let mut at = vec![doc];
+        for step in path.split('.') {
+            let (name, items) = match step.strip_suffix("[]") {
+                Some(name) => (name, true),
+                None => (step, false),
+            };
+            at = at.into_iter().map(|v| &v[name]).collect();
+            if items {
+                at = at.into_iter().filter_map(Value::as_array).flatten().collect();
+            }
+        }
+        at
+    }
+
     /// Formats Kubernetes checks, by type (1.36, k8s.io/apiextensions-apiserver
     /// pkg/apiserver/validation/formats.go, `supportedVersionedFormats` and
     /// `GetUnrecognizedFormats`); others it ignores, with a warning at install.
@@ -555,6 +681,8 @@ mod tests {
             (&pods["format"], &pods["minimum"], &pods["maximum"]),
             (&json!("int64"), &json!(0.0), &json!(4294967295.0))
         );
+        let antennas = schema_at(&root, "spec.groundLinks.antennas").unwrap();
+        assert_eq!(antennas["maximum"], json!(64.0), "a lower maximum is kept");
     }
 
     #[test]
