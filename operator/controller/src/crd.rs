@@ -16,6 +16,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::Resource;
 use kube::core::object::{HasSpec, HasStatus};
 use orbitnet_model::ConstellationSpec;
+use orbitnet_model::compile::MAX_NODES;
+use orbitnet_model::spec::FaultKind;
 use schemars::transform::{Transform, transform_subschemas};
 use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
@@ -225,52 +227,106 @@ pub struct AgentReport {
     pub lag_ms: u32,
 }
 
+/// A CEL rule (`x-kubernetes-validations`) on the schema at `path`.
+struct CelRule {
+    /// Dot-separated properties; `[]` steps into array items.
+    path: &'static str,
+    rule: String,
+    message: String,
+}
+
+fn cel(path: &'static str, rule: impl Into<String>, message: impl Into<String>) -> CelRule {
+    CelRule { path, rule: rule.into(), message: message.into() }
+}
+
 /// Cross-field rules the schema alone cannot say, for servers that evaluate CEL (1.25+).
 /// The operator makes the same checks (the model's `compile`), so an older server's users
-/// still get an `Invalid` condition naming the field.
-const CEL_RULES: &[(&str, &str, &str)] = &[
-    (
-        "spec.shells[]",
-        "has(self.walker) != has(self.tles)",
-        "a shell has either `walker` or `tles`, not both and not neither",
-    ),
-    (
-        "spec.shells[]",
-        "!has(self.walker) || (has(self.altitudeKm) && has(self.inclinationDeg))",
-        "a Walker shell needs `altitudeKm` and `inclinationDeg`",
-    ),
-    (
-        "spec.shells[].walker",
-        "!has(self.phasing) || self.phasing < self.planes",
-        "`phasing` must be below `planes`",
-    ),
-    (
+/// still get an `Invalid` condition naming the field. `tests/data/rule-cases.yaml` has a spec
+/// each rule refuses and one it lets through.
+fn cel_rules() -> Vec<CelRule> {
+    vec![
+        cel(
+            "spec.shells[]",
+            "has(self.walker) != has(self.tles)",
+            "a shell has either `walker` or `tles`, not both and not neither",
+        ),
+        cel(
+            "spec.shells[]",
+            "!has(self.walker) || (has(self.altitudeKm) && has(self.inclinationDeg))",
+            "a Walker shell needs `altitudeKm` and `inclinationDeg`",
+        ),
+        cel(
+            "spec.shells[]",
+            "!has(self.tles) || !(has(self.altitudeKm) || has(self.inclinationDeg))",
+            "a TLE shell takes no `altitudeKm` or `inclinationDeg`: the TLEs give the orbits",
+        ),
+        cel(
+            "spec.shells[]",
+            "!has(self.tles) || !has(self.isl) || (has(self.isl.grid) && self.isl.grid == 'none')",
+            "a TLE shell has no inter-satellite grid: leave out `isl` or set `grid: none`",
+        ),
+        cel(
+            "spec.shells[].walker",
+            "!has(self.phasing) || self.phasing < self.planes",
+            "`phasing` must be below `planes`",
+        ),
+        cel(
+            "spec.shells[].walker",
+            format!("self.planes * self.satsPerPlane <= {MAX_NODES}"),
+            format!("a Walker shell has at most {MAX_NODES} satellites (`planes` x `satsPerPlane`)"),
+        ),
+        cel(
+            "spec.faults[]",
+            "!(self.kind in ['nodeDown', 'stationDown']) || has(self.node)",
+            "nodeDown and stationDown faults need `node`",
+        ),
+        cel(
+            "spec.faults[]",
+            "self.kind != 'linkDown' || (has(self.a) && has(self.b))",
+            "linkDown faults need `a` and `b`",
+        ),
+        cel(
+            "spec.faults[]",
+            "self.kind != 'degraded' || (has(self.node) ? !has(self.a) && !has(self.b) : has(self.a) && has(self.b))",
+            "degraded faults need `node`, or `a` and `b`, not both",
+        ),
+        cel(
+            "spec.faults[]",
+            "self.kind != 'degraded' || has(self.extraDelayUs) || has(self.lossPct) || has(self.rateMbps)",
+            "degraded faults need `extraDelayUs`, `lossPct` or `rateMbps`",
+        ),
+        cel(
+            "spec.faults[]",
+            "self.kind != 'jamming' || (has(self.latDeg) && has(self.lonDeg) && has(self.radiusKm) && has(self.lossPct))",
+            "jamming faults need `latDeg`, `lonDeg`, `radiusKm` and `lossPct`",
+        ),
+    ]
+    .into_iter()
+    .chain(FaultKind::ALL.into_iter().map(fields_of_fault_kind))
+    .collect()
+}
+
+/// A fault of `kind` sets only the fields that kind uses.
+fn fields_of_fault_kind(kind: FaultKind) -> CelRule {
+    let used = kind.fields();
+    let mut unused: Vec<&str> = FaultKind::ALL.iter().flat_map(|k| k.fields()).copied().collect();
+    unused.sort_unstable();
+    unused.dedup();
+    unused.retain(|f| !used.contains(f));
+    let set: Vec<String> = unused.iter().map(|f| format!("has(self.{f})")).collect();
+    let named: Vec<String> = used.iter().map(|f| format!("`{f}`")).collect();
+    cel(
         "spec.faults[]",
-        "!(self.kind in ['nodeDown', 'stationDown']) || has(self.node)",
-        "nodeDown and stationDown faults need `node`",
-    ),
-    (
-        "spec.faults[]",
-        "self.kind != 'linkDown' || (has(self.a) && has(self.b))",
-        "linkDown faults need `a` and `b`",
-    ),
-    (
-        "spec.faults[]",
-        "self.kind != 'degraded' || has(self.node) || (has(self.a) && has(self.b))",
-        "degraded faults need `node`, or `a` and `b`",
-    ),
-    (
-        "spec.faults[]",
-        "self.kind != 'jamming' || (has(self.latDeg) && has(self.lonDeg) && has(self.radiusKm) && has(self.lossPct))",
-        "jamming faults need `latDeg`, `lonDeg`, `radiusKm` and `lossPct`",
-    ),
-];
+        format!("self.kind != '{}' || !({})", kind.as_str(), set.join(" || ")),
+        format!("{} faults set only {}, `at` and `duration`", kind.as_str(), named.join(", ")),
+    )
+}
 
 /// The CRD, exactly as committed in `crds/constellation.yaml`.
 pub fn crd() -> CustomResourceDefinition {
     let mut schema = root_schema();
-    for (path, rule, message) in CEL_RULES {
-        add_rule(&mut schema, path, rule, message);
+    for rule in cel_rules() {
+        add_rule(&mut schema, &rule);
     }
     let schema: JSONSchemaProps =
         serde_json::from_value(schema).expect("the generated schema is a JSONSchemaProps (tested)");
@@ -406,8 +462,7 @@ fn strip_defaults(schema: &mut Value) {
     }
 }
 
-/// Adds a CEL rule at `path` (dot-separated properties; `[]` steps into array items).
-fn add_rule(schema: &mut Value, path: &str, rule: &str, message: &str) {
+fn add_rule(schema: &mut Value, CelRule { path, rule, message }: &CelRule) {
     let mut at = schema;
     for step in path.split('.') {
         let (name, items) = match step.strip_suffix("[]") {
@@ -462,10 +517,12 @@ mod tests {
     fn cel_rules_sit_where_their_paths_say() {
         let crd = serde_json::to_value(crd()).unwrap();
         let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
-        let shell_rules = &spec["properties"]["shells"]["items"]["x-kubernetes-validations"];
-        assert_eq!(shell_rules.as_array().unwrap().len(), 2);
+        let shell = &spec["properties"]["shells"]["items"];
+        assert_eq!(shell["x-kubernetes-validations"].as_array().unwrap().len(), 4);
+        let walker = &shell["properties"]["walker"]["x-kubernetes-validations"];
+        assert_eq!(walker.as_array().unwrap().len(), 2);
         let fault_rules = &spec["properties"]["faults"]["items"]["x-kubernetes-validations"];
-        assert_eq!(fault_rules.as_array().unwrap().len(), 4);
+        assert_eq!(fault_rules.as_array().unwrap().len(), 10);
     }
 
     fn open_api_schema() -> Value {
@@ -701,5 +758,39 @@ mod tests {
         assert_eq!(cst.metadata.name.as_deref(), Some("backbone"));
         assert_eq!(cst.spec.shells.len(), 2);
         orbitnet_model::compile("backbone", &cst.spec).unwrap();
+    }
+
+    /// tests/data/rule-cases.yaml: every case's `bad` spec is refused by the model, at the
+    /// case's field (and maybe elsewhere too: faults name the satellites of a broken shell),
+    /// and its `good` one accepted; every CEL rule has a case.
+    #[test]
+    fn the_model_agrees_with_every_cel_rule_on_its_cases() {
+        let base: Value = serde_yaml::from_str(EVERY_FIELD).unwrap();
+        let cases: Vec<Value> = serde_yaml::from_str(include_str!("../tests/data/rule-cases.yaml")).unwrap();
+        let compiled = |patch: &Value| {
+            let mut doc = base.clone();
+            let patch: json_patch::Patch = serde_json::from_value(patch.clone()).unwrap();
+            json_patch::patch(&mut doc, &patch).unwrap();
+            let cst: Constellation = serde_json::from_value(doc).unwrap();
+            orbitnet_model::compile("every-field", &cst.spec)
+        };
+        for case in &cases {
+            let (rule, field) = (case["rule"].as_str().unwrap(), case["field"].as_str().unwrap());
+            let problems = compiled(&case["bad"]).map(|_| ()).expect_err(rule).problems();
+            assert!(
+                problems.iter().any(|p| p.starts_with(field)),
+                "{rule}: the model finds no problem under {field}, only {problems:?}"
+            );
+            if let Err(e) = compiled(&case["good"]) {
+                panic!("{rule}: the good spec is refused by the model: {e}");
+            }
+        }
+        for rule in cel_rules() {
+            assert!(
+                cases.iter().any(|c| c["rule"] == rule.message.as_str()),
+                "rule-cases.yaml has no case for the CEL rule {:?}",
+                rule.message
+            );
+        }
     }
 }

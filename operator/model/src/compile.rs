@@ -632,16 +632,6 @@ impl Builder<'_> {
         let path = format!("spec.faults[{i}]");
         let problems_before = self.c.problems.len();
         let kind_name = f.kind.as_str();
-        let uses = |field: &str| -> bool {
-            match f.kind {
-                FaultKind::NodeDown | FaultKind::StationDown => field == "node",
-                FaultKind::LinkDown => matches!(field, "a" | "b"),
-                FaultKind::Jamming => matches!(field, "latDeg" | "lonDeg" | "radiusKm" | "lossPct"),
-                FaultKind::Degraded => {
-                    matches!(field, "node" | "a" | "b" | "lossPct" | "extraDelayUs" | "rateMbps")
-                }
-            }
-        };
         let present = [
             ("node", f.node.is_some()),
             ("a", f.a.is_some()),
@@ -654,7 +644,7 @@ impl Builder<'_> {
             ("rateMbps", f.rate_mbps.is_some()),
         ];
         for (field, set) in present {
-            if set && !uses(field) {
+            if set && !f.kind.fields().contains(&field) {
                 self.c.push(
                     format!("{path}.{field}"),
                     Problem::Conflict(format!("is not used by a {kind_name} fault")),

@@ -479,6 +479,24 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::NodeDown,
+        FaultKind::LinkDown,
+        FaultKind::StationDown,
+        FaultKind::Jamming,
+        FaultKind::Degraded,
+    ];
+
+    /// The fields a fault of this kind may set, besides `kind`, `at` and `duration`.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            FaultKind::NodeDown | FaultKind::StationDown => &["node"],
+            FaultKind::LinkDown => &["a", "b"],
+            FaultKind::Jamming => &["latDeg", "lonDeg", "radiusKm", "lossPct"],
+            FaultKind::Degraded => &["node", "a", "b", "lossPct", "extraDelayUs", "rateMbps"],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::NodeDown => "nodeDown",
