@@ -16,7 +16,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::Resource;
 use kube::core::object::{HasSpec, HasStatus};
 use orbitnet_model::ConstellationSpec;
-use schemars::JsonSchema;
+use orbitnet_model::compile::MAX_NODES;
+use orbitnet_model::spec::FaultKind;
+use schemars::transform::{Transform, transform_subschemas};
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -224,52 +227,106 @@ pub struct AgentReport {
     pub lag_ms: u32,
 }
 
+/// A CEL rule (`x-kubernetes-validations`) on the schema at `path`.
+struct CelRule {
+    /// Dot-separated properties; `[]` steps into array items.
+    path: &'static str,
+    rule: String,
+    message: String,
+}
+
+fn cel(path: &'static str, rule: impl Into<String>, message: impl Into<String>) -> CelRule {
+    CelRule { path, rule: rule.into(), message: message.into() }
+}
+
 /// Cross-field rules the schema alone cannot say, for servers that evaluate CEL (1.25+).
 /// The operator makes the same checks (the model's `compile`), so an older server's users
-/// still get an `Invalid` condition naming the field.
-const CEL_RULES: &[(&str, &str, &str)] = &[
-    (
-        "spec.shells[]",
-        "has(self.walker) != has(self.tles)",
-        "a shell has either `walker` or `tles`, not both and not neither",
-    ),
-    (
-        "spec.shells[]",
-        "!has(self.walker) || (has(self.altitudeKm) && has(self.inclinationDeg))",
-        "a Walker shell needs `altitudeKm` and `inclinationDeg`",
-    ),
-    (
-        "spec.shells[].walker",
-        "!has(self.phasing) || self.phasing < self.planes",
-        "`phasing` must be below `planes`",
-    ),
-    (
+/// still get an `Invalid` condition naming the field. `tests/data/rule-cases.yaml` has a spec
+/// each rule refuses and one it lets through.
+fn cel_rules() -> Vec<CelRule> {
+    vec![
+        cel(
+            "spec.shells[]",
+            "has(self.walker) != has(self.tles)",
+            "a shell has either `walker` or `tles`, not both and not neither",
+        ),
+        cel(
+            "spec.shells[]",
+            "!has(self.walker) || (has(self.altitudeKm) && has(self.inclinationDeg))",
+            "a Walker shell needs `altitudeKm` and `inclinationDeg`",
+        ),
+        cel(
+            "spec.shells[]",
+            "!has(self.tles) || !(has(self.altitudeKm) || has(self.inclinationDeg))",
+            "a TLE shell takes no `altitudeKm` or `inclinationDeg`: the TLEs give the orbits",
+        ),
+        cel(
+            "spec.shells[]",
+            "!has(self.tles) || !has(self.isl) || (has(self.isl.grid) && self.isl.grid == 'none')",
+            "a TLE shell has no inter-satellite grid: leave out `isl` or set `grid: none`",
+        ),
+        cel(
+            "spec.shells[].walker",
+            "!has(self.phasing) || self.phasing < self.planes",
+            "`phasing` must be below `planes`",
+        ),
+        cel(
+            "spec.shells[].walker",
+            format!("self.planes * self.satsPerPlane <= {MAX_NODES}"),
+            format!("a Walker shell has at most {MAX_NODES} satellites (`planes` x `satsPerPlane`)"),
+        ),
+        cel(
+            "spec.faults[]",
+            "!(self.kind in ['nodeDown', 'stationDown']) || has(self.node)",
+            "nodeDown and stationDown faults need `node`",
+        ),
+        cel(
+            "spec.faults[]",
+            "self.kind != 'linkDown' || (has(self.a) && has(self.b))",
+            "linkDown faults need `a` and `b`",
+        ),
+        cel(
+            "spec.faults[]",
+            "self.kind != 'degraded' || (has(self.node) ? !has(self.a) && !has(self.b) : has(self.a) && has(self.b))",
+            "degraded faults need `node`, or `a` and `b`, not both",
+        ),
+        cel(
+            "spec.faults[]",
+            "self.kind != 'degraded' || has(self.extraDelayUs) || has(self.lossPct) || has(self.rateMbps)",
+            "degraded faults need `extraDelayUs`, `lossPct` or `rateMbps`",
+        ),
+        cel(
+            "spec.faults[]",
+            "self.kind != 'jamming' || (has(self.latDeg) && has(self.lonDeg) && has(self.radiusKm) && has(self.lossPct))",
+            "jamming faults need `latDeg`, `lonDeg`, `radiusKm` and `lossPct`",
+        ),
+    ]
+    .into_iter()
+    .chain(FaultKind::ALL.into_iter().map(fields_of_fault_kind))
+    .collect()
+}
+
+/// A fault of `kind` sets only the fields that kind uses.
+fn fields_of_fault_kind(kind: FaultKind) -> CelRule {
+    let used = kind.fields();
+    let mut unused: Vec<&str> = FaultKind::ALL.iter().flat_map(|k| k.fields()).copied().collect();
+    unused.sort_unstable();
+    unused.dedup();
+    unused.retain(|f| !used.contains(f));
+    let set: Vec<String> = unused.iter().map(|f| format!("has(self.{f})")).collect();
+    let named: Vec<String> = used.iter().map(|f| format!("`{f}`")).collect();
+    cel(
         "spec.faults[]",
-        "!(self.kind in ['nodeDown', 'stationDown']) || has(self.node)",
-        "nodeDown and stationDown faults need `node`",
-    ),
-    (
-        "spec.faults[]",
-        "self.kind != 'linkDown' || (has(self.a) && has(self.b))",
-        "linkDown faults need `a` and `b`",
-    ),
-    (
-        "spec.faults[]",
-        "self.kind != 'degraded' || has(self.node) || (has(self.a) && has(self.b))",
-        "degraded faults need `node`, or `a` and `b`",
-    ),
-    (
-        "spec.faults[]",
-        "self.kind != 'jamming' || (has(self.latDeg) && has(self.lonDeg) && has(self.radiusKm) && has(self.lossPct))",
-        "jamming faults need `latDeg`, `lonDeg`, `radiusKm` and `lossPct`",
-    ),
-];
+        format!("self.kind != '{}' || !({})", kind.as_str(), set.join(" || ")),
+        format!("{} faults set only {}, `at` and `duration`", kind.as_str(), named.join(", ")),
+    )
+}
 
 /// The CRD, exactly as committed in `crds/constellation.yaml`.
 pub fn crd() -> CustomResourceDefinition {
     let mut schema = root_schema();
-    for (path, rule, message) in CEL_RULES {
-        add_rule(&mut schema, path, rule, message);
+    for rule in cel_rules() {
+        add_rule(&mut schema, &rule);
     }
     let schema: JSONSchemaProps =
         serde_json::from_value(schema).expect("the generated schema is a JSONSchemaProps (tested)");
@@ -341,6 +398,7 @@ fn root_schema() -> Value {
             s.inline_subschemas = true;
             s.meta_schema = None;
         })
+        .with_transform(KubernetesFormats)
         .with_transform(schemars::transform::AddNullable::default())
         .with_transform(kube::core::schema::StructuralSchemaRewriter)
         .with_transform(kube::core::schema::OptionalEnum)
@@ -370,6 +428,29 @@ fn root_schema() -> Value {
     })
 }
 
+/// schemars names unsigned integer formats by their width (`uint32`); Kubernetes knows only
+/// `int32` and `int64` (1.36 warns `unrecognized format "uint32"` and checks nothing). Such a
+/// schema gets whichever holds the type, and the type's largest value as its maximum where
+/// it states none lower (schemars states the minimum, 0), so the API server refuses what the
+/// Rust type cannot hold.
+#[derive(Clone)]
+struct KubernetesFormats;
+
+impl Transform for KubernetesFormats {
+    fn transform(&mut self, schema: &mut Schema) {
+        let bits = schema.get("format").and_then(Value::as_str).and_then(|f| f.strip_prefix("uint"));
+        if let Some(bits) = bits.and_then(|b| b.parse::<i32>().ok()) {
+            let max = 2f64.powi(bits) - 1.0;
+            let format = if max <= f64::from(i32::MAX) { "int32" } else { "int64" };
+            schema.insert("format".into(), format.into());
+            if schema.get("maximum").and_then(Value::as_f64).is_none_or(|stated| stated > max) {
+                schema.insert("maximum".into(), max.into());
+            }
+        }
+        transform_subschemas(self, schema);
+    }
+}
+
 fn strip_defaults(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
@@ -381,8 +462,7 @@ fn strip_defaults(schema: &mut Value) {
     }
 }
 
-/// Adds a CEL rule at `path` (dot-separated properties; `[]` steps into array items).
-fn add_rule(schema: &mut Value, path: &str, rule: &str, message: &str) {
+fn add_rule(schema: &mut Value, CelRule { path, rule, message }: &CelRule) {
     let mut at = schema;
     for step in path.split('.') {
         let (name, items) = match step.strip_suffix("[]") {
@@ -437,10 +517,229 @@ mod tests {
     fn cel_rules_sit_where_their_paths_say() {
         let crd = serde_json::to_value(crd()).unwrap();
         let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
-        let shell_rules = &spec["properties"]["shells"]["items"]["x-kubernetes-validations"];
-        assert_eq!(shell_rules.as_array().unwrap().len(), 2);
+        let shell = &spec["properties"]["shells"]["items"];
+        assert_eq!(shell["x-kubernetes-validations"].as_array().unwrap().len(), 4);
+        let walker = &shell["properties"]["walker"]["x-kubernetes-validations"];
+        assert_eq!(walker.as_array().unwrap().len(), 2);
         let fault_rules = &spec["properties"]["faults"]["items"]["x-kubernetes-validations"];
-        assert_eq!(fault_rules.as_array().unwrap().len(), 4);
+        assert_eq!(fault_rules.as_array().unwrap().len(), 10);
+    }
+
+    fn open_api_schema() -> Value {
+        let crd = serde_json::to_value(crd()).unwrap();
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone()
+    }
+
+    /// Calls `visit` with the path (`[]` for array items) and schema of every field under
+    /// `schema` (objects' properties and arrays' items; maps' values are not fields).
+    fn each_field(schema: &Value, path: &str, visit: &mut impl FnMut(&str, &Value)) {
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, property) in properties {
+                let path = format!("{path}.{name}");
+                visit(&path, property);
+                each_field(property, &path, visit);
+            }
+        }
+        if let Some(items) = schema.get("items") {
+            let path = format!("{path}[]");
+            visit(&path, items);
+            each_field(items, &path, visit);
+        }
+    }
+
+    /// Every field set; see the file's header.
+    const EVERY_FIELD: &str = include_str!("../tests/data/every-field.yaml");
+
+    /// The schema of the field at `path`, e.g. `spec.groundStations[0].latDeg`: an index
+    /// steps into the array's items.
+    fn schema_at<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
+        let mut at = root;
+        for step in path.split('.') {
+            let (name, index) = match step.split_once('[') {
+                Some((name, _)) => (name, true),
+                None => (step, false),
+            };
+            at = at.get("properties")?.get(name)?;
+            if index {
+                at = at.get("items")?;
+            }
+        }
+        Some(at)
+    }
+
+    /// `path` with every array index written `[]`: the same field of every item.
+    fn any_item(path: &str) -> String {
+        let mut out = String::new();
+        let mut in_index = false;
+        for c in path.chars() {
+            match c {
+                '[' => in_index = true,
+                ']' => {
+                    in_index = false;
+                    out.push_str("[]");
+                }
+                _ if in_index => {}
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+
+    /// A schema's or a model's bounds as `[min, max]`, `(min, max]` when min is exclusive.
+    fn interval(min: Option<f64>, min_exclusive: bool, max: Option<f64>) -> String {
+        let show = |v: Option<f64>| v.map_or("none".to_owned(), |v| v.to_string());
+        let open = if min_exclusive { '(' } else { '[' };
+        format!("{open}{}, {}]", show(min), show(max))
+    }
+
+    fn stated_interval(schema: &Value) -> String {
+        interval(
+            schema["minimum"].as_f64(),
+            schema["exclusiveMinimum"].as_bool().unwrap_or(false),
+            schema["maximum"].as_f64(),
+        )
+    }
+
+    /// The model's numeric checks, run over a spec that sets every field, are the schema's
+    /// bounds: every check is in the schema, at the same field, with the same minimum,
+    /// maximum and exclusiveness; and the schema bounds nothing the model does not, but for
+    /// the range of the field's type (a `phasing` is a u32; the model checks it against
+    /// `planes`, a CEL rule).
+    #[test]
+    fn the_schema_bounds_what_the_model_bounds_and_no_more() {
+        let cst: Constellation = serde_yaml::from_str(EVERY_FIELD).unwrap();
+        orbitnet_model::compile("every-field", &cst.spec).unwrap_or_else(|e| panic!("every-field.yaml: {e}"));
+        let bounds = orbitnet_model::compile::bounds(&cst.spec);
+        let root = open_api_schema();
+        let mut wrong = Vec::new();
+        for b in &bounds {
+            let checked = interval(Some(b.min), b.min_exclusive, Some(b.max));
+            match schema_at(&root, &b.path) {
+                None => {
+                    wrong.push(format!("{}: the model checks {checked}; no such field in the schema", b.path))
+                }
+                Some(schema) if stated_interval(schema) != checked => wrong.push(format!(
+                    "{}: the model checks {checked}, the schema says {}",
+                    b.path,
+                    stated_interval(schema)
+                )),
+                Some(_) => {}
+            }
+        }
+        let checked: std::collections::BTreeSet<String> = bounds.iter().map(|b| any_item(&b.path)).collect();
+        let type_range = interval(Some(0.0), false, Some(f64::from(u32::MAX)));
+        each_field(&root["properties"]["spec"], "spec", &mut |path, schema| {
+            let stated = stated_interval(schema);
+            let bounded = schema.get("minimum").is_some() || schema.get("maximum").is_some();
+            if bounded && !checked.contains(path) && stated != type_range {
+                wrong.push(format!("{path}: the schema says {stated}; the model checks no bound"));
+            }
+        });
+        assert!(bounds.len() >= 40, "only {} bounds: does every-field.yaml set every field?", bounds.len());
+        assert!(
+            wrong.is_empty(),
+            "the CRD's schema and the model's checks differ (bounds go in spec.rs, #[schemars(range)]):\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    /// A field every-field.yaml leaves out would have its bounds go unchecked above.
+    #[test]
+    fn every_field_yaml_sets_every_field_of_the_spec() {
+        let doc: Value = serde_yaml::from_str(EVERY_FIELD).unwrap();
+        let root = open_api_schema();
+        let mut missing = Vec::new();
+        each_field(&root["properties"]["spec"], "spec", &mut |path, _| {
+            if !values_at(&doc, path).iter().any(|v| !v.is_null()) {
+                missing.push(path.to_owned());
+            }
+        });
+        assert!(missing.is_empty(), "tests/data/every-field.yaml does not set {missing:?}");
+    }
+
+    /// The values at `path` (`[]`: in every item of the array).
+    fn values_at<'a>(doc: &'a Value, path: &str) -> Vec<&'a Value> {
+        let mut at = vec![doc];
+        for step in path.split('.') {
+            let (name, items) = match step.strip_suffix("[]") {
+                Some(name) => (name, true),
+                None => (step, false),
+            };
+            at = at.into_iter().map(|v| &v[name]).collect();
+            if items {
+                at = at.into_iter().filter_map(Value::as_array).flatten().collect();
+            }
+        }
+        at
+    }
+
+    /// Formats Kubernetes checks, by type (1.36, k8s.io/apiextensions-apiserver
+    /// pkg/apiserver/validation/formats.go, `supportedVersionedFormats` and
+    /// `GetUnrecognizedFormats`); others it ignores, with a warning at install.
+    fn kubernetes_knows(type_: &str, format: &str) -> bool {
+        const STRING_FORMATS: &[&str] = &[
+            "bsonobjectid",
+            "uri",
+            "email",
+            "hostname",
+            "ipv4",
+            "ipv6",
+            "cidr",
+            "mac",
+            "uuid",
+            "uuid3",
+            "uuid4",
+            "uuid5",
+            "isbn",
+            "isbn10",
+            "isbn13",
+            "creditcard",
+            "ssn",
+            "hexcolor",
+            "rgbcolor",
+            "byte",
+            "password",
+            "date",
+            "duration",
+            "datetime",
+        ];
+        match type_ {
+            "integer" => ["int32", "int64"].contains(&format),
+            "number" => ["float", "double"].contains(&format),
+            // Compared without dashes, as go-openapi names them: `date-time` is `datetime`.
+            "string" => STRING_FORMATS.contains(&format.replace('-', "").as_str()),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn every_format_is_one_kubernetes_recognizes() {
+        let root = open_api_schema();
+        let mut unknown = Vec::new();
+        let mut formats = 0;
+        each_field(&root, "", &mut |path, schema| {
+            if let Some(format) = schema.get("format").and_then(Value::as_str) {
+                formats += 1;
+                let type_ = schema["type"].as_str().unwrap_or("");
+                if !kubernetes_knows(type_, format) {
+                    unknown.push(format!("{path}: {type_} {format}"));
+                }
+            }
+        });
+        assert!(formats > 0);
+        assert!(unknown.is_empty(), "formats Kubernetes does not recognize: {unknown:?}");
+    }
+
+    #[test]
+    fn unsigned_fields_say_what_their_type_holds() {
+        let root = open_api_schema();
+        let pods = &root["properties"]["status"]["properties"]["pods"];
+        assert_eq!(
+            (&pods["format"], &pods["minimum"], &pods["maximum"]),
+            (&json!("int64"), &json!(0.0), &json!(4294967295.0))
+        );
+        let antennas = schema_at(&root, "spec.groundLinks.antennas").unwrap();
+        assert_eq!(antennas["maximum"], json!(64.0), "a lower maximum is kept");
     }
 
     #[test]
@@ -459,5 +758,39 @@ mod tests {
         assert_eq!(cst.metadata.name.as_deref(), Some("backbone"));
         assert_eq!(cst.spec.shells.len(), 2);
         orbitnet_model::compile("backbone", &cst.spec).unwrap();
+    }
+
+    /// tests/data/rule-cases.yaml: every case's `bad` spec is refused by the model, at the
+    /// case's field (and maybe elsewhere too: faults name the satellites of a broken shell),
+    /// and its `good` one accepted; every CEL rule has a case.
+    #[test]
+    fn the_model_agrees_with_every_cel_rule_on_its_cases() {
+        let base: Value = serde_yaml::from_str(EVERY_FIELD).unwrap();
+        let cases: Vec<Value> = serde_yaml::from_str(include_str!("../tests/data/rule-cases.yaml")).unwrap();
+        let compiled = |patch: &Value| {
+            let mut doc = base.clone();
+            let patch: json_patch::Patch = serde_json::from_value(patch.clone()).unwrap();
+            json_patch::patch(&mut doc, &patch).unwrap();
+            let cst: Constellation = serde_json::from_value(doc).unwrap();
+            orbitnet_model::compile("every-field", &cst.spec)
+        };
+        for case in &cases {
+            let (rule, field) = (case["rule"].as_str().unwrap(), case["field"].as_str().unwrap());
+            let problems = compiled(&case["bad"]).map(|_| ()).expect_err(rule).problems();
+            assert!(
+                problems.iter().any(|p| p.starts_with(field)),
+                "{rule}: the model finds no problem under {field}, only {problems:?}"
+            );
+            if let Err(e) = compiled(&case["good"]) {
+                panic!("{rule}: the good spec is refused by the model: {e}");
+            }
+        }
+        for rule in cel_rules() {
+            assert!(
+                cases.iter().any(|c| c["rule"] == rule.message.as_str()),
+                "rule-cases.yaml has no case for the CEL rule {:?}",
+                rule.message
+            );
+        }
     }
 }

@@ -15,13 +15,30 @@ use crate::spec::{self, ConstellationSpec, Document, FaultKind, Grid, Shell, Wal
 use crate::time::{SimTime, SpecDuration};
 use crate::track::Track;
 
+// Bounds of spec fields. The schema states them too (`#[schemars(range)]` in spec.rs), so
+// the API server refuses what `compile` would; `bounds` lists them for the test that keeps
+// the two equal.
+
 /// Largest constellation accepted: far above any real shell, low enough that a typo
 /// (`planes: 72000`) is an error rather than an out-of-memory.
 pub const MAX_NODES: usize = 100_000;
-const MAX_ANTENNAS: u32 = 64;
-const MAX_RATE_MBPS: f64 = 1e6;
+/// Planes, or satellites per plane, of a Walker shell: their product is at most `MAX_NODES`,
+/// so neither is more.
+pub const MAX_WALKER_COUNT: u32 = MAX_NODES as u32;
+pub const MAX_ANTENNAS: u32 = 64;
+pub const MAX_RATE_MBPS: f64 = 1e6;
 /// netem's 64-bit delay still fits, but anything above a minute is surely a typo.
-const MAX_DELAY_US: f64 = 60e6;
+pub const MAX_DELAY_US: f64 = 60e6;
+pub const MIN_ALTITUDE_KM: f64 = 100.0;
+pub const MAX_ALTITUDE_KM: f64 = 100_000.0;
+/// Height of ground stations, platforms and waypoints.
+pub const MIN_ALT_M: f64 = -1_000.0;
+pub const MAX_ALT_M: f64 = 100_000.0;
+pub const MAX_SPEED_KMH: f64 = 30_000.0;
+pub const MAX_ISL_RANGE_KM: f64 = 1e6;
+pub const MAX_HYSTERESIS_KM: f64 = 100_000.0;
+/// A jamming circle this wide covers the whole Earth (half its circumference is ~20,000 km).
+pub const MAX_JAMMING_RADIUS_KM: f64 = 20_100.0;
 const TLE_STALE_DAYS: f64 = 30.0;
 
 /// Parses and compiles a YAML document.
@@ -41,15 +58,35 @@ pub fn compile_document(doc: &Document) -> Result<Plan, SpecError> {
     if doc.kind != spec::KIND {
         c.push("kind", Problem::Unsupported { found: doc.kind.clone(), expected: spec::KIND });
     }
-    compile_checked(&doc.metadata.name, &doc.spec, c)
+    compile_checked(&doc.metadata.name, &doc.spec, &mut c)
 }
 
 /// Compiles the spec of a constellation named `name` (a DNS label).
 pub fn compile(name: &str, spec: &ConstellationSpec) -> Result<Plan, SpecError> {
-    compile_checked(name, spec, Checker::default())
+    compile_checked(name, spec, &mut Checker::default())
 }
 
-fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Result<Plan, SpecError> {
+/// A numeric bound `compile` checks on a field of a spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bound {
+    /// The field as problems name it, e.g. `spec.groundStations[0].latDeg`.
+    pub path: String,
+    pub min: f64,
+    /// `min` itself is refused: the value must be greater than `min`.
+    pub min_exclusive: bool,
+    pub max: f64,
+}
+
+/// The bounds `compile` checks on `spec`: on each field the spec sets, and on the defaults of
+/// those it leaves out. A spec that sets every field gives every bound the model has.
+pub fn bounds(spec: &ConstellationSpec) -> Vec<Bound> {
+    let mut c = Checker { bounds: Some(Vec::new()), ..Checker::default() };
+    // Only the checks made are wanted, not the plan or the problems; the name has no bounds.
+    let _ = compile_checked("bounds", spec, &mut c);
+    c.bounds.unwrap_or_default()
+}
+
+fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Result<Plan, SpecError> {
     c.name("metadata.name", name);
     let tick_ok = spec.tick >= SpecDuration::from_millis(1) && spec.tick <= SpecDuration::from_secs(3600);
     if !tick_ok {
@@ -97,7 +134,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Resu
     b.node_templates(&spec.nodes);
     let Builder { c, nodes, motions, isls, warnings, names } = b;
     if !c.problems.is_empty() {
-        return Err(SpecError::Invalid(c.problems));
+        return Err(SpecError::Invalid(std::mem::take(&mut c.problems)));
     }
     Ok(Plan {
         name: name.to_owned(),
@@ -126,6 +163,8 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, mut c: Checker) -> Resu
 #[derive(Default)]
 struct Checker {
     problems: Vec<Invalid>,
+    /// Every bound checked, when the caller asked for them (`bounds`).
+    bounds: Option<Vec<Bound>>,
 }
 
 impl Checker {
@@ -133,8 +172,21 @@ impl Checker {
         self.problems.push(Invalid { path: path.into(), problem });
     }
 
+    fn bound(&mut self, path: &str, min: f64, min_exclusive: bool, max: f64) {
+        if let Some(bounds) = &mut self.bounds {
+            bounds.push(Bound { path: path.to_owned(), min, min_exclusive, max });
+        }
+    }
+
     /// `value` is finite and within `min..=max`.
     fn range(&mut self, path: impl Into<String>, value: f64, min: f64, max: f64) -> bool {
+        let path = path.into();
+        self.bound(&path, min, false, max);
+        self.within(path, value, min, max)
+    }
+
+    /// The test of `range`, for the checks that state their bound themselves.
+    fn within(&mut self, path: String, value: f64, min: f64, max: f64) -> bool {
         if !value.is_finite() {
             self.push(path, Problem::NotFinite { value });
             false
@@ -149,6 +201,7 @@ impl Checker {
     /// `value` is finite and > 0 (and at most `max`).
     fn positive(&mut self, path: impl Into<String>, value: f64, max: f64) -> bool {
         let path = path.into();
+        self.bound(&path, 0.0, true, max);
         if !value.is_finite() {
             self.push(path, Problem::NotFinite { value });
             false
@@ -156,18 +209,34 @@ impl Checker {
             self.push(path, Problem::NotPositive { value });
             false
         } else {
-            self.range(path, value, f64::MIN_POSITIVE, max)
+            self.within(path, value, f64::MIN_POSITIVE, max)
         }
     }
 
     /// `value` is finite and >= 0 (and at most `max`).
     fn non_negative(&mut self, path: impl Into<String>, value: f64, max: f64) -> bool {
         let path = path.into();
+        self.bound(&path, 0.0, false, max);
         if value.is_finite() && value < 0.0 {
             self.push(path, Problem::Negative { value });
             false
         } else {
-            self.range(path, value, 0.0, max)
+            self.within(path, value, 0.0, max)
+        }
+    }
+
+    /// `value` is at least 1 and at most `max`.
+    fn count(&mut self, path: impl Into<String>, value: u32, max: u32) -> bool {
+        let path = path.into();
+        self.bound(&path, 1.0, false, f64::from(max));
+        if value == 0 {
+            self.push(path, Problem::NotPositive { value: 0.0 });
+            false
+        } else if value > max {
+            self.push(path, Problem::OutOfRange { value: f64::from(value), min: 1.0, max: f64::from(max) });
+            false
+        } else {
+            true
         }
     }
 
@@ -199,8 +268,8 @@ pub fn dns_label_problem(name: &str) -> Option<&'static str> {
     }
 }
 
-struct Builder {
-    c: Checker,
+struct Builder<'c> {
+    c: &'c mut Checker,
     nodes: Vec<Node>,
     motions: Vec<Motion>,
     isls: Vec<IslDef>,
@@ -209,7 +278,7 @@ struct Builder {
     names: HashMap<String, (NodeIdx, String)>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn add_node(&mut self, path: String, name: String, node: Node, motion: Motion) -> Option<NodeIdx> {
         if let Some((_, first)) = self.names.get(&name) {
             self.c.push(path, Problem::Duplicate { name, first: first.clone() });
@@ -273,7 +342,7 @@ impl Builder {
             self.c.push(format!("{path}.altitudeKm"), Problem::Required("for a Walker shell"));
             ok = false;
         } else {
-            ok &= self.c.range(format!("{path}.altitudeKm"), altitude_km, 100.0, 100_000.0);
+            ok &= self.c.range(format!("{path}.altitudeKm"), altitude_km, MIN_ALTITUDE_KM, MAX_ALTITUDE_KM);
         }
         let inclination_deg = shell.inclination_deg.unwrap_or(f64::NAN);
         if shell.inclination_deg.is_none() {
@@ -282,14 +351,8 @@ impl Builder {
         } else {
             ok &= self.c.range(format!("{path}.inclinationDeg"), inclination_deg, 0.0, 180.0);
         }
-        if w.planes == 0 {
-            self.c.push(format!("{path}.walker.planes"), Problem::NotPositive { value: 0.0 });
-            ok = false;
-        }
-        if w.sats_per_plane == 0 {
-            self.c.push(format!("{path}.walker.satsPerPlane"), Problem::NotPositive { value: 0.0 });
-            ok = false;
-        }
+        ok &= self.c.count(format!("{path}.walker.planes"), w.planes, MAX_WALKER_COUNT);
+        ok &= self.c.count(format!("{path}.walker.satsPerPlane"), w.sats_per_plane, MAX_WALKER_COUNT);
         let total = u64::from(w.planes) * u64::from(w.sats_per_plane);
         if total > MAX_NODES as u64 {
             self.c.push(
@@ -324,7 +387,7 @@ impl Builder {
             ok &= self.c.range(format!("{path}.isl.crossPlaneMaxLatDeg"), lat, 0.0, 90.0);
         }
         if let Some(range) = isl.max_range_km {
-            ok &= self.c.positive(format!("{path}.isl.maxRangeKm"), range, 1e6);
+            ok &= self.c.positive(format!("{path}.isl.maxRangeKm"), range, MAX_ISL_RANGE_KM);
         }
         let longest =
             format!("{shell_name}-{}-{}", w.planes.saturating_sub(1), w.sats_per_plane.saturating_sub(1));
@@ -421,7 +484,7 @@ impl Builder {
         let name = self.c.name(format!("{path}.name"), &gs.name);
         let ok = self.c.range(format!("{path}.latDeg"), gs.lat_deg, -90.0, 90.0)
             & self.c.range(format!("{path}.lonDeg"), gs.lon_deg, -180.0, 180.0)
-            & self.c.range(format!("{path}.altM"), gs.alt_m, -1_000.0, 100_000.0);
+            & self.c.range(format!("{path}.altM"), gs.alt_m, MIN_ALT_M, MAX_ALT_M);
         let (Some(name), true) = (name, ok) else {
             return;
         };
@@ -433,8 +496,8 @@ impl Builder {
     fn platform(&mut self, i: usize, p: &spec::Platform) {
         let path = format!("spec.platforms[{i}]");
         let name = self.c.name(format!("{path}.name"), &p.name);
-        let mut ok = self.c.positive(format!("{path}.speedKmh"), p.speed_kmh, 30_000.0);
-        ok &= self.c.range(format!("{path}.altM"), p.alt_m, -1_000.0, 100_000.0);
+        let mut ok = self.c.positive(format!("{path}.speedKmh"), p.speed_kmh, MAX_SPEED_KMH);
+        ok &= self.c.range(format!("{path}.altM"), p.alt_m, MIN_ALT_M, MAX_ALT_M);
         if p.waypoints.is_empty() {
             self.c.push(format!("{path}.waypoints"), Problem::Required("(at least one waypoint)"));
             ok = false;
@@ -445,7 +508,7 @@ impl Builder {
             let alt_m = w.alt_m.unwrap_or(p.alt_m);
             ok &= self.c.range(format!("{wp}.latDeg"), w.lat_deg, -90.0, 90.0)
                 & self.c.range(format!("{wp}.lonDeg"), w.lon_deg, -180.0, 180.0)
-                & self.c.range(format!("{wp}.altM"), alt_m, -1_000.0, 100_000.0);
+                & self.c.range(format!("{wp}.altM"), alt_m, MIN_ALT_M, MAX_ALT_M);
             points.push((w.lat_deg, w.lon_deg, alt_m));
         }
         let (Some(name), true) = (name, ok) else {
@@ -459,14 +522,9 @@ impl Builder {
     fn ground_links(&mut self, g: &spec::GroundLinks) -> GroundLinkParams {
         let path = "spec.groundLinks";
         self.c.range(format!("{path}.minElevationDeg"), g.min_elevation_deg, 0.0, 90.0);
-        if g.antennas == 0 || g.antennas > MAX_ANTENNAS {
-            self.c.push(
-                format!("{path}.antennas"),
-                Problem::OutOfRange { value: f64::from(g.antennas), min: 1.0, max: f64::from(MAX_ANTENNAS) },
-            );
-        }
+        self.c.count(format!("{path}.antennas"), g.antennas, MAX_ANTENNAS);
         self.c.non_negative(format!("{path}.hysteresisDeg"), g.hysteresis_deg, 90.0);
-        self.c.non_negative(format!("{path}.hysteresisKm"), g.hysteresis_km, 100_000.0);
+        self.c.non_negative(format!("{path}.hysteresisKm"), g.hysteresis_km, MAX_HYSTERESIS_KM);
         self.c.range(format!("{path}.atmosphericLossPct"), g.atmospheric_loss_pct, 0.0, 100.0);
         GroundLinkParams {
             min_elevation_rad: g.min_elevation_deg.to_radians(),
@@ -574,16 +632,6 @@ impl Builder {
         let path = format!("spec.faults[{i}]");
         let problems_before = self.c.problems.len();
         let kind_name = f.kind.as_str();
-        let uses = |field: &str| -> bool {
-            match f.kind {
-                FaultKind::NodeDown | FaultKind::StationDown => field == "node",
-                FaultKind::LinkDown => matches!(field, "a" | "b"),
-                FaultKind::Jamming => matches!(field, "latDeg" | "lonDeg" | "radiusKm" | "lossPct"),
-                FaultKind::Degraded => {
-                    matches!(field, "node" | "a" | "b" | "lossPct" | "extraDelayUs" | "rateMbps")
-                }
-            }
-        };
         let present = [
             ("node", f.node.is_some()),
             ("a", f.a.is_some()),
@@ -596,7 +644,7 @@ impl Builder {
             ("rateMbps", f.rate_mbps.is_some()),
         ];
         for (field, set) in present {
-            if set && !uses(field) {
+            if set && !f.kind.fields().contains(&field) {
                 self.c.push(
                     format!("{path}.{field}"),
                     Problem::Conflict(format!("is not used by a {kind_name} fault")),
@@ -660,7 +708,7 @@ impl Builder {
                     self.c.range(format!("{path}.lonDeg"), lon, -180.0, 180.0);
                 }
                 if f.radius_km.is_some() {
-                    self.c.positive(format!("{path}.radiusKm"), radius, 20_100.0);
+                    self.c.positive(format!("{path}.radiusKm"), radius, MAX_JAMMING_RADIUS_KM);
                 }
                 if f.loss_pct.is_some() {
                     self.c.range(format!("{path}.lossPct"), loss, 0.0, 100.0);

@@ -1,7 +1,8 @@
 //! The `Constellation` spec: one set of types that is the YAML file format, the custom
 //! resource's `spec`, and the model's input. Field names are camelCase, as in Kubernetes.
 //!
-//! These types only describe; `crate::plan::compile` checks them and says what is wrong.
+//! These types only describe; `crate::compile` checks them and says what is wrong. The
+//! numeric bounds it checks are stated here too (`range`), for the CRD's schema.
 
 use std::collections::BTreeMap;
 
@@ -9,6 +10,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::addressing::Ipv4Cidr;
+use crate::compile::{
+    MAX_ALT_M, MAX_ALTITUDE_KM, MAX_ANTENNAS, MAX_DELAY_US, MAX_HYSTERESIS_KM, MAX_ISL_RANGE_KM,
+    MAX_JAMMING_RADIUS_KM, MAX_RATE_MBPS, MAX_SPEED_KMH, MAX_WALKER_COUNT, MIN_ALT_M, MIN_ALTITUDE_KM,
+};
 use crate::error::SpecError;
 use crate::time::{Epoch, SpecDuration};
 
@@ -70,6 +75,7 @@ pub struct ConstellationSpec {
     /// the shortest (so a path of h hops is at most h x this longer). Spares the flapping of
     /// near-equal paths as delays drift. Default 0: always the shortest paths.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = MAX_DELAY_US))]
     pub route_hysteresis_us: f64,
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -160,6 +166,7 @@ pub struct Shell {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub walker: Option<Walker>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = MIN_ALTITUDE_KM, max = MAX_ALTITUDE_KM))]
     pub altitude_km: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 180.0))]
@@ -179,9 +186,9 @@ pub struct Walker {
     /// with a seam between the first and last plane, which fly in opposite directions.
     #[serde(rename = "type")]
     pub kind: WalkerType,
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_WALKER_COUNT))]
     pub planes: u32,
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_WALKER_COUNT))]
     pub sats_per_plane: u32,
     /// Walker phasing factor F, 0..planes-1: satellite s of plane p is at argument of
     /// latitude 360 (s / S + F p / (P S)) deg.
@@ -189,9 +196,11 @@ pub struct Walker {
     pub phasing: u32,
     /// RAAN spread over all planes; default 360 for delta, 180 for star.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 360.0), extend("exclusiveMinimum" = true))]
     pub raan_spread_deg: Option<f64>,
     /// RAAN of plane 0 at the epoch. Default 0.
     #[serde(default)]
+    #[schemars(range(min = -360.0, max = 360.0))]
     pub raan_offset_deg: f64,
 }
 
@@ -214,6 +223,7 @@ pub struct Isl {
     pub cross_plane_max_lat_deg: Option<f64>,
     /// Links longer than this are down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = MAX_ISL_RANGE_KM), extend("exclusiveMinimum" = true))]
     pub max_range_km: Option<f64>,
 }
 
@@ -244,6 +254,7 @@ pub struct GroundStation {
     pub lon_deg: f64,
     /// Height above the WGS84 ellipsoid. Default 0.
     #[serde(default)]
+    #[schemars(range(min = MIN_ALT_M, max = MAX_ALT_M))]
     pub alt_m: f64,
 }
 
@@ -253,12 +264,14 @@ pub struct Platform {
     pub name: String,
     pub kind: PlatformKind,
     /// Ground speed along the track.
+    #[schemars(range(min = 0.0, max = MAX_SPEED_KMH), extend("exclusiveMinimum" = true))]
     pub speed_kmh: f64,
     /// The track: great-circle legs from one waypoint to the next, starting at the first
     /// waypoint at the epoch.
     pub waypoints: Vec<Waypoint>,
     /// Height above the ellipsoid where a waypoint does not give one. Default 0.
     #[serde(default)]
+    #[schemars(range(min = MIN_ALT_M, max = MAX_ALT_M))]
     pub alt_m: f64,
     /// After the last waypoint, sail back to the first and go round again; otherwise stay at
     /// the last waypoint. Default false.
@@ -282,6 +295,7 @@ pub struct Waypoint {
     #[schemars(range(min = -180.0, max = 180.0))]
     pub lon_deg: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = MIN_ALT_M, max = MAX_ALT_M))]
     pub alt_m: Option<f64>,
 }
 
@@ -298,17 +312,20 @@ pub struct GroundLinks {
     pub policy: GroundPolicy,
     /// Links per ground node for `nearest` and `highestElevation`. Default 1.
     #[serde(default = "default_antennas")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_ANTENNAS))]
     pub antennas: u32,
     /// `highestElevation`: keep a satellite until another is this much higher. Default 0.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 90.0))]
     pub hysteresis_deg: f64,
     /// `nearest`: keep a satellite until another is this much closer. Default 0.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = MAX_HYSTERESIS_KM))]
     pub hysteresis_km: f64,
     /// Atmospheric loss at zenith; a link at elevation e loses this / sin(e) (air mass).
     /// Default 0.01.
     #[serde(default = "default_zenith_loss")]
+    #[schemars(range(min = 0.0, max = 100.0))]
     pub atmospheric_loss_pct: f64,
 }
 
@@ -363,13 +380,17 @@ impl Default for LinkClasses {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LinkClass {
+    #[schemars(range(min = 0.0, max = MAX_RATE_MBPS), extend("exclusiveMinimum" = true))]
     pub rate_mbps: f64,
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = 100.0))]
     pub loss_pct: f64,
     /// Fixed one-way delay added to distance / c.
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = MAX_DELAY_US))]
     pub processing_delay_us: f64,
     #[serde(default)]
+    #[schemars(range(min = 0.0, max = MAX_DELAY_US))]
     pub jitter_us: f64,
 }
 
@@ -422,15 +443,18 @@ pub struct Fault {
     #[schemars(range(min = -180.0, max = 180.0))]
     pub lon_deg: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = MAX_JAMMING_RADIUS_KM), extend("exclusiveMinimum" = true))]
     pub radius_km: Option<f64>,
     /// Extra loss on the affected links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 100.0))]
     pub loss_pct: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = MAX_DELAY_US))]
     pub extra_delay_us: Option<f64>,
     /// Rate cap on the affected links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = MAX_RATE_MBPS), extend("exclusiveMinimum" = true))]
     pub rate_mbps: Option<f64>,
     /// When the fault begins, after the epoch.
     pub at: SpecDuration,
@@ -455,6 +479,24 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    pub const ALL: [FaultKind; 5] = [
+        FaultKind::NodeDown,
+        FaultKind::LinkDown,
+        FaultKind::StationDown,
+        FaultKind::Jamming,
+        FaultKind::Degraded,
+    ];
+
+    /// The fields a fault of this kind may set, besides `kind`, `at` and `duration`.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            FaultKind::NodeDown | FaultKind::StationDown => &["node"],
+            FaultKind::LinkDown => &["a", "b"],
+            FaultKind::Jamming => &["latDeg", "lonDeg", "radiusKm", "lossPct"],
+            FaultKind::Degraded => &["node", "a", "b", "lossPct", "extraDelayUs", "rateMbps"],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::NodeDown => "nodeDown",
