@@ -10,10 +10,10 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
@@ -22,8 +22,9 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use orbitnet_controller::children::LABEL_CONSTELLATION;
 use orbitnet_controller::crd::{AgentReport, Constellation};
-use orbitnet_controller::{reports, status};
+use orbitnet_controller::reports;
 use orbitnet_dataplane::Conn;
+use orbitnet_engine::{Clock, ProblemKind};
 use orbitnet_model::{NodeIdx, SimTime};
 use tokio::sync::mpsc;
 
@@ -78,7 +79,8 @@ pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = (
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = Arc::new(AtomicBool::new(false));
     let underlay = Arc::new(Mutex::new(Underlay::default()));
-    let host = Conn::open_here("host").context("opening netlink in the host namespace")?;
+    // Opened once here so that a missing capability fails the start, not every constellation.
+    drop(Conn::open_here("host").context("opening netlink in the host namespace")?);
     let dataplane = {
         let mut l = Loop {
             here: opts.node_name.clone(),
@@ -87,7 +89,6 @@ pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = (
             pods: pod_store,
             tx,
             underlay: Arc::clone(&underlay),
-            host,
             held: HashMap::new(),
             netns: HashMap::new(),
             host_netns: pods::netns_inode(Path::new("/proc/self/ns/net")),
@@ -227,8 +228,6 @@ struct Held {
     name: String,
     generation: i64,
     wired: Wired,
-    /// The tick applied last.
-    tick: Option<i64>,
     apply_errors: Vec<String>,
     slow_underlay: Vec<String>,
     lag_ms: u32,
@@ -250,7 +249,6 @@ struct Loop {
     pods: Store<Pod>,
     tx: mpsc::UnboundedSender<((String, String), Msg)>,
     underlay: Arc<Mutex<Underlay>>,
-    host: Conn,
     /// By constellation UID (a constellation deleted and created again is a new one).
     held: HashMap<String, Held>,
     /// Pod UID -> its namespace path.
@@ -264,13 +262,13 @@ impl Loop {
     fn run(&mut self, stop: &AtomicBool) {
         tracing::info!(node = %self.here, "link agent running");
         while !stop.load(Ordering::Relaxed) {
-            let next = self.step(Utc::now());
+            let next = self.step();
             std::thread::sleep(next.clamp(Duration::from_millis(1), POLL));
         }
     }
 
     /// One pass over every constellation; returns how long until the next tick is due.
-    fn step(&mut self, now: DateTime<Utc>) -> Duration {
+    fn step(&mut self) -> Duration {
         let csts = self.csts.state();
         let views: Vec<PodView> = self.pods.state().iter().filter_map(|p| cluster::pod_view(p)).collect();
         let mut seen = HashSet::new();
@@ -280,7 +278,7 @@ impl Loop {
             seen.insert(uid.clone());
             if cst.metadata.deletion_timestamp.is_some() {
                 self.release(&uid, cst);
-            } else if let Some(due) = self.hold(&uid, cst, &views, now) {
+            } else if let Some(due) = self.hold(&uid, cst, &views) {
                 next = next.min(due);
             }
         }
@@ -315,13 +313,7 @@ impl Loop {
     }
 
     /// Syncs and applies one constellation; returns when its next tick is due.
-    fn hold(
-        &mut self,
-        uid: &str,
-        cst: &Constellation,
-        views: &[PodView],
-        now: DateTime<Utc>,
-    ) -> Option<Duration> {
+    fn hold(&mut self, uid: &str, cst: &Constellation, views: &[PodView]) -> Option<Duration> {
         let namespace = cst.namespace().unwrap_or_default();
         let name = cst.name_any();
         let generation = cst.metadata.generation.unwrap_or_default();
@@ -332,6 +324,8 @@ impl Loop {
         if !here_too && !self.held.contains_key(uid) {
             return None;
         }
+        let started_at = cst.status.as_ref().and_then(|s| s.started_at.as_deref());
+        let zero = started_at.and_then(|at| DateTime::parse_from_rfc3339(at).ok()).map(SystemTime::from);
         if self.held.get(uid).is_none_or(|h| h.generation != generation) {
             match orbitnet_model::compile(&name, &cst.spec) {
                 Err(e) => {
@@ -345,22 +339,38 @@ impl Loop {
                     self.send_if_changed(uid, key, report);
                     return None;
                 }
-                Ok(plan) => match self.held.get_mut(uid) {
-                    Some(held) if held.wired.plan.incompatibility(&plan).is_none() => {
-                        tracing::info!(
-                            "{namespace}/{name}: generation {generation} applied to the running links"
-                        );
-                        held.wired.replan(plan);
-                        held.generation = generation;
-                    }
-                    held => {
-                        if let Some(old) = held {
-                            tracing::info!(
-                                "{namespace}/{name}: generation {generation} reshapes it; rebuilding its links"
-                            );
-                            old.teardown();
-                        }
-                        let wired = Wired::new(plan, &self.here, &namespace);
+                Ok(plan) => {
+                    let t = zero.map_or(SimTime::ZERO, |z| Clock::since(&plan, z).now());
+                    let replanned = match self.held.get_mut(uid) {
+                        Some(held) => match held.wired.replan(plan.clone(), t) {
+                            Ok(()) => {
+                                tracing::info!(
+                                    "{namespace}/{name}: generation {generation} applied to the running links"
+                                );
+                                held.generation = generation;
+                                true
+                            }
+                            Err(why) => {
+                                tracing::info!(
+                                    "{namespace}/{name}: generation {generation} reshapes it ({why}); rebuilding its links"
+                                );
+                                held.teardown();
+                                false
+                            }
+                        },
+                        None => false,
+                    };
+                    if !replanned {
+                        let underlay = match Conn::open_here("host") {
+                            Ok(conn) => conn,
+                            Err(e) => {
+                                tracing::warn!(
+                                    "{namespace}/{name}: opening netlink in the host namespace: {e}"
+                                );
+                                return None;
+                            }
+                        };
+                        let wired = Wired::new(plan, &self.here, &namespace, underlay, t);
                         self.held.insert(
                             uid.to_owned(),
                             Held {
@@ -368,7 +378,6 @@ impl Loop {
                                 name: name.clone(),
                                 generation,
                                 wired,
-                                tick: None,
                                 apply_errors: Vec::new(),
                                 slow_underlay: Vec::new(),
                                 lag_ms: 0,
@@ -376,18 +385,16 @@ impl Loop {
                             },
                         );
                     }
-                },
+                }
             }
         }
-        let started_at = cst.status.as_ref().and_then(|s| s.started_at.clone());
-        let t = status::sim_time(started_at.as_deref(), now).unwrap_or(SimTime::ZERO);
         let placed = {
             let held = self.held.get(uid)?;
-            cluster::place(&held.wired.plan, &namespace, views, &self.here)
+            cluster::place(held.wired.plan(), &namespace, views, &self.here)
         };
         let local = self.namespaces_of(&placed.local);
         let held = self.held.get_mut(uid)?;
-        let synced = held.wired.sync(&mut self.host, &local, &placed.placements, t);
+        let synced = held.wired.sync(&local, &placed.placements);
         if synced.changed() {
             tracing::info!(
                 "{namespace}/{name}: pods +{} -{}, link ends built {}, removed {}; {} pods wired here",
@@ -401,22 +408,23 @@ impl Loop {
         for e in &synced.new_errors {
             tracing::warn!("{namespace}/{name}: {e}");
         }
-        let tick_ns = i64::try_from(held.wired.plan.tick.as_nanos()).unwrap_or(i64::MAX).max(1);
-        let k = t.as_nanos() / tick_ns;
-        if held.wired.needs_apply || held.tick != Some(k) {
+        // Before the constellation starts (no `startedAt` yet), its state at t = 0.
+        let clock = zero.map(|z| Clock::since(held.wired.plan(), z));
+        let k = clock.map_or(0, |c| c.current_tick());
+        if held.wired.due(k) {
             let one_way = self.underlay.lock().map(|u| u.one_way_us()).unwrap_or_default();
-            let (report, slow) = held.wired.apply(SimTime::from_nanos(k * tick_ns), &one_way);
-            held.tick = Some(k);
-            held.apply_errors = report
-                .failed
+            let tick = held.wired.apply(k, one_way);
+            held.apply_errors = tick
+                .problems
                 .iter()
-                .map(|f| format!("{}: {}", held.wired.plan.node(f.node).name, f.error))
+                .filter(|p| p.kind == ProblemKind::Apply)
+                .map(|p| p.to_string())
                 .collect();
-            held.slow_underlay = slow;
-            held.lag_ms = started_at
-                .is_some()
-                .then(|| t.as_nanos() - k * tick_ns)
-                .map_or(0, |late_ns| u32::try_from(late_ns / 1_000_000).unwrap_or(u32::MAX));
+            for p in tick.problems.iter().filter(|p| p.kind != ProblemKind::Apply) {
+                tracing::debug!("{namespace}/{name}: {p}");
+            }
+            held.slow_underlay = tick.shaping;
+            held.lag_ms = clock.map_or(0, |c| u32::try_from(c.late(k).as_millis()).unwrap_or(u32::MAX));
         }
         let (links_built, links_up) = held.wired.links();
         let mut problems = held.wired.build_errors.iter().chain(&held.apply_errors);
@@ -431,9 +439,9 @@ impl Loop {
             last_error: problems.next().or(held.slow_underlay.first()).cloned(),
             lag_ms: held.lag_ms,
         };
-        let due_ns = (k + 1) * tick_ns - t.as_nanos();
+        let next = clock.map_or(POLL, |c| c.due(k + 1).saturating_duration_since(Instant::now()));
         self.send_if_changed(uid, key, report);
-        Some(Duration::from_nanos(u64::try_from(due_ns).unwrap_or(0)))
+        Some(next)
     }
 
     fn send_if_changed(&mut self, uid: &str, key: (String, String), report: AgentReport) {

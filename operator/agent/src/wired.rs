@@ -1,29 +1,27 @@
-//! One constellation as this agent holds it in the kernel: the network namespaces of its
-//! pods here, their link ends (veth between two pods here, VXLAN towards pods elsewhere) and
-//! the applier that brings them to the model's state each tick.
+//! One constellation as this agent holds it in the kernel: the engine serving the network
+//! namespaces of its pods here, and the agent's host for it (`PodHost`): link ends are veth
+//! pairs between two pods here and VXLAN ends towards pods elsewhere, and the underlay's
+//! own delay comes off the VXLAN ends' netem.
 //!
 //! The kernel is the memory: after any change of pods, placements or plan, the agent
 //! rediscovers the ends already there (by their alias, `naming::alias`), deletes those no
-//! longer wanted, builds the missing ones, and reads back what was applied. That is also
-//! what a restarted agent does, so it neither leaks nor duplicates.
+//! longer wanted, hands what it kept to the engine, and the engine builds the missing ones
+//! and reads back what was applied. That is also what a restarted agent does, so it neither
+//! leaks nor duplicates.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use orbitnet_dataplane::apply::Wiring;
 use orbitnet_dataplane::build::{self, Tunnel};
-use orbitnet_dataplane::{Applier, ApplyReport, Conn, Netns, link, naming, sweep};
-use orbitnet_model::{NodeIdx, Plan, SimTime, Timeline};
+use orbitnet_dataplane::{Conn, Conns, Netns, link, naming};
+use orbitnet_engine::{Built, Engine, Host, Incompatible, Settings, Tick};
+use orbitnet_model::{LinkState, NodeIdx, Plan, SimTime};
 
 use crate::pods::netns_inode;
 use crate::underlay;
 use crate::wiring::{self, End, Placement};
-
-/// Ground links are built for the ones the model chooses within this much emulation time.
-const GROUND_WINDOW_S: i64 = 600;
-/// A netem is changed when the wanted delay moved further than this (as the local runner).
-const DELAY_TOLERANCE_NS: u64 = 10_000;
 
 /// A pod of this constellation on this node, with its namespace open.
 struct LocalPod {
@@ -55,98 +53,186 @@ impl Synced {
     }
 }
 
-pub struct Wired {
-    pub plan: Plan,
+/// The pods of one constellation on this Kubernetes node, as the engine's host.
+pub struct PodHost {
     here: String,
     port: u16,
+    /// A connection in the namespace that reaches the other nodes (VXLAN sockets live there).
+    underlay: Conn,
     pods: HashMap<NodeIdx, LocalPod>,
     namespaces: HashMap<NodeIdx, Netns>,
     placements: HashMap<NodeIdx, Placement>,
-    /// Holds the connections into the local pods' namespaces and the wiring.
-    applier: Applier,
-    /// The remote of each VXLAN end, by (node, peer): built by this process, or found in the
-    /// kernel going to the wanted peer node.
+    /// The remote of each VXLAN end, by (node, peer): built here, or found in the kernel
+    /// going to the wanted peer node.
     tunnels: HashMap<(NodeIdx, NodeIdx), IpAddr>,
-    /// Ground links to have built, and the emulation time up to which they were chosen.
-    ground: BTreeSet<(NodeIdx, NodeIdx)>,
-    ground_until: Option<SimTime>,
-    /// Problems of the last sync (pods not prepared, links not built): reported until the
-    /// next sync succeeds.
+    /// The underlay's one-way delay to each peer node, microseconds, by node address.
+    one_way_us: HashMap<IpAddr, f64>,
+}
+
+impl Host for PodHost {
+    fn build(
+        &mut self,
+        plan: &Plan,
+        conns: &mut Conns,
+        pairs: &[(NodeIdx, NodeIdx)],
+        _progress: &mut dyn FnMut(usize, usize),
+    ) -> Built {
+        let mut failed = Vec::new();
+        let (mut veths, mut tunnels) = (Vec::new(), Vec::new());
+        // Ends are named by (node, peer) below; failures go back under the pair as asked.
+        let mut asked: HashMap<(NodeIdx, NodeIdx), (NodeIdx, NodeIdx)> = HashMap::new();
+        for &(a, b) in pairs {
+            asked.insert((a, b), (a, b));
+            asked.insert((b, a), (a, b));
+            match wiring::ends_here(plan, a, b, &self.placements, &self.here, self.port) {
+                Err(e) => failed.push(((a, b), e.to_string())),
+                Ok(ends) => {
+                    for end in ends {
+                        match end {
+                            End::Veth { a, b } => veths.push((a, b)),
+                            End::Vxlan {
+                                node,
+                                peer,
+                                vni,
+                                port,
+                                local: IpAddr::V4(local),
+                                remote: IpAddr::V4(remote),
+                            } => {
+                                tunnels.push(Tunnel { node, peer, vni, port, local, remote });
+                            }
+                            End::Vxlan { local, remote, .. } => failed.push((
+                                (a, b),
+                                format!(
+                                    "VXLAN over IPv6 node addresses ({local} - {remote}) is not supported"
+                                ),
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        let mut wiring = Wiring::default();
+        let mut errors = Vec::new();
+        if !veths.is_empty() {
+            let (built, veth_errors) =
+                build::build_veths(plan, &self.namespaces, conns, &veths, &mut |_, _| {});
+            errors.extend(veth_errors);
+            for end in built.ends() {
+                wiring.add(end.clone());
+            }
+        }
+        if !tunnels.is_empty() {
+            let (built, tunnel_errors) =
+                build::build_vxlans(plan, &mut self.underlay, &self.namespaces, conns, &tunnels);
+            errors.extend(tunnel_errors);
+            for end in built.ends() {
+                if let Some(t) = tunnels.iter().find(|t| (t.node, t.peer) == (end.node, end.peer)) {
+                    self.tunnels.insert((t.node, t.peer), IpAddr::V4(t.remote));
+                }
+                wiring.add(end.clone());
+            }
+        }
+        for (node, peer, e) in errors {
+            let pair = asked.get(&(node, peer)).copied().unwrap_or((node, peer));
+            failed.push((pair, e.to_string()));
+        }
+        Built { wiring, failed }
+    }
+
+    /// The delay of each VXLAN end shortened by the underlay's one-way delay to its peer's
+    /// node; the links whose underlay alone is slower than the model wants are said.
+    fn shape(&mut self, plan: &Plan, links: &[LinkState]) -> Option<(Vec<LinkState>, Vec<String>)> {
+        if self.tunnels.is_empty() {
+            return None;
+        }
+        let mut shaped = links.to_vec();
+        let mut slow = Vec::new();
+        for l in &mut shaped {
+            let remote = [(l.a, l.b), (l.b, l.a)].iter().find_map(|pair| self.tunnels.get(pair));
+            let Some(underlay) = remote.and_then(|ip| self.one_way_us.get(ip)) else { continue };
+            let c = underlay::compensate(l.delay_ns as f64 / 1e3, *underlay);
+            l.delay_ns = (c.netem_delay_us * 1e3).round() as u64;
+            if c.excess_us > 0.0 {
+                slow.push(format!(
+                    "{} - {}: the underlay takes {:.0} us one way, {:.0} us more than the link's delay",
+                    plan.node(l.a).name,
+                    plan.node(l.b).name,
+                    underlay,
+                    c.excess_us
+                ));
+            }
+        }
+        Some((shaped, slow))
+    }
+}
+
+/// One constellation wired on this node.
+pub struct Wired {
+    engine: Engine<PodHost>,
+    /// Problems of the last sync (pods not prepared, ends not read or removed, links not
+    /// built): reported until a sync no longer meets them.
     pub build_errors: Vec<String>,
-    /// The wiring changed since the last apply.
-    pub needs_apply: bool,
-    /// The model's states, one tick after another.
-    timeline: Timeline,
+    /// Pods or placements changed since the kernel's ends were last reconciled.
     stale: bool,
 }
 
 impl Wired {
-    pub fn new(plan: Plan, here: &str, namespace: &str) -> Self {
+    /// `underlay` is a connection in the namespace that reaches the other Kubernetes nodes
+    /// (the host's), where VXLAN ends are created; `t` the emulation time now.
+    pub fn new(plan: Plan, here: &str, namespace: &str, underlay: Conn, t: SimTime) -> Self {
         let port = wiring::vxlan_port(namespace, &plan.name);
-        let timeline = plan.timeline();
-        let mut applier = Applier::new(HashMap::new(), Wiring::default());
-        applier.delay_tolerance_ns = DELAY_TOLERANCE_NS;
-        Self {
-            plan,
+        let host = PodHost {
             here: here.to_owned(),
             port,
+            underlay,
             pods: HashMap::new(),
             namespaces: HashMap::new(),
             placements: HashMap::new(),
-            applier,
             tunnels: HashMap::new(),
-            ground: BTreeSet::new(),
-            ground_until: None,
-            build_errors: Vec::new(),
-            needs_apply: true,
-            timeline,
-            stale: true,
-        }
+            one_way_us: HashMap::new(),
+        };
+        let engine = Engine::new(plan, host, Conns::new(), Settings::default(), t, None);
+        Self { engine, build_errors: Vec::new(), stale: true }
     }
 
-    /// Replaces the plan by one of the same shape (`Plan::incompatibility` is `None`): new
-    /// faults, link classes, routing. The ground links are chosen again.
-    pub fn replan(&mut self, plan: Plan) {
-        self.timeline = plan.timeline();
-        self.plan = plan;
-        self.ground_until = None;
-        self.needs_apply = true;
+    pub fn plan(&self) -> &Plan {
+        self.engine.plan()
+    }
+
+    /// Takes a plan of the same shape (new faults, link classes, routing) from `t` on.
+    pub fn replan(&mut self, plan: Plan, t: SimTime) -> Result<(), Incompatible> {
+        self.engine.replan(plan, t, None)
     }
 
     /// Local pods wired (their namespace prepared).
     pub fn pods(&self) -> usize {
-        self.pods.len()
+        self.engine.host().pods.len()
     }
 
-    /// Brings the kernel in line with the pods here (`local`) and the placements, at
-    /// emulation time `t`.
+    /// Brings the kernel in line with the pods here (`local`) and the placements: ends no
+    /// longer wanted removed, missing ones built.
     pub fn sync(
         &mut self,
-        host: &mut Conn,
         local: &HashMap<NodeIdx, LocalNs>,
         placements: &HashMap<NodeIdx, Placement>,
-        t: SimTime,
     ) -> Synced {
         let mut synced = Synced::default();
         let mut errors = Vec::new();
         self.sync_pods(local, &mut synced, &mut errors);
-        if *placements != self.placements {
-            self.placements = placements.clone();
+        if *placements != self.engine.host().placements {
+            self.engine.host_mut().placements = placements.clone();
             self.stale = true;
         }
-        self.choose_ground(t);
-        if !self.stale && !self.build_errors.is_empty() {
-            // Retry what failed last time.
-            self.stale = true;
-        }
-        if !self.stale {
+        if !self.stale && self.build_errors.is_empty() {
             return synced;
         }
         self.stale = false;
-        self.rewire(host, &mut synced, &mut errors);
+        self.prune(&mut synced, &mut errors);
+        let built = self.engine.build_all(&mut |_, _| {});
+        synced.ends_built += built.ends;
+        errors.extend(built.failed);
         synced.new_errors = errors.iter().filter(|e| !self.build_errors.contains(e)).cloned().collect();
         self.build_errors = errors;
-        self.needs_apply = true;
         synced
     }
 
@@ -157,6 +243,8 @@ impl Wired {
         errors: &mut Vec<String>,
     ) {
         let gone: Vec<NodeIdx> = self
+            .engine
+            .host()
             .pods
             .iter()
             .filter(|(node, pod)| {
@@ -169,30 +257,33 @@ impl Wired {
             .map(|(&node, _)| node)
             .collect();
         for node in gone {
-            self.pods.remove(&node);
-            self.namespaces.remove(&node);
-            self.applier.conns.remove(&node);
+            let host = self.engine.host_mut();
+            host.pods.remove(&node);
+            host.namespaces.remove(&node);
+            host.tunnels.retain(|&(n, _), _| n != node);
+            self.engine.detach(node);
             synced.pods_removed += 1;
             self.stale = true;
         }
         for (&node, (uid, path)) in local {
             let Some(path) = path else { continue };
-            if self.pods.contains_key(&node) {
+            if self.engine.host().pods.contains_key(&node) {
                 continue;
             }
-            let name = &self.plan.node(node).name;
+            let name = &self.engine.plan().node(node).name;
             let opened = (|| -> Result<(Netns, Conn, u64), String> {
                 let inode = netns_inode(path).ok_or_else(|| format!("{} is gone", path.display()))?;
                 let ns = Netns::open(path).map_err(|e| e.to_string())?;
                 let mut conn = Conn::open_in(&ns).map_err(|e| e.to_string())?;
-                build::prepare_node(&self.plan, node, &ns, &mut conn).map_err(|e| e.to_string())?;
+                build::prepare_node(self.engine.plan(), node, &ns, &mut conn).map_err(|e| e.to_string())?;
                 Ok((ns, conn, inode))
             })();
             match opened {
                 Ok((ns, conn, inode)) => {
-                    self.pods.insert(node, LocalPod { uid: uid.clone(), inode });
-                    self.namespaces.insert(node, ns);
-                    self.applier.conns.insert(node, conn);
+                    let host = self.engine.host_mut();
+                    host.pods.insert(node, LocalPod { uid: uid.clone(), inode });
+                    host.namespaces.insert(node, ns);
+                    self.engine.attach(node, conn);
                     synced.pods_added += 1;
                     self.stale = true;
                 }
@@ -201,49 +292,30 @@ impl Wired {
         }
     }
 
-    /// Chooses the ground links of the window starting at `t`, once `t` is halfway through
-    /// the last window (or the plan changed).
-    fn choose_ground(&mut self, t: SimTime) {
-        const WINDOW_NS: i64 = GROUND_WINDOW_S * 1_000_000_000;
-        let due = self.ground_until.is_none_or(|until| t.as_nanos() + WINDOW_NS / 2 >= until.as_nanos());
-        if !due {
-            return;
-        }
-        let until = SimTime::from_nanos(t.as_nanos() + WINDOW_NS);
-        let chosen = self.plan.ground_links_chosen(t, until);
-        if chosen.iter().any(|pair| !self.ground.contains(pair)) {
-            self.stale = true;
-        }
-        // Links chosen earlier stay built: a station often returns to the same satellites.
-        self.ground.extend(chosen);
-        self.ground_until = Some(until);
-    }
-
-    /// Deletes unwanted ends, builds missing ones, and renews the applier's memory.
-    fn rewire(&mut self, host: &mut Conn, synced: &mut Synced, errors: &mut Vec<String>) {
-        let plan = &self.plan;
-        let pairs = plan.isls.iter().map(|l| (l.a, l.b)).chain(self.ground.iter().copied());
-        let mut wanted = Vec::new();
-        for (a, b) in pairs {
-            match wiring::ends_here(plan, a, b, &self.placements, &self.here, self.port) {
-                Ok(ends) => wanted.extend(ends),
+    /// Finds the ends the kernel holds in the local pods, deletes those no longer wanted
+    /// (and half-built ones), and hands the rest to the engine.
+    fn prune(&mut self, synced: &mut Synced, errors: &mut Vec<String>) {
+        let plan = self.engine.plan().clone();
+        let host = self.engine.host();
+        let mut veths: HashSet<(NodeIdx, NodeIdx)> = HashSet::new();
+        let mut vxlans: HashMap<(NodeIdx, NodeIdx), End> = HashMap::new();
+        for (a, b) in self.engine.wanted() {
+            match wiring::ends_here(&plan, a, b, &host.placements, &host.here, host.port) {
+                Ok(ends) => {
+                    for end in ends {
+                        match end {
+                            End::Veth { a, b } => {
+                                veths.insert((a, b));
+                            }
+                            End::Vxlan { node, peer, .. } => {
+                                vxlans.insert((node, peer), end);
+                            }
+                        }
+                    }
+                }
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        let veths: HashSet<(NodeIdx, NodeIdx)> = wanted
-            .iter()
-            .filter_map(|e| match *e {
-                End::Veth { a, b } => Some((a, b)),
-                End::Vxlan { .. } => None,
-            })
-            .collect();
-        let vxlans: HashMap<(NodeIdx, NodeIdx), &End> = wanted
-            .iter()
-            .filter_map(|e| match e {
-                End::Vxlan { node, peer, .. } => Some(((*node, *peer), e)),
-                End::Veth { .. } => None,
-            })
-            .collect();
 
         // One listing per namespace serves three ends: the wiring found, where each VXLAN
         // end tunnels to (as the kernel says), and half-built ends (created, never tagged:
@@ -251,7 +323,7 @@ impl Wired {
         // their link with EEXIST and are removed.
         let mut found = Wiring::default();
         let mut kernel_tunnels: HashMap<(NodeIdx, u32), link::VxlanEnd> = HashMap::new();
-        for (&node, conn) in self.applier.conns.iter_mut() {
+        for (&node, conn) in self.engine.conns_mut().iter_mut() {
             let ifaces = match link::list(conn) {
                 Ok(ifaces) => ifaces,
                 Err(e) => {
@@ -259,7 +331,7 @@ impl Wired {
                     return;
                 }
             };
-            found.add_found(plan, node, &ifaces);
+            found.add_found(&plan, node, &ifaces);
             for iface in ifaces {
                 let tagged = iface.alias.as_deref().and_then(naming::parse_alias).is_some();
                 if let Some(v) = iface.vxlan.filter(|_| tagged) {
@@ -277,157 +349,73 @@ impl Wired {
         }
         // Ends no longer wanted: a veth whose other pod left this node, a VXLAN end whose
         // peer moved, or whose tunnel is not the wanted one (a previous agent's, perhaps).
-        let tunnels_built = &mut self.tunnels;
+        let mut tunnels = HashMap::new();
         let mut keep = |node: NodeIdx, peer: NodeIdx, ifindex: u32| {
             if veths.contains(&(node.min(peer), node.max(peer))) {
                 return true;
             }
-            let Some(&&End::Vxlan { vni, port, remote, .. }) = vxlans.get(&(node, peer)) else {
-                return false;
-            };
+            let Some(&End::Vxlan { vni, port, remote, .. }) = vxlans.get(&(node, peer)) else { return false };
             let in_kernel = kernel_tunnels.get(&(node, ifindex)).is_some_and(|v| {
                 v.vni == vni && v.port == Some(port) && v.remote.map(IpAddr::V4) == Some(remote)
             });
             if in_kernel {
-                tunnels_built.insert((node, peer), remote);
+                tunnels.insert((node, peer), remote);
             }
             in_kernel
         };
         let (kept, unwanted): (Vec<_>, Vec<_>) = found.ends().partition(|e| keep(e.node, e.peer, e.ifindex));
-        let present: HashSet<(NodeIdx, NodeIdx)> = kept.iter().map(|e| (e.node, e.peer)).collect();
         for end in unwanted {
-            self.tunnels.remove(&(end.node, end.peer));
-            let Some(conn) = self.applier.conns.get_mut(&end.node) else { continue };
+            let Some(conn) = self.engine.conns_mut().get_mut(&end.node) else { continue };
             match link::delete_if_present(conn, format!("unwanted link end {}", end.name), end.ifindex) {
                 Ok(deleted) => synced.ends_removed += usize::from(deleted),
                 Err(e) => errors.push(e.to_string()),
             }
         }
-
-        let missing_veths: Vec<(NodeIdx, NodeIdx)> = veths
-            .iter()
-            .copied()
-            .filter(|&(a, b)| !(present.contains(&(a, b)) && present.contains(&(b, a))))
-            .collect();
-        let name = |n: NodeIdx| plan.node(n).name.clone();
-        if !missing_veths.is_empty() {
-            // A half-present veth cannot be (its ends live and die together); rebuild whole.
-            let (built, failed) = build::build_veths(
-                plan,
-                &self.namespaces,
-                &mut self.applier.conns,
-                &missing_veths,
-                &mut |_, _| {},
-            );
-            synced.ends_built += built.ends().count();
-            errors.extend(failed.into_iter().map(|(a, b, e)| format!("{} - {}: {e}", name(a), name(b))));
+        let mut wiring = Wiring::default();
+        for end in kept {
+            wiring.add(end.clone());
         }
-        let mut tunnels = Vec::new();
-        for (&(node, peer), end) in &vxlans {
-            if present.contains(&(node, peer)) {
-                continue;
-            }
-            let End::Vxlan { vni, port, local, remote, .. } = **end else { continue };
-            match (local, remote) {
-                (IpAddr::V4(local), IpAddr::V4(remote)) => {
-                    tunnels.push(Tunnel { node, peer, vni, port, local, remote });
-                }
-                _ => errors.push(format!(
-                    "{} - {}: VXLAN over IPv6 node addresses ({local} - {remote}) is not supported",
-                    name(node),
-                    name(peer)
-                )),
-            }
-        }
-        if !tunnels.is_empty() {
-            let (built, failed) =
-                build::build_vxlans(plan, host, &self.namespaces, &mut self.applier.conns, &tunnels);
-            for end in built.ends() {
-                if let Some(t) = tunnels.iter().find(|t| (t.node, t.peer) == (end.node, end.peer)) {
-                    self.tunnels.insert((t.node, t.peer), IpAddr::V4(t.remote));
-                }
-                synced.ends_built += 1;
-            }
-            errors.extend(failed.into_iter().map(|(a, b, e)| format!("{} - {}: {e}", name(a), name(b))));
-        }
-
-        // The wiring as the kernel now holds it, and what it has applied.
-        match Wiring::discover(plan, &mut self.applier.conns) {
-            Ok(wiring) => {
-                let conns = std::mem::take(&mut self.applier.conns);
-                let mut applier = Applier::new(conns, wiring);
-                applier.delay_tolerance_ns = DELAY_TOLERANCE_NS;
-                if let Err(e) = applier.read_back() {
-                    errors.push(format!("reading applied state back: {e}"));
-                }
-                self.applier = applier;
-            }
-            Err(e) => errors.push(format!("reading the link ends back: {e}")),
+        self.engine.host_mut().tunnels = tunnels;
+        if let Err(e) = self.engine.rewire(wiring) {
+            errors.push(format!("reading applied state back: {e}"));
         }
     }
 
-    /// Applies the model's state at `t`, the delay of each VXLAN end shortened by the
-    /// underlay's one-way delay to its peer's node (`one_way_us` by node address). Returns the
-    /// report and the links whose underlay alone is slower than the model wants.
-    pub fn apply(&mut self, t: SimTime, one_way_us: &HashMap<IpAddr, f64>) -> (ApplyReport, Vec<String>) {
-        let state = self.timeline.state_at(&self.plan, t);
-        let mut slow = Vec::new();
-        let report = if self.tunnels.is_empty() {
-            self.applier.apply(&self.plan, &state)
-        } else {
-            let mut shaped = state.clone();
-            for l in &mut shaped.links {
-                let remote = [(l.a, l.b), (l.b, l.a)].iter().find_map(|pair| self.tunnels.get(pair));
-                let Some(underlay) = remote.and_then(|ip| one_way_us.get(ip)) else { continue };
-                let c = underlay::compensate(l.delay_ns as f64 / 1e3, *underlay);
-                l.delay_ns = (c.netem_delay_us * 1e3).round() as u64;
-                if c.excess_us > 0.0 {
-                    slow.push(format!(
-                        "{} - {}: the underlay takes {:.0} us one way, {:.0} us more than the link's delay",
-                        self.plan.node(l.a).name,
-                        self.plan.node(l.b).name,
-                        underlay,
-                        c.excess_us
-                    ));
-                }
-            }
-            self.applier.apply(&self.plan, &shaped)
-        };
-        self.needs_apply = false;
-        (report, slow)
+    /// Whether tick `k` (or the wiring) is not applied yet.
+    pub fn due(&self, k: i64) -> bool {
+        self.engine.stale() || self.engine.applied_tick() != Some(k)
+    }
+
+    /// Applies tick `k`, the delay of each VXLAN end shortened by the underlay's one-way
+    /// delay to its peer's node (`one_way_us` by node address).
+    pub fn apply(&mut self, k: i64, one_way_us: HashMap<IpAddr, f64>) -> Tick {
+        self.engine.host_mut().one_way_us = one_way_us;
+        self.engine.apply(k)
     }
 
     /// Links with an end here, and of those the ones applied up.
     pub fn links(&self) -> (usize, usize) {
-        let wiring = &self.applier.wiring;
-        let up: HashSet<_> = wiring
-            .ends()
-            .filter(|e| self.applier.applied.ends.get(&(e.node, e.ifindex)).is_some_and(|s| s.up))
-            .map(|e| e.link)
-            .collect();
-        (wiring.links(), up.len())
+        self.engine.links()
     }
 
     /// The peer nodes' addresses the VXLAN ends tunnel to: the underlay to measure.
     pub fn peers(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        self.tunnels.values().copied()
+        self.engine.host().tunnels.values().copied()
     }
 
-    /// Removes every link end of this constellation from the local pods, and their routes
-    /// (qdiscs go with the ends), as `orbitnet down` sweeps. Returns what could not be
-    /// removed.
+    /// Removes every link end of this constellation from the local pods, and their routes,
+    /// as `orbitnet down` sweeps. Returns what could not be removed.
     pub fn teardown(&mut self) -> Vec<String> {
-        let mut swept = sweep::Swept::default();
-        for conn in self.applier.conns.values_mut() {
-            if let Err(e) = sweep::interfaces_and_routes(conn, Some(&self.plan.name), &mut swept) {
-                swept.failures.push(format!("reading the link ends back: {e}"));
-            }
+        let failures = self.engine.remove_links();
+        let nodes: Vec<NodeIdx> = self.engine.host().pods.keys().copied().collect();
+        for node in nodes {
+            self.engine.detach(node);
         }
-        self.tunnels.clear();
-        self.applier = Applier::new(HashMap::new(), Wiring::default());
-        self.pods.clear();
-        self.namespaces.clear();
+        let host = self.engine.host_mut();
+        host.tunnels.clear();
+        host.pods.clear();
+        host.namespaces.clear();
         self.stale = true;
-        swept.failures
+        failures
     }
 }

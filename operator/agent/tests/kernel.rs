@@ -1,8 +1,9 @@
 //! Kernel tier (root and netem; `make test-kernel` runs it, in the VM where needed): two
 //! agents' dataplane halves on two emulated Kubernetes nodes (network namespaces joined by
 //! a veth underlay), each wiring only its own pods, as `orbitnet agent` does, without an API
-//! server. What a single-node cluster cannot show: VXLAN ends between the nodes, and the
-//! underlay's delay taken off their netem.
+//! server. What a single-node cluster cannot show: VXLAN ends between the nodes, the
+//! underlay's delay taken off their netem, and two agents that started at different
+//! emulation times agreeing on every link they share.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,8 +13,8 @@ use orbitnet_agent::wiring::Placement;
 use orbitnet_dataplane::testing::{
     Lab, per_traversal_overhead_ms, ping, require_kernel, tiny_without_random_loss,
 };
-use orbitnet_dataplane::{Netem, Netns, link, naming, netem};
-use orbitnet_model::{LinkKind, NodeIdx, Plan, SimTime};
+use orbitnet_dataplane::{Conn, Netem, Netns, link, naming, netem};
+use orbitnet_model::{GroundChoice, LinkId, LinkKind, NodeIdx, Plan, SimTime};
 
 const HOSTS: [&str; 2] = ["node-1", "node-2"];
 
@@ -42,18 +43,69 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
             .map(|i| (i, (format!("uid-{i}"), Some(pods[i as usize].path().to_owned()))))
             .collect()
     };
-    let t = SimTime::from_nanos(600_000_000_000);
     // The first node measured 2 ms one way to the second, the second 3 ms to the first.
     let underlay = [HashMap::from([(host_ip(1), 2_000.0)]), HashMap::from([(host_ip(0), 3_000.0)])];
-    let mut hosts = [lab.conn(&h1.ns), lab.conn(&h2.ns)];
-    let mut agents: Vec<Wired> = HOSTS.iter().map(|h| Wired::new(plan.clone(), h, "default")).collect();
-    for (h, agent) in agents.iter_mut().enumerate() {
-        let synced = agent.sync(&mut hosts[h], &local(h), &placements, t);
+    let hosts = [&h1.ns, &h2.ns];
+    let start = |h: usize, k: i64| {
+        let mut agent = Wired::new(plan.clone(), HOSTS[h], "default", lab.conn(hosts[h]), plan.tick_time(k));
+        let synced = agent.sync(&local(h), &placements);
         assert!(agent.build_errors.is_empty(), "{:?}", agent.build_errors);
-        println!("{}: {synced:?}", HOSTS[h]);
-        let (report, slow) = agent.apply(t, &underlay[h]);
-        assert!(report.failed.is_empty(), "{:?}", report.failed);
-        assert!(slow.is_empty(), "{slow:?}");
+        println!("{} from t = {k} s: {synced:?}", HOSTS[h]);
+        agent
+    };
+    let apply = |agent: &mut Wired, h: usize, k: i64| {
+        let tick = agent.apply(k, underlay[h].clone());
+        assert!(tick.problems.is_empty(), "{:?}", tick.problems);
+        assert!(tick.shaping.is_empty(), "{:?}", tick.shaping);
+    };
+
+    // The first agent starts at 300 s and runs tick by tick; the second starts at 340 s,
+    // where a ground-link chain begun afresh would keep another satellite than the first
+    // one's until the handover at 367 s. Both must apply the same state at every shared
+    // tick: every link end up exactly when the model says, and both ends of every link
+    // across the nodes alike.
+    let (first_start, second_start, shared_end) = (300, 340, 370);
+    assert!(
+        fresh_chain_differs(&plan, second_start, shared_end, host_of),
+        "the window must be one where a chain begun at {second_start} s would disagree across the nodes"
+    );
+    let mut agents = [start(0, first_start), start(1, second_start)];
+    for k in first_start..second_start {
+        apply(&mut agents[0], 0, k);
+    }
+    let mut cross_checked = 0;
+    for k in second_start..=shared_end {
+        for (h, agent) in agents.iter_mut().enumerate() {
+            apply(agent, h, k);
+        }
+        let want = plan.state_at(plan.tick_time(k));
+        let mut ends: HashMap<LinkId, Vec<(NodeIdx, bool)>> = HashMap::new();
+        for (node, link, up) in link_ends(&lab, &plan, &pods) {
+            ends.entry(link).or_default().push((node, up));
+        }
+        for l in &want.links {
+            let Some(found) = ends.get(&l.id) else { continue };
+            for &(node, up) in found {
+                assert_eq!(up, l.up, "t = {k} s: {}'s end of {} - {}", plan.node(node).name, l.a, l.b);
+            }
+            if host_of(l.a) != host_of(l.b) {
+                assert_eq!(found.len(), 2, "t = {k} s: both ends of {} - {} exist", l.a, l.b);
+                cross_checked += 1;
+            }
+        }
+        let wanted: std::collections::HashSet<LinkId> = want.links.iter().map(|l| l.id).collect();
+        for (id, found) in &ends {
+            if !wanted.contains(id) {
+                assert!(found.iter().all(|(_, up)| !up), "t = {k} s: a link the model does not list is down");
+            }
+        }
+    }
+    println!("{cross_checked} cross-node link states agreed over ticks {second_start}..={shared_end}");
+
+    let t = SimTime::from_nanos(600_000_000_000);
+    let k = plan.tick_index(t);
+    for (h, agent) in agents.iter_mut().enumerate() {
+        apply(agent, h, k);
     }
 
     // A cross-node end is shaped with the model's delay less that node's underlay estimate.
@@ -109,8 +161,8 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
     // A second agent process on node 1 takes the kernel over: it reads every end back
     // (VXLAN ends with their tunnels) and builds, removes and duplicates nothing.
     let before: Vec<String> = ends_of(&lab, &pods, &local(0));
-    let mut successor = Wired::new(plan.clone(), HOSTS[0], "default");
-    let synced = successor.sync(&mut hosts[0], &local(0), &placements, t);
+    let mut successor = Wired::new(plan.clone(), HOSTS[0], "default", lab.conn(hosts[0]), t);
+    let synced = successor.sync(&local(0), &placements);
     assert!(successor.build_errors.is_empty(), "{:?}", successor.build_errors);
     assert_eq!((synced.ends_built, synced.ends_removed), (0, 0), "nothing rebuilt: {synced:?}");
     assert_eq!(before, ends_of(&lab, &pods, &local(0)), "the same ends, by name");
@@ -119,7 +171,7 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
     let moved: NodeIdx = 4;
     let mut placements_3 = placements.clone();
     placements_3.insert(moved, Placement { host: "node-3".into(), host_ip: "10.9.0.3".parse().unwrap() });
-    let synced = successor.sync(&mut hosts[0], &local(0), &placements_3, t);
+    let synced = successor.sync(&local(0), &placements_3);
     assert!(successor.build_errors.is_empty(), "{:?}", successor.build_errors);
     let mut towards: Vec<link::VxlanEnd> = Vec::new();
     for (&node, _) in local(0).iter() {
@@ -142,6 +194,45 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
     assert!(errors.is_empty(), "{errors:?}");
     assert!(ends_of(&lab, &pods, &local(0)).is_empty(), "node 1's pods hold no link end");
     assert_eq!(ends_of(&lab, &pods, &local(1)), node_2);
+}
+
+/// Whether a ground-link chain begun afresh at tick `from` (what an agent that started
+/// there would have applied before anchoring) chooses, at some tick up to `to`, another
+/// satellite than the model for a link across the nodes (`host_of`).
+fn fresh_chain_differs(plan: &Plan, from: i64, to: i64, host_of: impl Fn(NodeIdx) -> usize) -> bool {
+    let crossing = |c: &GroundChoice| -> Vec<(NodeIdx, NodeIdx)> {
+        let mut pairs = Vec::new();
+        for (g, sats) in c.per_ground.iter().enumerate() {
+            let ground = (plan.n_sats + g) as NodeIdx;
+            pairs.extend(sats.iter().filter(|&&s| host_of(s) != host_of(ground)).map(|&s| (ground, s)));
+        }
+        pairs
+    };
+    let mut previous: Option<GroundChoice> = None;
+    let mut differs = false;
+    for k in from..=to {
+        let t = plan.tick_time(k);
+        let faults = plan.active_faults(t);
+        let fresh = plan.choose_ground_links(&plan.geometry(t), &faults, previous.as_ref());
+        differs |= crossing(&fresh) != crossing(&plan.state_at(t).ground_choice);
+        previous = Some(fresh);
+    }
+    differs
+}
+
+/// (node, link, administratively up) of every orbitnet link end in the pods.
+fn link_ends(lab: &Lab, plan: &Plan, pods: &[Netns]) -> Vec<(NodeIdx, LinkId, bool)> {
+    let mut all = Vec::new();
+    for (node, ns) in pods.iter().enumerate() {
+        let mut conn: Conn = lab.conn(ns);
+        for iface in link::list(&mut conn).unwrap() {
+            let Some(alias) = iface.alias.as_deref().and_then(naming::parse_alias) else { continue };
+            if alias.constellation == plan.name {
+                all.push((node as NodeIdx, alias.link, iface.up));
+            }
+        }
+    }
+    all
 }
 
 /// `node:name` of every orbitnet link end in the given pods.

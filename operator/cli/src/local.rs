@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
+use orbitnet_engine::Settings;
 use orbitnet_local::view::Mode;
 use orbitnet_local::{RunOptions, down, report};
 use orbitnet_model::{SimTime, SpecDuration};
@@ -42,11 +43,11 @@ pub struct RunArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_pair)]
     paths: Vec<(String, String)>,
     /// How far ahead ground links are built.
-    #[arg(long, value_parser = parse_duration, default_value = "10m")]
+    #[arg(long, value_parser = parse_duration, default_value_t = Settings::default().lookahead)]
     lookahead: SpecDuration,
     /// Change a link's netem only when its delay moved further than this (a path's
     /// round-trip error stays under 2 x hops x this); "0s" for every change.
-    #[arg(long, value_parser = parse_duration, default_value = "10us")]
+    #[arg(long, value_parser = parse_duration, default_value_t = Settings::default().delay_tolerance)]
     delay_tolerance: SpecDuration,
 }
 
@@ -68,10 +69,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     } else {
         Mode::Live
     };
+    let plan = crate::load(&args.file)?;
     let start = match &args.start {
         Some(s) => {
-            let epoch = crate::load(&args.file)?.epoch;
-            let t = SimTime::parse(s, epoch)?;
+            let t = SimTime::parse(s, plan.epoch)?;
             if t < SimTime::ZERO {
                 bail!("--start {s:?} is before the epoch; the local runner starts at or after it");
             }
@@ -81,6 +82,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     orbitnet_local::run(RunOptions {
         file: args.file,
+        plan,
         start,
         duration: args.duration,
         time_scale: args.time_scale,
@@ -89,8 +91,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         mode,
         workdir: args.workdir,
         paths: args.paths,
-        lookahead: args.lookahead,
-        delay_tolerance: args.delay_tolerance,
+        settings: Settings {
+            lookahead: args.lookahead,
+            delay_tolerance: args.delay_tolerance,
+            ..Settings::default()
+        },
     })?;
     Ok(())
 }

@@ -143,7 +143,7 @@ fn sleepers(marker: &str) -> String {
 }
 
 /// tiny.yaml from t = 300 s to 540 s at ten times real time: bravo hands over from
-/// ring-0-4 to ring-0-3 at ~385 s (the path loses a hop), and at 450 s the satellite alpha
+/// ring-0-4 to ring-0-3 at 367 s (the path loses a hop), and at 450 s the satellite alpha
 /// uses, ring-0-1, is lost. A ping alpha -> bravo every 200 ms must take the model's path
 /// delay throughout (plus what each shaped traversal costs on this machine, measured on a
 /// chain of the same length at the same time, under the same load), and go on after the
@@ -250,6 +250,114 @@ fn ping_follows_the_model_through_a_handover_and_a_lost_satellite() {
 }
 
 /// Ctrl-C ends a run and leaves nothing: no namespace, no host interface, no program.
+/// What the offline planner says of one tick: the links up, the ground links chosen,
+/// and the one-way delay of the path from `from` to `to` along its routes.
+struct Planned {
+    links_up: u64,
+    gsl_up: u64,
+    ground: std::collections::BTreeSet<(String, String)>,
+    delay_ms: Option<f64>,
+}
+
+fn planned(line: &Value, from: &str, to: &str) -> Planned {
+    let links = line["links"].as_array().unwrap();
+    let up = |kind: Option<&str>| {
+        links.iter().filter(|l| l["up"] == true && kind.is_none_or(|k| l["kind"] == k)).count() as u64
+    };
+    let ground = links
+        .iter()
+        .filter(|l| l["kind"] == "gsl")
+        .map(|l| (l["a"].as_str().unwrap().to_owned(), l["b"].as_str().unwrap().to_owned()))
+        .collect();
+    let delay_us = |a: &str, b: &str| {
+        links.iter().find(|l| l["up"] == true && ((l["a"] == a && l["b"] == b) || (l["a"] == b && l["b"] == a)))?["delayUs"]
+            .as_f64()
+    };
+    let mut delay = Some(0.0);
+    let mut at = from.to_owned();
+    while at != to && delay.is_some() {
+        let hop = line["routes"][&at][to].as_str().map(str::to_owned);
+        delay = hop.as_deref().and_then(|h| Some(delay? + delay_us(&at, h)?));
+        at = hop.unwrap_or_else(|| to.to_owned());
+    }
+    Planned { links_up: up(None), gsl_up: up(Some("gsl")), ground, delay_ms: delay.map(|us| us / 1e3) }
+}
+
+/// The local runner started at 340 s, where a ground-link chain begun afresh keeps other
+/// satellites than the model's until the handover at 367 s, applies tick by tick the states
+/// the offline planner gives when it starts at the epoch: the same links up, the same path
+/// delay, the same handovers at the same ticks.
+#[test]
+fn a_run_started_later_applies_the_states_the_planner_gives() {
+    require_kernel();
+    let s = Scenario::new("start", "");
+    let run =
+        start(&s, &["--start", "340s", "--duration", "40s", "--time-scale", "10", "--paths", "alpha~bravo"]);
+    let (status, log) = finish(run, Duration::from_secs(120));
+    assert!(status.success(), "{log}");
+    let out = orbitnet()
+        .arg("plan")
+        .arg(&s.file)
+        .args(["--from", "0", "--to", "380", "--format", "json", "--routes"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let at = |t: f64| -> Planned { planned(&plan[t.round() as usize], "alpha", "bravo") };
+    let records = records(&s);
+    let ticks: Vec<&Value> = records.iter().filter(|r| r["type"] == "tick").collect();
+    assert!(ticks.len() >= 35, "{} ticks applied", ticks.len());
+    for tick in &ticks {
+        let t = tick["t"].as_f64().unwrap();
+        let want = at(t);
+        assert_eq!(tick["linksUp"].as_u64(), Some(want.links_up), "links up at {t} s");
+        assert_eq!(tick["gslUp"].as_u64(), Some(want.gsl_up), "ground links up at {t} s");
+        let delay = tick["paths"][0]["delayMs"].as_f64();
+        match (delay, want.delay_ms) {
+            (Some(d), Some(w)) => {
+                assert!((d - w).abs() < 1e-5, "alpha > bravo at {t} s: run {d} ms, plan {w} ms")
+            }
+            (d, w) => assert_eq!(d, w, "alpha > bravo at {t} s"),
+        }
+    }
+    // Handovers: the planner's ground links change between consecutive ticks exactly where
+    // the run says they did, and the first tick's choice is the planner's too.
+    let mut want_handovers = Vec::new();
+    for pair in ticks.windows(2) {
+        let (t0, t1) = (pair[0]["t"].as_f64().unwrap(), pair[1]["t"].as_f64().unwrap());
+        let (before, after) = (at(t0).ground, at(t1).ground);
+        for g in ["alpha", "bravo"] {
+            let sats = |set: &std::collections::BTreeSet<(String, String)>| -> Vec<String> {
+                set.iter().filter(|(a, _)| a == g).map(|(_, b)| b.clone()).collect()
+            };
+            let (was, is) = (sats(&before), sats(&after));
+            if was != is {
+                let added: Vec<String> = is.iter().filter(|x| !was.contains(x)).cloned().collect();
+                let removed: Vec<String> = was.iter().filter(|x| !is.contains(x)).cloned().collect();
+                want_handovers.push((t1, g.to_owned(), added, removed));
+            }
+        }
+    }
+    let got_handovers: Vec<(f64, String, Vec<String>, Vec<String>)> = records
+        .iter()
+        .filter(|r| r["type"] == "handover")
+        .map(|r| {
+            let names =
+                |v: &Value| v.as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_owned()).collect();
+            (
+                r["t"].as_f64().unwrap(),
+                r["node"].as_str().unwrap().to_owned(),
+                names(&r["added"]),
+                names(&r["removed"]),
+            )
+        })
+        .collect();
+    println!("{} ticks from 340 s as planned from 0 s; handovers {got_handovers:?}", ticks.len());
+    assert!(!want_handovers.is_empty(), "the window must hold the handover at 367 s");
+    assert_eq!(got_handovers, want_handovers);
+}
+
 #[test]
 fn interrupting_a_run_leaves_nothing_behind() {
     require_kernel();

@@ -1,14 +1,14 @@
 //! Applying the model's state: what every local link end and every local node's routes
 //! should be, the difference from what was applied last (worked out without the kernel,
-//! so it can be tested and measured alone), and the requests that close it, one batch per
-//! namespace. A failed request fails only its own link end or route, is reported, and is
-//! retried next time.
+//! so it can be tested and measured alone: `Applier::pending`), and the requests that close
+//! it, one batch per namespace. A failed request fails only its own link end or route, is
+//! reported, and is retried next time.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use orbitnet_model::{LinkId, NodeIdx, Plan, Routes, State};
+use orbitnet_model::{LinkId, LinkState, NodeIdx, Plan, Routes, State};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::netem::{self, Netem};
@@ -29,6 +29,9 @@ pub struct End {
     pub ifindex: u32,
     pub name: String,
 }
+
+/// The netlink connections into the local nodes' namespaces.
+pub type Conns = HashMap<NodeIdx, Conn>;
 
 /// Every link end on this host, indexed by link and by (node, peer).
 #[derive(Clone, Debug, Default)]
@@ -64,9 +67,18 @@ impl Wiring {
         self.by_link.len()
     }
 
+    /// The same wiring without `node`'s ends.
+    pub fn without_node(&self, node: NodeIdx) -> Self {
+        let mut kept = Wiring::default();
+        for end in self.ends.iter().filter(|e| e.node != node) {
+            kept.add(end.clone());
+        }
+        kept
+    }
+
     /// Rebuilds the wiring from what the kernel holds: every interface whose alias names
     /// this constellation (`naming::alias`).
-    pub fn discover(plan: &Plan, conns: &mut HashMap<NodeIdx, Conn>) -> Result<Self, NlError> {
+    pub fn discover(plan: &Plan, conns: &mut Conns) -> Result<Self, NlError> {
         let mut wiring = Wiring::default();
         for (&node, conn) in conns.iter_mut() {
             wiring.add_found(plan, node, &link::list(conn)?);
@@ -107,23 +119,25 @@ pub type RouteTables = BTreeMap<NodeIdx, BTreeMap<Ipv4Addr, Route>>;
 /// Each node's operations, in the order they are to be sent.
 pub type OpsByNode = BTreeMap<NodeIdx, Vec<Op>>;
 
-/// What every local end and every local node's routes should be at one tick.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Target {
-    /// (node, ifindex) -> (link, state). Ends of links the model does not list this tick
-    /// (ground links not chosen) are down, their netem left as it is.
-    pub ends: BTreeMap<(NodeIdx, u32), (LinkId, EndState)>,
-    /// Routes of the local nodes.
-    pub routes: RouteTables,
-    /// (node, next hop) pairs the routes need but no local interface joins.
-    pub unwired: Vec<(NodeIdx, NodeIdx)>,
+/// What to apply: a state's links and routes, the links as they are to be shaped (a runner
+/// may adjust the model's delays, e.g. for the underlay between hosts).
+#[derive(Clone, Copy, Debug)]
+pub struct Wanted<'a> {
+    pub links: &'a [LinkState],
+    pub routes: Option<&'a Routes>,
+}
+
+impl<'a> From<&'a State> for Wanted<'a> {
+    fn from(state: &'a State) -> Self {
+        Self { links: &state.links, routes: state.routes.as_ref() }
+    }
 }
 
 /// Calls `f` with every local end's wanted state: the model's for the links it lists, down
 /// with netem unchanged for the others.
-fn for_each_wanted_end(state: &State, wiring: &Wiring, mut f: impl FnMut(&End, EndState)) {
+fn for_each_wanted_end(links: &[LinkState], wiring: &Wiring, mut f: impl FnMut(&End, EndState)) {
     let mut listed = vec![false; wiring.ends.len()];
-    for l in &state.links {
+    for l in links {
         let Some(indices) = wiring.by_link.get(&l.id) else { continue };
         let want = EndState { up: l.up, netem: Some(Netem::for_link(l)) };
         for &i in indices {
@@ -157,12 +171,12 @@ fn route_for(
 /// whose link is not wired here.
 fn target_routes(
     plan: &Plan,
-    state: &State,
+    routes: Option<&Routes>,
     wiring: &Wiring,
     is_local: impl Fn(NodeIdx) -> bool,
 ) -> (RouteTables, Vec<(NodeIdx, NodeIdx)>) {
     let (mut tables, mut unwired) = (BTreeMap::new(), Vec::new());
-    let Some(routes) = &state.routes else { return (tables, unwired) };
+    let Some(routes) = routes else { return (tables, unwired) };
     for node in (0..plan.nodes.len() as NodeIdx).filter(|&n| is_local(n)) {
         let mut table = BTreeMap::new();
         for &dest in routes.destinations.iter().filter(|&&d| d != node) {
@@ -179,16 +193,6 @@ fn target_routes(
     unwired.sort_unstable();
     unwired.dedup();
     (tables, unwired)
-}
-
-/// The target for the local ends and nodes (`is_local`) of `state`.
-pub fn target(plan: &Plan, state: &State, wiring: &Wiring, is_local: impl Fn(NodeIdx) -> bool) -> Target {
-    let (routes, unwired) = target_routes(plan, state, wiring, is_local);
-    let mut ends = BTreeMap::new();
-    for_each_wanted_end(state, wiring, |e, want| {
-        ends.insert((e.node, e.ifindex), (e.link, want));
-    });
-    Target { ends, routes, unwired }
 }
 
 /// What was applied last: the dataplane's memory between ticks (rebuilt from the kernel
@@ -286,17 +290,6 @@ impl Ops {
     }
 }
 
-/// The operations that turn `applied` into `target`, per node, in a safe order. Nothing
-/// for what is already right.
-pub fn diff(applied: &Applied, target: &Target) -> OpsByNode {
-    let mut ops = Ops::default();
-    for (&(node, ifindex), &(link, want)) in &target.ends {
-        ops.end(applied, (node, ifindex, link), want, 0);
-    }
-    ops.tables(applied, &target.routes);
-    ops.into_map()
-}
-
 /// A link's own netem tolerance: between half and all of `tolerance_ns`, fixed by its id,
 /// so links drifting alike do not all cross their tolerance on the same tick.
 fn tolerance_of(link: LinkId, tolerance_ns: u64) -> u64 {
@@ -337,15 +330,12 @@ impl ApplyReport {
 
 /// Applies states to the namespaces of the local nodes.
 pub struct Applier {
-    pub conns: HashMap<NodeIdx, Conn>,
-    pub wiring: Wiring,
-    pub applied: Applied,
+    conns: Conns,
+    wiring: Wiring,
+    applied: Applied,
     /// A netem is changed only when the wanted delay (or jitter) is further than this from
-    /// the applied one (each link uses between half and all of it). Default 0 (exact); the
-    /// local runner uses 10 us, which bounds a path's round-trip error by 2 x hops x 10 us
-    /// and spares most of the kernel work: ground links drift ~5 us/s, cross-plane ISLs
-    /// under 1 us/s.
-    pub delay_tolerance_ns: u64,
+    /// the applied one (each link uses between half and all of it). Default 0 (exact).
+    delay_tolerance_ns: u64,
     /// The nodes whose namespaces this applier serves (those of `conns`, unless detached).
     local: FxHashSet<NodeIdx>,
     /// The model's routes at the last apply: the next tick's route work is only where the
@@ -356,7 +346,7 @@ pub struct Applier {
 }
 
 impl Applier {
-    pub fn new(conns: HashMap<NodeIdx, Conn>, wiring: Wiring) -> Self {
+    pub fn new(conns: Conns, wiring: Wiring) -> Self {
         Self {
             local: conns.keys().copied().collect(),
             conns,
@@ -377,20 +367,96 @@ impl Applier {
         a
     }
 
+    /// Changes a netem only when its delay moved further than `tolerance_ns` (see the field).
+    pub fn with_delay_tolerance(mut self, tolerance_ns: u64) -> Self {
+        self.delay_tolerance_ns = tolerance_ns;
+        self
+    }
+
+    /// Serves one more node: its namespace's connection.
+    pub fn attach(&mut self, node: NodeIdx, conn: Conn) {
+        self.local.insert(node);
+        self.conns.insert(node, conn);
+    }
+
+    /// Stops serving a node (its namespace is gone or going): its connection is returned,
+    /// its ends and what was applied to them forgotten.
+    pub fn detach(&mut self, node: NodeIdx) -> Option<Conn> {
+        self.local.remove(&node);
+        self.wiring = self.wiring.without_node(node);
+        self.applied.ends.retain(|&(n, _), _| n != node);
+        self.applied.routes.remove(&node);
+        self.retry_routes.retain(|&(n, _)| n != node);
+        self.conns.remove(&node)
+    }
+
+    /// Whether this applier serves `node`.
+    pub fn serves(&self, node: NodeIdx) -> bool {
+        self.local.contains(&node)
+    }
+
+    /// Nodes served.
+    pub fn nodes(&self) -> usize {
+        self.local.len()
+    }
+
+    /// The local nodes' connections, for building and listing link ends.
+    pub fn conns_mut(&mut self) -> &mut Conns {
+        &mut self.conns
+    }
+
+    pub fn wiring(&self) -> &Wiring {
+        &self.wiring
+    }
+
+    /// What was applied, as this applier remembers it.
+    pub fn applied(&self) -> &Applied {
+        &self.applied
+    }
+
+    /// Whether `end` was last applied up.
+    pub fn applied_up(&self, end: &End) -> bool {
+        self.applied.ends.get(&(end.node, end.ifindex)).is_some_and(|s| s.up)
+    }
+
+    /// Adds newly built ends (down, no netem yet: the next apply sets them).
+    pub fn add_ends(&mut self, built: &Wiring) {
+        for end in built.ends() {
+            self.wiring.add(end.clone());
+        }
+    }
+
+    /// Replaces the wiring with what the kernel holds (found after a restart or a change
+    /// of pods) and reads back what is applied to it.
+    pub fn rewire(&mut self, wiring: Wiring) -> Result<(), NlError> {
+        self.wiring = wiring;
+        self.read_back()
+    }
+
+    /// Gives the connections back (closing them closes nothing else).
+    pub fn into_conns(self) -> Conns {
+        self.conns
+    }
+
+    /// The operations the next `apply` of `state` would send, by node, in order.
+    pub fn pending<'a>(&self, plan: &Plan, want: impl Into<Wanted<'a>>) -> OpsByNode {
+        self.plan_tick(plan, want.into()).0
+    }
+
     /// The operations that bring the kernel from what was applied to `state`, and the next
     /// hops no local link serves. Sends nothing.
-    fn plan_tick(&self, plan: &Plan, state: &State) -> (OpsByNode, Vec<(NodeIdx, NodeIdx)>) {
+    fn plan_tick(&self, plan: &Plan, want: Wanted<'_>) -> (OpsByNode, Vec<(NodeIdx, NodeIdx)>) {
         let mut ops = Ops::default();
         let tolerance = self.delay_tolerance_ns;
-        for_each_wanted_end(state, &self.wiring, |e, want| {
-            ops.end(&self.applied, (e.node, e.ifindex, e.link), want, tolerance_of(e.link, tolerance));
+        for_each_wanted_end(want.links, &self.wiring, |e, end| {
+            ops.end(&self.applied, (e.node, e.ifindex, e.link), end, tolerance_of(e.link, tolerance));
         });
         let mut unwired = Vec::new();
-        let changed = match (&state.routes, &self.last_routes) {
+        let changed = match (want.routes, &self.last_routes) {
             (Some(now), Some(before)) => now.changed_since(before),
             _ => None,
         };
-        match (&state.routes, changed) {
+        match (want.routes, changed) {
             (Some(routes), Some(changed)) => {
                 let retry = self
                     .retry_routes
@@ -409,7 +475,8 @@ impl Applier {
             }
             _ => {
                 // No comparable previous routes: whole tables.
-                let (tables, missing) = target_routes(plan, state, &self.wiring, |n| self.local.contains(&n));
+                let (tables, missing) =
+                    target_routes(plan, want.routes, &self.wiring, |n| self.local.contains(&n));
                 ops.tables(&self.applied, &tables);
                 unwired = missing;
             }
@@ -420,24 +487,16 @@ impl Applier {
     }
 
     /// Brings the kernel to `state`, issuing only what differs from the last apply.
-    pub fn apply(&mut self, plan: &Plan, state: &State) -> ApplyReport {
+    pub fn apply<'a>(&mut self, plan: &Plan, want: impl Into<Wanted<'a>>) -> ApplyReport {
         let started = Instant::now();
-        let (ops, unwired) = self.plan_tick(plan, state);
+        let want = want.into();
+        let (ops, unwired) = self.plan_tick(plan, want);
         self.retry_routes.clear();
-        self.last_routes = state.routes.clone();
+        self.last_routes = want.routes.cloned();
         let diff_elapsed = started.elapsed();
         let mut report = self.execute(ops);
         report.unwired = unwired;
         report.diff_elapsed = diff_elapsed;
-        report.elapsed = started.elapsed();
-        report
-    }
-
-    /// Applies a whole target (every end and every route compared).
-    pub fn apply_target(&mut self, target: &Target) -> ApplyReport {
-        let started = Instant::now();
-        let mut report = self.execute(diff(&self.applied, target));
-        report.unwired = target.unwired.clone();
         report.elapsed = started.elapsed();
         report
     }
@@ -584,101 +643,137 @@ fn request(netns: &str, op: &Op) -> Result<Request, NlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orbitnet_model::SimTime;
 
-    fn netem(delay_ms: u64) -> Netem {
-        Netem { delay_ns: delay_ms * 1_000_000, limit_packets: 1000, ..Netem::default() }
+    const TINY: &str = include_str!("../../../scenarios/tiny.yaml");
+
+    /// tiny.yaml with every grid link and every possible ground link wired (made-up
+    /// interface indexes), a detached applier serving every node, and its state at 600 s.
+    fn tiny() -> (Plan, Applier, State) {
+        let plan = orbitnet_model::compile_yaml(TINY).unwrap();
+        let mut pairs: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
+        for g in plan.ground_range() {
+            pairs.extend((0..plan.n_sats as NodeIdx).map(|s| (g as NodeIdx, s)));
+        }
+        let mut wiring = Wiring::default();
+        for (i, &(a, b)) in pairs.iter().enumerate() {
+            for (k, (node, peer)) in [(a, b), (b, a)].into_iter().enumerate() {
+                let ifindex = 10 + 2 * i as u32 + k as u32;
+                wiring.add(End {
+                    link: plan.link_id(a, b),
+                    node,
+                    peer,
+                    ifindex,
+                    name: format!("if{ifindex}"),
+                });
+            }
+        }
+        let applier = Applier::detached(wiring, 0..plan.nodes.len() as NodeIdx);
+        let state = plan.state_at(SimTime::from_nanos(600_000_000_000));
+        (plan, applier, state)
     }
 
-    fn route(dest: u8, via: u8, ifindex: u32) -> Route {
-        Route {
-            destination: Ipv4Addr::new(10, 0, 0, dest),
-            gateway: Ipv4Addr::new(10, 1, 0, via),
-            ifindex,
-            source: None,
+    fn kind(op: &Op) -> &'static str {
+        match op {
+            Op::Netem { .. } => "netem",
+            Op::SetUp { up: true, .. } => "up",
+            Op::SetUp { up: false, .. } => "down",
+            Op::ReplaceRoute(_) => "route",
+            Op::DeleteRoute(_) => "delete",
         }
-    }
-
-    fn target_of(ends: &[(u32, u32, bool, Option<u64>)], routes: &[(u32, Route)]) -> Target {
-        let mut t = Target::default();
-        for &(node, ifindex, up, delay) in ends {
-            t.ends.insert(
-                (node, ifindex),
-                (LinkId(u64::from(ifindex)), EndState { up, netem: delay.map(netem) }),
-            );
-        }
-        for &(node, r) in routes {
-            t.routes.entry(node).or_default().insert(r.destination, r);
-        }
-        t
-    }
-
-    fn applied_after(target: &Target) -> Applied {
-        let mut a = Applied::default();
-        for (&key, &(_, s)) in &target.ends {
-            a.ends.insert(key, s);
-        }
-        for (&node, table) in &target.routes {
-            a.routes.insert(node, table.iter().map(|(d, r)| (*d, *r)).collect());
-        }
-        a
     }
 
     #[test]
     fn a_first_apply_sets_everything_in_a_safe_order() {
-        let t = target_of(&[(0, 5, true, Some(10)), (0, 6, false, Some(20))], &[(0, route(9, 1, 5))]);
-        let ops = diff(&Applied::default(), &t);
-        let kinds: Vec<&str> = ops[&0]
-            .iter()
-            .map(|op| match op {
-                Op::Netem { .. } => "netem",
-                Op::SetUp { up: true, .. } => "up",
-                Op::SetUp { up: false, .. } => "down",
-                Op::ReplaceRoute(_) => "route",
-                Op::DeleteRoute(_) => "delete",
-            })
-            .collect();
-        assert_eq!(kinds, vec!["netem", "netem", "up", "route", "down"]);
+        let (plan, applier, state) = tiny();
+        let ops = applier.pending(&plan, &state);
+        let alpha = plan.node_index("alpha").unwrap();
+        let kinds: Vec<&str> = ops[&alpha].iter().map(kind).collect();
+        // Netems before links come up, links up before routes use them, links down last.
+        let rank = |k: &str| ["netem", "up", "route", "delete", "down"].iter().position(|r| *r == k).unwrap();
+        assert!(kinds.windows(2).all(|w| rank(w[0]) <= rank(w[1])), "{kinds:?}");
+        for k in ["netem", "up", "route", "down"] {
+            assert!(kinds.contains(&k), "alpha gets {k}: {kinds:?}");
+        }
     }
 
     #[test]
     fn nothing_changed_means_no_operations() {
-        let t = target_of(&[(0, 5, true, Some(10)), (1, 7, true, Some(10))], &[(0, route(9, 1, 5))]);
-        assert!(diff(&applied_after(&t), &t).is_empty());
+        let (plan, mut applier, state) = tiny();
+        let first = applier.apply(&plan, &state);
+        assert!(first.operations() > 0 && first.failed.is_empty());
+        assert!(applier.pending(&plan, &state).is_empty());
+        assert_eq!(applier.apply(&plan, &state).operations(), 0);
     }
 
     #[test]
     fn only_what_changed_is_sent() {
-        let before = target_of(
-            &[(0, 5, true, Some(10)), (0, 6, true, Some(10))],
-            &[(0, route(9, 1, 5)), (0, route(8, 1, 5))],
-        );
-        let after = target_of(&[(0, 5, true, Some(11)), (0, 6, false, Some(10))], &[(0, route(9, 2, 6))]);
-        let ops = diff(&applied_after(&before), &after);
-        assert_eq!(
-            ops[&0],
-            vec![
-                Op::Netem { ifindex: 5, link: LinkId(5), netem: netem(11) },
-                Op::ReplaceRoute(route(9, 2, 6)),
-                Op::DeleteRoute(Ipv4Addr::new(10, 0, 0, 8)),
-                Op::SetUp { ifindex: 6, link: LinkId(6), up: false },
-            ]
-        );
+        let (plan, mut applier, state) = tiny();
+        applier.apply(&plan, &state);
+        let mut changed = state.clone();
+        let (slower, lost) = (changed.links[0].id, changed.links[1].id);
+        changed.links[0].delay_ns += 1_000_000;
+        changed.links[1].up = false;
+        let ops: Vec<Op> = applier.pending(&plan, &changed).into_values().flatten().collect();
+        assert_eq!(ops.len(), 4, "two netems and two ends down: {ops:?}");
+        for op in &ops {
+            match op {
+                Op::Netem { link, netem, .. } => {
+                    assert_eq!((*link, netem.delay_ns), (slower, changed.links[0].delay_ns));
+                }
+                Op::SetUp { link, up: false, .. } => assert_eq!(*link, lost),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_delay_within_the_tolerance_is_left_as_it_is() {
+        let (plan, applier, state) = tiny();
+        let mut applier = applier.with_delay_tolerance(10_000);
+        applier.apply(&plan, &state);
+        let mut drifted = state.clone();
+        drifted.links[0].delay_ns += 4_000;
+        assert!(applier.pending(&plan, &drifted).is_empty(), "4 us is within every link's 5-10 us");
+        drifted.links[0].delay_ns += 7_000;
+        assert_eq!(applier.pending(&plan, &drifted).into_values().flatten().count(), 2);
     }
 
     #[test]
     fn an_unlisted_link_goes_down_without_touching_its_netem() {
-        let before = target_of(&[(0, 5, true, Some(10))], &[]);
-        let after = target_of(&[(0, 5, false, None)], &[]);
-        assert_eq!(
-            diff(&applied_after(&before), &after)[&0],
-            vec![Op::SetUp { ifindex: 5, link: LinkId(5), up: false }]
-        );
+        let (plan, mut applier, state) = tiny();
+        applier.apply(&plan, &state);
+        let gsl = state.links.iter().position(|l| l.kind == orbitnet_model::LinkKind::Gsl && l.up).unwrap();
+        let mut handed_over = state.clone();
+        let gone = handed_over.links.remove(gsl);
+        let ops: Vec<Op> = applier.pending(&plan, &handed_over).into_values().flatten().collect();
+        let ends: Vec<&Op> =
+            ops.iter().filter(|op| !matches!(op, Op::ReplaceRoute(_) | Op::DeleteRoute(_))).collect();
+        assert_eq!(ends.len(), 2, "{ops:?}");
+        assert!(ends.iter().all(|op| matches!(op, Op::SetUp { link, up: false, .. } if *link == gone.id)));
     }
 
     #[test]
     fn routes_of_a_node_no_longer_routed_are_deleted() {
-        let before = target_of(&[], &[(3, route(9, 1, 5))]);
-        let ops = diff(&applied_after(&before), &Target::default());
-        assert_eq!(ops[&3], vec![Op::DeleteRoute(Ipv4Addr::new(10, 0, 0, 9))]);
+        let (plan, mut applier, state) = tiny();
+        applier.apply(&plan, &state);
+        let routed = applier.applied().routes.values().map(|t| t.len()).sum::<usize>();
+        assert!(routed > 0);
+        let mut unrouted = state.clone();
+        unrouted.routes = None;
+        let ops: Vec<Op> = applier.pending(&plan, &unrouted).into_values().flatten().collect();
+        assert_eq!(ops.len(), routed);
+        assert!(ops.iter().all(|op| matches!(op, Op::DeleteRoute(_))));
+    }
+
+    #[test]
+    fn a_detached_node_is_forgotten() {
+        let (plan, mut applier, state) = tiny();
+        applier.apply(&plan, &state);
+        let alpha = plan.node_index("alpha").unwrap();
+        applier.detach(alpha);
+        assert!(applier.wiring().ends().all(|e| e.node != alpha));
+        assert!(applier.applied().ends.keys().all(|&(n, _)| n != alpha));
+        assert!(!applier.pending(&plan, &state).contains_key(&alpha));
     }
 }

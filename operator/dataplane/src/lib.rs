@@ -17,7 +17,7 @@ pub mod sysctl;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use apply::{Applier, ApplyReport, Wiring};
+pub use apply::{Applier, ApplyReport, Conns, Wanted, Wiring};
 pub use netem::Netem;
 pub use netlink::{Conn, NlError, Request};
 pub use netns::{Netns, NetnsError};

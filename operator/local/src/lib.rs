@@ -1,9 +1,8 @@
 //! The local runner, orbitnet's embedded default: the whole constellation in network
-//! namespaces on one host, kept in step with the model in real time. It owns processes,
-//! the clock, the terminal and cleanup; the physics is the model's, the kernel work the
-//! dataplane's.
+//! namespaces on one host, kept in step with the model in real time. A shell around the
+//! engine: it owns the namespaces, node programs, the terminal, telemetry and cleanup; the
+//! tick loop's work is the engine's, the physics the model's.
 
-pub mod clock;
 pub mod down;
 pub mod lock;
 pub mod procs;

@@ -1,18 +1,18 @@
-//! `orbitnet run`: preflight, lock, bring-up, then the real-time loop. Every tick: the
-//! model's state (computed ahead, while waiting for the tick to be due), the dataplane's
-//! difference applied, telemetry, the live view. Ctrl-C, SIGTERM or the end of `--duration`
-//! tear everything down; so does an error.
+//! `orbitnet run`: preflight, lock, bring-up, then the real-time loop around the engine.
+//! Every tick: the engine prepares the next state (and the links it needs) while the tick
+//! is not yet due, then applies it; the runner writes telemetry and the live view, and
+//! takes live edits of the file. Ctrl-C, SIGTERM or the end of `--duration` tear everything
+//! down; so does an error.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use orbitnet_dataplane::preflight::{self, PreflightError};
-use orbitnet_model::{Epoch, LinkKind, NodeIdx, Plan, SimTime, SpecDuration, SpecError, State};
+use orbitnet_engine::{Clock, Event, ProblemKind, Settings, Tick};
+use orbitnet_model::{Epoch, LinkKind, NodeIdx, Plan, SimTime, SpecDuration, State};
 
-use crate::clock::Clock;
 use crate::lock::{LockError, RunLock};
 use crate::telemetry::{PathRecord, Record, Telemetry, TickRecord};
 use crate::topology::{self, Emulation, UpError};
@@ -23,6 +23,8 @@ use crate::{down, stats};
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub file: PathBuf,
+    /// The file's constellation, compiled.
+    pub plan: Plan,
     /// Emulation time to start at (rounded down to a tick).
     pub start: SimTime,
     /// Emulation time to run for; `None` until interrupted.
@@ -34,18 +36,12 @@ pub struct RunOptions {
     pub workdir: Option<PathBuf>,
     /// Ground node pairs whose path delay is shown and recorded; empty = the first few.
     pub paths: Vec<(String, String)>,
-    /// How far ahead ground links are built.
-    pub lookahead: SpecDuration,
-    /// A link's netem is changed only when its delay moved further than this.
-    pub delay_tolerance: SpecDuration,
+    /// The engine's settings (look-ahead, delay tolerance).
+    pub settings: Settings,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("{path} is not a valid Constellation: {source}")]
-    Spec { path: String, source: SpecError },
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
@@ -70,13 +66,6 @@ pub struct RunSummary {
     pub stopped_by: String,
     pub apply_ms: stats::Percentiles,
     pub errors: usize,
-}
-
-fn load(path: &Path) -> Result<Plan, RunError> {
-    let yaml = std::fs::read_to_string(path)
-        .map_err(|source| RunError::Read { path: path.display().to_string(), source })?;
-    orbitnet_model::compile_yaml(&yaml)
-        .map_err(|source| RunError::Spec { path: path.display().to_string(), source })
 }
 
 /// The ground node pairs to follow: those asked for, or pairs of the first four.
@@ -117,9 +106,11 @@ fn paths_of(plan: &Plan, state: &State, pairs: &[(NodeIdx, NodeIdx)]) -> Vec<Pat
 }
 
 /// Prints what `run` would build, building nothing.
-fn dry_run(plan: &Plan, opts: &RunOptions, view: &mut View) {
-    let span = span_of(plan, opts);
-    let ground = plan.ground_links_chosen(span.start, span.horizon);
+fn dry_run(opts: &RunOptions, span: Span, view: &mut View) {
+    let plan = &opts.plan;
+    let horizon = span.start.checked_add(opts.settings.lookahead).unwrap_or(SimTime::from_nanos(i64::MAX));
+    let horizon = span.end.map_or(horizon, |end| end.min(horizon));
+    let ground = plan.ground_links_chosen(span.start, horizon);
     let programs = plan
         .nodes
         .iter()
@@ -133,7 +124,7 @@ fn dry_run(plan: &Plan, opts: &RunOptions, view: &mut View) {
         orbitnet_dataplane::naming::netns_prefix(&plan.name),
         plan.isls.len(),
         ground.len(),
-        SpecDuration::from_nanos((span.horizon.as_nanos() - span.start.as_nanos()) as u64),
+        SpecDuration::from_nanos((horizon.as_nanos() - span.start.as_nanos()) as u64),
         span.start,
         first.links_up(),
         first.links.len()
@@ -144,22 +135,17 @@ fn dry_run(plan: &Plan, opts: &RunOptions, view: &mut View) {
 #[derive(Clone, Copy, Debug)]
 struct Span {
     /// The first tick, and its time.
-    first_tick: u64,
+    first_tick: i64,
     start: SimTime,
     /// Where `--duration` ends the run, if it does.
     end: Option<SimTime>,
-    /// The end of the first look-ahead window of ground links.
-    horizon: SimTime,
 }
 
-fn span_of(plan: &Plan, opts: &RunOptions) -> Span {
-    let first_tick = crate::clock::Clock::tick_at(plan.tick, opts.start);
-    let start = SimTime::from_nanos(
-        i64::try_from(u128::from(first_tick) * u128::from(plan.tick.as_nanos())).unwrap_or(i64::MAX),
-    );
+fn span_of(opts: &RunOptions) -> Span {
+    let first_tick = opts.plan.tick_index(opts.start);
+    let start = opts.plan.tick_time(first_tick);
     let end = opts.duration.and_then(|d| start.checked_add(d));
-    let window_end = start.checked_add(opts.lookahead).unwrap_or(SimTime::from_nanos(i64::MAX));
-    Span { first_tick, start, end, horizon: end.map_or(window_end, |e| e.min(window_end)) }
+    Span { first_tick, start, end }
 }
 
 /// Raises the soft open-files limit to the hard one: a node holds a socket and, while it
@@ -188,25 +174,25 @@ fn describe_time(epoch: Epoch, t: SimTime) -> String {
 /// Runs a scenario until the duration ends or a signal comes; tears down in every case.
 pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
     let mut view = View::new(opts.mode);
-    let plan = load(&opts.file)?;
     if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
         return Err(RunError::Usage(format!("--time-scale {} must be a positive number", opts.time_scale)));
     }
-    let pairs = path_pairs(&plan, &opts.paths)?;
+    let pairs = path_pairs(&opts.plan, &opts.paths)?;
+    let span = span_of(&opts);
     if opts.dry_run {
-        dry_run(&plan, &opts, &mut view);
+        dry_run(&opts, span, &mut view);
         return Ok(RunSummary { stopped_by: "dry run".into(), ..RunSummary::default() });
     }
     preflight::check()?;
-    let _lock = RunLock::acquire(&plan.name, &format!("file {}", opts.file.display()))?;
-    let leftovers = down::leftover_namespaces(&plan.name);
+    let name = opts.plan.name.clone();
+    let _lock = RunLock::acquire(&name, &format!("file {}", opts.file.display()))?;
+    let leftovers = down::leftover_namespaces(&name);
     if !leftovers.is_empty() {
         view.message(&format!(
-            "removing {} network namespaces left by an earlier run of {:?} that did not shut down",
-            leftovers.len(),
-            plan.name
+            "removing {} network namespaces left by an earlier run of {name:?} that did not shut down",
+            leftovers.len()
         ));
-        down::down(Some(&plan.name))?;
+        down::down(Some(&name))?;
     }
     raise_open_files_limit();
     let stop = Arc::new(AtomicBool::new(false));
@@ -217,26 +203,26 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
         Telemetry::new(opts.telemetry.as_deref(), opts.mode == Mode::Json).map_err(RunError::Telemetry)?;
     telemetry.emit(&Record::Start {
         time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        constellation: plan.name.clone(),
+        constellation: name.clone(),
         file: opts.file.display().to_string(),
-        nodes: plan.nodes.len(),
+        nodes: opts.plan.nodes.len(),
         time_scale: opts.time_scale,
-        tick: plan.tick.to_string(),
+        tick: opts.plan.tick.to_string(),
     });
-    let workdir = opts.workdir.clone().unwrap_or_else(|| PathBuf::from(format!("orbitnet-{}", plan.name)));
+    let workdir = opts.workdir.clone().unwrap_or_else(|| PathBuf::from(format!("orbitnet-{name}")));
     let memory_before = memory_available_kib();
-    let span = span_of(&plan, &opts);
-    let name = plan.name.clone();
-    let emu = match topology::up(plan, &workdir, (span.start, span.horizon), &mut |what, done, total| {
-        view.progress(what, done, total)
-    }) {
-        Ok(emu) => emu,
-        Err(e) => {
-            view.message(&format!("bring-up failed; removing what was built: {e}"));
-            let _ = down::down(Some(&name));
-            return Err(e.into());
-        }
-    };
+    let window = (span.start, span.end);
+    let emu =
+        match topology::up(opts.plan.clone(), opts.settings, &workdir, window, &mut |what, done, total| {
+            view.progress(what, done, total)
+        }) {
+            Ok(emu) => emu,
+            Err(e) => {
+                view.message(&format!("bring-up failed; removing what was built: {e}"));
+                let _ = down::down(Some(&name));
+                return Err(e.into());
+            }
+        };
     let result = run_loop(emu, &opts, span, &pairs, &stop, &mut telemetry, &mut view, memory_before);
     telemetry.flush();
     result
@@ -254,51 +240,43 @@ fn run_loop(
     memory_before: Option<u64>,
 ) -> Result<RunSummary, RunError> {
     let mut summary = RunSummary::default();
-    emu.applier.delay_tolerance_ns = opts.delay_tolerance.as_nanos();
-    let mut timeline = emu.plan.timeline();
-    let mut state = timeline.state_at(&emu.plan, span.start);
-    let first = emu.applier.apply(&emu.plan, &state);
+    let first = emu.engine.apply(span.first_tick);
     let memory_kib = memory_before.zip(memory_available_kib()).map(|(b, a)| b.saturating_sub(a));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let up_record = Record::Up {
-        build_ms: ms(emu.timings.total() + first.elapsed),
+    let nodes = emu.engine.plan().nodes.len();
+    let links = emu.engine.links().0;
+    telemetry.emit(&Record::Up {
+        build_ms: ms(emu.timings.total() + first.report.elapsed),
         namespaces_ms: ms(emu.timings.namespaces),
         links_ms: ms(emu.timings.links),
         programs_ms: ms(emu.timings.programs),
-        first_apply_ms: ms(first.elapsed),
-        first_apply_ops: first.operations(),
-        namespaces: emu.plan.nodes.len(),
-        links: emu.applier.wiring.links(),
+        first_apply_ms: ms(first.report.elapsed),
+        first_apply_ops: first.report.operations(),
+        namespaces: nodes,
+        links,
         processes: emu.procs.len(),
         memory_kib,
-    };
-    telemetry.emit(&up_record);
+    });
     view.message(&format!(
-        "up in {:.1} s (namespaces {:.1} s, links {:.1} s, programs {:.1} s, first apply {:.1} s): {} nodes, {} links built, {} node programs, {} kernel operations for t = {} s{}; workdir {}",
-        (emu.timings.total() + first.elapsed).as_secs_f64(),
+        "up in {:.1} s (namespaces {:.1} s, links {:.1} s, programs {:.1} s, first apply {:.1} s): {nodes} nodes, {links} links built, {} node programs, {} kernel operations for t = {} s{}; workdir {}",
+        (emu.timings.total() + first.report.elapsed).as_secs_f64(),
         emu.timings.namespaces.as_secs_f64(),
         emu.timings.links.as_secs_f64(),
         emu.timings.programs.as_secs_f64(),
-        first.elapsed.as_secs_f64(),
-        emu.plan.nodes.len(),
-        emu.applier.wiring.links(),
+        first.report.elapsed.as_secs_f64(),
         emu.procs.len(),
-        first.operations(),
+        first.report.operations(),
         span.start,
-        memory_kib.map(|k| format!(", {:.0} KiB of memory per node", k as f64 / emu.plan.nodes.len() as f64)).unwrap_or_default(),
+        memory_kib.map(|k| format!(", {:.0} KiB of memory per node", k as f64 / nodes as f64)).unwrap_or_default(),
         emu.workdir.display()
     ));
-    report_errors(&first, &emu.plan, span.start, telemetry, view, &mut summary);
+    report_problems(&first, telemetry, view, &mut summary);
 
-    let clock = Clock::start(opts.time_scale, emu.plan.tick, span.first_tick);
+    let clock = Clock::start(emu.engine.plan(), opts.time_scale, span.first_tick);
     let mut watcher = SpecWatch::new(&opts.file);
-    let mut k: u64 = span.first_tick;
+    let mut k = span.first_tick;
     let mut handovers_total = 0usize;
     let mut last_edit_check = Instant::now();
-    let mut lookahead_end = span.horizon;
-    let (ahead_tx, ahead_rx) = mpsc::channel::<Vec<(NodeIdx, NodeIdx)>>();
-    let mut ahead_pending = false;
-    let mut queued_links: Vec<(NodeIdx, NodeIdx)> = Vec::new();
     let mut late = stats::Percentiles::default();
     summary.stopped_by = "interrupt".into();
 
@@ -307,67 +285,30 @@ fn run_loop(
             break;
         }
         let mut next = k + 1;
-        let t = clock.time_of(next);
-        if span.end.is_some_and(|end| t > end) {
+        let past_end = |k: i64| span.end.is_some_and(|end| clock.time_of(k) > end);
+        if past_end(next) {
             summary.stopped_by = "duration".into();
             break;
         }
-        // Ground links the model will need soon are built ahead, a few per tick: halfway
-        // through the window built so far, the next window is scanned (never past the end).
-        let window = i64::try_from(opts.lookahead.as_nanos()).unwrap_or(i64::MAX);
-        let run_end = span.end.map_or(i64::MAX, SimTime::as_nanos);
-        if !ahead_pending
-            && lookahead_end.as_nanos() < run_end
-            && t.as_nanos() >= lookahead_end.as_nanos().saturating_sub(window / 2)
-        {
-            let (plan, from) = (emu.plan.clone(), lookahead_end);
-            let to = SimTime::from_nanos(from.as_nanos().saturating_add(window).min(run_end));
-            let tx = ahead_tx.clone();
-            std::thread::spawn(move || {
-                let used = plan.ground_links_chosen(from, to);
-                let _ = tx.send(used.into_iter().collect());
-            });
-            lookahead_end = to;
-            ahead_pending = true;
-        }
-        if let Ok(pairs) = ahead_rx.try_recv() {
-            queued_links.extend(pairs.into_iter().filter(|p| !emu.ground_built.contains(p)));
-            ahead_pending = false;
-        }
-        if !queued_links.is_empty() {
-            let batch: Vec<_> = queued_links.drain(..queued_links.len().min(32)).collect();
-            build_links(&mut emu, &batch, t, telemetry, view);
-        }
-
         // Live edits, checked about once a second.
         if last_edit_check.elapsed() >= Duration::from_secs(1) {
             last_edit_check = Instant::now();
-            if let Some(yaml) = watcher.changed()
-                && apply_edit(&mut emu, &yaml, t, telemetry, view)
-            {
-                timeline = emu.plan.timeline();
+            if let Some(yaml) = watcher.changed() {
+                apply_edit(&mut emu, &yaml, clock.time_of(next), span.end, telemetry, view);
             }
         }
-
-        // The next state, computed before it is due.
-        let mut next_state = timeline.state_at(&emu.plan, t);
-        // If the loop fell more than a tick behind, jump to the tick due now.
+        // The next state and the links it needs, before it is due; if the loop fell more
+        // than a tick behind, the tick due now instead.
+        emu.engine.prepare(next);
         let now_tick = clock.current_tick();
         if now_tick > next + 1 {
-            summary.skipped += now_tick - next;
+            summary.skipped += (now_tick - next) as u64;
             next = now_tick;
-            next_state = timeline.state_at(&emu.plan, clock.time_of(next));
-        }
-        let t = clock.time_of(next);
-        // A ground link the look-ahead missed (a live edit, a fault) is built now.
-        let needed: Vec<(NodeIdx, NodeIdx)> = next_state
-            .links
-            .iter()
-            .filter(|l| l.kind == LinkKind::Gsl && !emu.ground_built.contains(&(l.a, l.b)))
-            .map(|l| (l.a, l.b))
-            .collect();
-        if !needed.is_empty() {
-            build_links(&mut emu, &needed, t, telemetry, view);
+            if past_end(next) {
+                summary.stopped_by = "duration".into();
+                break;
+            }
+            emu.engine.prepare(next);
         }
         let due = clock.due(next);
         while Instant::now() < due && !stop.load(Ordering::Relaxed) {
@@ -376,12 +317,13 @@ fn run_loop(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let report = emu.applier.apply(&emu.plan, &next_state);
-        let late_ms = Instant::now().saturating_duration_since(due).as_secs_f64() * 1e3;
-        summary.apply_ms.push(report.elapsed.as_secs_f64() * 1e3);
+        let tick = emu.engine.apply(next);
+        let late_ms = clock.late(next).as_secs_f64() * 1e3;
+        summary.apply_ms.push(tick.report.elapsed.as_secs_f64() * 1e3);
         late.push(late_ms);
-        report_errors(&report, &emu.plan, t, telemetry, view, &mut summary);
-        events(&emu.plan, &state, &next_state, telemetry);
+        let t = tick.t;
+        report_problems(&tick, telemetry, view, &mut summary);
+        report_events(&tick, telemetry);
         for p in emu.procs.iter_mut() {
             if let Some(status) = p.newly_exited() {
                 telemetry.emit(&Record::ProcessExited {
@@ -396,12 +338,12 @@ fn run_loop(
                 ));
             }
         }
-        handovers_total += next_state.handovers;
-        let record = tick_record(&emu.plan, &next_state, pairs, &report, late_ms);
+        handovers_total += tick.handovers();
+        let Some(state) = emu.engine.state() else { unreachable!("a tick was just applied") };
+        let record = tick_record(emu.engine.plan(), state, pairs, &tick, late_ms);
         telemetry.emit(&Record::Tick(record.clone()));
         telemetry.flush();
-        view.status(&status(&emu, &next_state, &record, &summary, &late, handovers_total, opts.time_scale));
-        state = next_state;
+        view.status(&status(&emu, state, &record, &summary, &late, handovers_total, opts.time_scale));
         k = next;
         summary.ticks += 1;
     }
@@ -434,117 +376,68 @@ fn run_loop(
     Ok(summary)
 }
 
-fn build_links(
-    emu: &mut Emulation,
-    pairs: &[(NodeIdx, NodeIdx)],
-    t: SimTime,
-    telemetry: &mut Telemetry,
-    view: &mut View,
-) {
-    let (built, failures) = emu.ensure_ground_links(pairs);
-    if built > 0 || !failures.is_empty() {
-        telemetry.emit(&Record::LinksBuilt { t: t.as_secs_f64(), links: built, failed: failures.len() });
-    }
-    for f in failures {
-        view.message(&format!("t = {t} s: cannot build ground link {f}"));
-        telemetry.emit(&Record::Error { t: t.as_secs_f64(), node: String::new(), link: None, message: f });
-    }
-}
-
-/// Takes a live edit of the file if it can; says whether it did.
+/// Takes a live edit of the file if it can, from the next tick on.
 fn apply_edit(
     emu: &mut Emulation,
     yaml: &str,
     t: SimTime,
+    end: Option<SimTime>,
     telemetry: &mut Telemetry,
     view: &mut View,
-) -> bool {
+) {
     let (accepted, message) = match orbitnet_model::compile_yaml(yaml) {
         Err(e) => (false, format!("edit ignored, the file is not valid: {e}")),
-        Ok(new) => match emu.plan.incompatibility(&new) {
-            Some(why) => (false, format!("edit ignored: {why}; that needs a restart")),
-            None => {
-                let faults = new.faults.len();
-                emu.plan = new;
-                (
+        Ok(new) => {
+            let faults = new.faults.len();
+            match emu.engine.replan(new, t, end) {
+                Err(e) => (false, format!("edit ignored: {e}")),
+                Ok(()) => (
                     true,
                     format!(
                         "edit applied at t = {t} s: {faults} faults, link classes and ground-link rules as in the file"
                     ),
-                )
+                ),
             }
-        },
+        }
     };
     view.message(&message);
     telemetry.emit(&Record::Edit { t: t.as_secs_f64(), accepted, message });
-    accepted
 }
 
-fn report_errors(
-    report: &orbitnet_dataplane::ApplyReport,
-    plan: &Plan,
-    t: SimTime,
-    telemetry: &mut Telemetry,
-    view: &mut View,
-    summary: &mut RunSummary,
-) {
-    for f in &report.failed {
-        summary.errors += 1;
-        let node = plan.node(f.node).name.clone();
-        telemetry.emit(&Record::Error {
-            t: t.as_secs_f64(),
-            node: node.clone(),
-            link: f.link.map(|l| l.to_string()),
-            message: f.error.to_string(),
-        });
-        if summary.errors <= 20 {
-            view.message(&format!("t = {t} s: {node}: {}", f.error));
-        }
+/// A tick's problems as telemetry records, and the first few on the terminal.
+fn report_problems(tick: &Tick, telemetry: &mut Telemetry, view: &mut View, summary: &mut RunSummary) {
+    let t = tick.t.as_secs_f64();
+    let failed_builds = tick.problems.iter().filter(|p| p.kind == ProblemKind::Build).count();
+    if tick.built > 0 || failed_builds > 0 {
+        telemetry.emit(&Record::LinksBuilt { t, links: tick.built, failed: failed_builds });
     }
-    for &(a, b) in &report.unwired {
+    for p in &tick.problems {
         summary.errors += 1;
-        let message =
-            format!("the route needs link {} - {}, which is not built", plan.node(a).name, plan.node(b).name);
         telemetry.emit(&Record::Error {
-            t: t.as_secs_f64(),
-            node: plan.node(a).name.clone(),
-            link: None,
-            message: message.clone(),
+            t,
+            node: p.node.clone().unwrap_or_default(),
+            link: p.link.map(|l| l.to_string()),
+            message: p.message.clone(),
         });
         if summary.errors <= 20 {
-            view.message(&format!("t = {t} s: {message}"));
+            view.message(&format!("t = {} s: {p}", tick.t));
         }
     }
 }
 
-/// Handovers and faults beginning or ending between two ticks.
-fn events(plan: &Plan, before: &State, now: &State, telemetry: &mut Telemetry) {
-    let t = now.t.as_secs_f64();
-    for (g, (was, is)) in
-        before.ground_choice.per_ground.iter().zip(&now.ground_choice.per_ground).enumerate()
-    {
-        if was != is {
-            let names = |v: Vec<&NodeIdx>| v.into_iter().map(|&s| plan.node(s).name.clone()).collect();
-            telemetry.emit(&Record::Handover {
-                t,
-                node: plan.node((plan.n_sats + g) as NodeIdx).name.clone(),
-                added: names(is.iter().filter(|s| !was.contains(s)).collect()),
-                removed: names(was.iter().filter(|s| !is.contains(s)).collect()),
-            });
-        }
-    }
-    let describe = |i: usize| {
-        plan.faults.iter().find(|f| f.spec_index == i).map(|f| (f.kind.as_str().to_owned(), f.describe(plan)))
-    };
-    for &i in now.active_faults.iter().filter(|i| !before.active_faults.contains(i)) {
-        if let Some((kind, description)) = describe(i) {
-            telemetry.emit(&Record::FaultBegan { t, index: i, kind, description });
-        }
-    }
-    for &i in before.active_faults.iter().filter(|i| !now.active_faults.contains(i)) {
-        if let Some((kind, description)) = describe(i) {
-            telemetry.emit(&Record::FaultEnded { t, index: i, kind, description });
-        }
+/// Handovers and faults beginning or ending, as telemetry records.
+fn report_events(tick: &Tick, telemetry: &mut Telemetry) {
+    let t = tick.t.as_secs_f64();
+    for e in &tick.events {
+        telemetry.emit(&match e.clone() {
+            Event::Handover { node, added, removed } => Record::Handover { t, node, added, removed },
+            Event::FaultBegan { index, kind, description } => {
+                Record::FaultBegan { t, index, kind, description }
+            }
+            Event::FaultEnded { index, kind, description } => {
+                Record::FaultEnded { t, index, kind, description }
+            }
+        });
     }
 }
 
@@ -552,9 +445,10 @@ fn tick_record(
     plan: &Plan,
     state: &State,
     pairs: &[(NodeIdx, NodeIdx)],
-    report: &orbitnet_dataplane::ApplyReport,
+    tick: &Tick,
     late_ms: f64,
 ) -> TickRecord {
+    let report = &tick.report;
     let up = |kind| state.links.iter().filter(|l| l.kind == kind && l.up).count();
     TickRecord {
         t: state.t.as_secs_f64(),
@@ -565,7 +459,7 @@ fn tick_record(
         links: state.links.len(),
         isl_up: up(LinkKind::Isl),
         gsl_up: up(LinkKind::Gsl),
-        handovers: state.handovers,
+        handovers: tick.handovers(),
         apply_ms: report.elapsed.as_secs_f64() * 1e3,
         diff_ms: report.diff_elapsed.as_secs_f64() * 1e3,
         netem_changes: report.netem_changes,
@@ -573,7 +467,7 @@ fn tick_record(
         route_changes: report.routes_replaced + report.routes_deleted,
         late_ms,
         ops: report.operations(),
-        errors: report.failed.len() + report.unwired.len(),
+        errors: tick.problems.len(),
         active_faults: state.active_faults.clone(),
         paths: paths_of(plan, state, pairs),
     }
@@ -588,7 +482,7 @@ fn status(
     handovers_total: usize,
     time_scale: f64,
 ) -> Status {
-    let plan = &emu.plan;
+    let plan = emu.engine.plan();
     let running = emu.procs.len();
     let header = format!(
         "orbitnet · {} · t = {} s ({}) · x{} · tick {}",

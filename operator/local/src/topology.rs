@@ -1,17 +1,17 @@
 //! Bringing a constellation up on this host: a network namespace per node (made ready by
-//! the dataplane), every inter-satellite link of the grid, the ground links the model will
-//! choose (a station can see thousands of satellites over a day, so ground links are built
-//! for a look-ahead window and ahead of need, not for every pair), and the node programs.
+//! the dataplane), the engine serving all of them, every link it wants built (the grid's and
+//! the ground links of its first look-ahead window), and the node programs. Links between
+//! nodes here are veth pairs: `LocalHost` is the engine's host.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use orbitnet_dataplane::apply::Wiring;
 use orbitnet_dataplane::build::{self, BuildError};
-use orbitnet_dataplane::{Applier, Conn, Netns, NetnsError, NlError, naming};
+use orbitnet_dataplane::{Conn, Conns, Netns, NetnsError, NlError, naming};
+use orbitnet_engine::{Built, Engine, Host, Settings};
 use orbitnet_model::{NodeIdx, NodeKind, Plan, SimTime};
 
 use crate::procs::{self, NodeProcess, SpawnError};
@@ -32,13 +32,55 @@ pub enum UpError {
     Io { path: String, source: io::Error },
 }
 
+/// This host's namespaces, as the engine's host: links are veth pairs between them.
+pub struct LocalHost {
+    /// Namespace handles: every node's while bringing up, then only those a build needs,
+    /// for as long as it needs them (a large constellation would otherwise hold thousands).
+    open: HashMap<NodeIdx, Netns>,
+    hold: bool,
+}
+
+impl LocalHost {
+    fn release_handles(&mut self) {
+        self.open.clear();
+        self.hold = false;
+    }
+}
+
+impl Host for LocalHost {
+    fn build(
+        &mut self,
+        plan: &Plan,
+        conns: &mut Conns,
+        pairs: &[(NodeIdx, NodeIdx)],
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Built {
+        let mut failed = Vec::new();
+        for node in pairs.iter().flat_map(|&(a, b)| [a, b]) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.open.entry(node) {
+                match Netns::open_named(&naming::netns_name(&plan.name, &plan.node(node).name)) {
+                    Ok(ns) => {
+                        slot.insert(ns);
+                    }
+                    Err(e) => failed.extend(
+                        pairs.iter().filter(|p| p.0 == node || p.1 == node).map(|&p| (p, e.to_string())),
+                    ),
+                }
+            }
+        }
+        let (wiring, errors) = build::build_veths(plan, &self.open, conns, pairs, progress);
+        failed.extend(errors.into_iter().map(|(a, b, e)| ((a, b), e.to_string())));
+        if !self.hold {
+            self.open.clear();
+        }
+        Built { wiring, failed }
+    }
+}
+
 /// A constellation running on this host.
 pub struct Emulation {
-    pub plan: Plan,
-    pub applier: Applier,
+    pub engine: Engine<LocalHost>,
     pub procs: Vec<NodeProcess>,
-    /// Ground links built so far, as (ground node, satellite).
-    pub ground_built: HashSet<(NodeIdx, NodeIdx)>,
     pub workdir: PathBuf,
     pub timings: Timings,
 }
@@ -46,45 +88,40 @@ pub struct Emulation {
 /// How long each stage of bringing the constellation up took.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Timings {
-    pub namespaces: std::time::Duration,
-    pub links: std::time::Duration,
-    pub programs: std::time::Duration,
+    pub namespaces: Duration,
+    pub links: Duration,
+    pub programs: Duration,
 }
 
 impl Timings {
-    pub fn total(&self) -> std::time::Duration {
+    pub fn total(&self) -> Duration {
         self.namespaces + self.links + self.programs
     }
 }
 
-/// Brings `plan` up: namespaces, links for the ground links chosen within `window` of
-/// emulation time, programs. On error, what was created stays for the caller to sweep (by
-/// namespace prefix).
+/// Brings `plan` up from emulation time `start` (a run ending at `until`, if it does):
+/// namespaces, the links the engine wants now, programs. On error, what was created stays
+/// for the caller to sweep (by namespace prefix).
 pub fn up(
     plan: Plan,
+    settings: Settings,
     workdir: &Path,
-    window: (SimTime, SimTime),
+    (start, until): (SimTime, Option<SimTime>),
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<Emulation, UpError> {
     let started = Instant::now();
-    let n = plan.nodes.len();
-    let (namespaces, mut conns) = make_namespaces(&plan, progress)?;
+    let (namespaces, conns) = make_namespaces(&plan, progress)?;
     let namespaces_done = Instant::now();
 
-    let ground = plan.ground_links_chosen(window.0, window.1);
-    let mut pairs: Vec<(NodeIdx, NodeIdx)> = plan.isls.iter().map(|l| (l.a, l.b)).collect();
-    pairs.extend(ground.iter().copied());
-    let (wiring, failed) = build::build_veths(&plan, &namespaces, &mut conns, &pairs, &mut |done, total| {
-        progress("links", done, total)
-    });
+    let host = LocalHost { open: namespaces, hold: true };
+    let mut engine = Engine::new(plan, host, conns, settings, start, until);
+    let built = engine.build_all(&mut |done, total| progress("links", done, total));
     let links_done = Instant::now();
-    if let Some((a, b, e)) = failed.first() {
-        return Err(UpError::Links {
-            count: failed.len(),
-            first: format!("{} - {}: {e}", plan.node(*a).name, plan.node(*b).name),
-        });
+    if let Some(first) = built.failed.first() {
+        return Err(UpError::Links { count: built.failed.len(), first: first.clone() });
     }
 
+    let plan = engine.plan();
     let hosts = workdir.join("hosts");
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -94,11 +131,11 @@ pub fn up(
     std::fs::write(&hosts, plan.hosts_table()).map_err(io(&hosts))?;
 
     let mut neighbours: HashMap<NodeIdx, Vec<NodeIdx>> = HashMap::new();
-    for &(a, b) in &pairs {
+    for (a, b) in engine.wanted() {
         neighbours.entry(a).or_default().push(b);
         neighbours.entry(b).or_default().push(a);
     }
-    let with_program: Vec<NodeIdx> = (0..n as NodeIdx)
+    let with_program: Vec<NodeIdx> = (0..plan.nodes.len() as NodeIdx)
         .filter(|&i| plan.node_templates.for_kind(plan.node(i).kind).is_some_and(|t| t.command.is_some()))
         .collect();
     let mut procs = Vec::with_capacity(with_program.len());
@@ -118,16 +155,14 @@ pub fn up(
         env.extend(template.env.clone());
         let name = &plan.node(node).name;
         let log = workdir.join("logs").join(format!("{name}.log"));
-        procs.push(procs::spawn(name, &namespaces[&node], command, &env, workdir, log)?);
+        let ns = &engine.host().open[&node];
+        procs.push(procs::spawn(name, ns, command, &env, workdir, log)?);
         progress("programs", k + 1, with_program.len());
     }
-    // Namespaces stay alive through their bind mounts, sockets and programs; the handles
-    // are not needed any more (a large constellation would otherwise hold thousands).
-    drop(namespaces);
+    // Namespaces stay alive through their bind mounts, sockets and programs.
+    engine.host_mut().release_handles();
     Ok(Emulation {
-        applier: Applier::new(conns, wiring),
-        ground_built: ground.into_iter().collect(),
-        plan,
+        engine,
         procs,
         workdir: workdir.to_owned(),
         timings: Timings {
@@ -145,7 +180,7 @@ type Namespaces = HashMap<NodeIdx, Netns>;
 fn make_namespaces(
     plan: &Plan,
     progress: &mut dyn FnMut(&str, usize, usize),
-) -> Result<(Namespaces, HashMap<NodeIdx, Conn>), UpError> {
+) -> Result<(Namespaces, Conns), UpError> {
     let n = plan.nodes.len();
     let workers = std::thread::available_parallelism().map_or(1, |w| w.get()).clamp(1, 4);
     let done = AtomicUsize::new(0);
@@ -183,7 +218,7 @@ fn make_namespaces(
             .collect();
         while handles.iter().any(|h| !h.is_finished()) {
             progress("namespaces", done.load(Ordering::Relaxed), n);
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(100));
         }
         progress("namespaces", done.load(Ordering::Relaxed), n);
         handles
@@ -202,58 +237,14 @@ fn make_namespaces(
 }
 
 impl Emulation {
-    /// Builds the ground links among `pairs` that do not exist yet; returns how many were
-    /// built and the failures.
-    pub fn ensure_ground_links(&mut self, pairs: &[(NodeIdx, NodeIdx)]) -> (usize, Vec<String>) {
-        let missing: Vec<(NodeIdx, NodeIdx)> = pairs
-            .iter()
-            .copied()
-            .filter(|p| !self.ground_built.contains(p))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if missing.is_empty() {
-            return (0, Vec::new());
-        }
-        let mut namespaces = HashMap::new();
-        let mut failures = Vec::new();
-        for node in missing.iter().flat_map(|&(a, b)| [a, b]) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = namespaces.entry(node) {
-                match Netns::open_named(&naming::netns_name(&self.plan.name, &self.plan.node(node).name)) {
-                    Ok(ns) => {
-                        slot.insert(ns);
-                    }
-                    Err(e) => failures.push(e.to_string()),
-                }
-            }
-        }
-        let (wiring, failed): (Wiring, _) =
-            build::build_veths(&self.plan, &namespaces, &mut self.applier.conns, &missing, &mut |_, _| {});
-        let built = wiring.links();
-        for end in wiring.ends() {
-            self.applier.wiring.add(end.clone());
-        }
-        for &pair in &missing {
-            if !failed.iter().any(|(a, b, _)| (*a, *b) == pair || (*b, *a) == pair) {
-                self.ground_built.insert(pair);
-            }
-        }
-        failures.extend(
-            failed
-                .into_iter()
-                .map(|(a, b, e)| format!("{} - {}: {e}", self.plan.node(a).name, self.plan.node(b).name)),
-        );
-        (built, failures)
-    }
-
     /// Stops the programs and removes the namespaces (and with them every interface).
     pub fn teardown(mut self) -> Vec<String> {
-        procs::stop_all(&mut self.procs, std::time::Duration::from_secs(3));
-        let name = self.plan.name.clone();
+        procs::stop_all(&mut self.procs, Duration::from_secs(3));
+        let prefix = naming::netns_prefix(&self.engine.plan().name);
         // Sockets hold their namespaces: close them first.
-        drop(self.applier);
+        drop(self.engine.into_host());
         let mut swept = orbitnet_dataplane::sweep::Swept::default();
-        orbitnet_dataplane::sweep::namespaces(&naming::netns_prefix(&name), &mut swept);
+        orbitnet_dataplane::sweep::namespaces(&prefix, &mut swept);
         swept.failures
     }
 }
