@@ -3,7 +3,7 @@
 #  - the operator's tests (operator/controller/tests/apiserver.rs) against a real etcd +
 #    kube-apiserver + kube-controller-manager 1.20.2 from Debian's packages (scripts/k8s.sh;
 #    built once as root and cached, ~5 min the first time);
-#  - the CRD's tests (operator/controller/tests/crd_current.rs) against Kubernetes 1.36's CRD
+#  - the CRD's tests (operator/api/tests/crd_current.rs) against Kubernetes 1.36's CRD
 #    server from Debian sid, where CEL rules run (scripts/modern-apiserver.sh; built once and
 #    cached, ~7 min the first time, no root needed).
 # Exits non-zero if a test fails. A part that cannot run here is skipped, saying why; the tier
@@ -43,7 +43,8 @@ fi
 rm -f "$log"
 
 # Build the tests before the servers start: the build is the slow part.
-cargo test --locked -q -p orbitnet-controller --test apiserver --test crd_current --no-run
+cargo test --locked -q -p orbitnet-controller --test apiserver --no-run
+cargo test --locked -q -p orbitnet-api --test crd_current --no-run
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/orbitnet-apiserver.XXXXXX")
 run_current=$(mktemp -d "${TMPDIR:-/tmp}/orbitnet-current.XXXXXX")
@@ -62,7 +63,7 @@ fi
 if [ $current = 1 ]; then
   scripts/modern-apiserver.sh up "$run_current"
   ORBITNET_TEST_CURRENT_KUBECONFIG=$run_current/kubeconfig ORBITNET_TEST_CURRENT_KUBECTL=$run_current/kubectl \
-    cargo nextest run --locked -p orbitnet-controller --test crd_current --no-fail-fast ${1:+"$1"} || {
+    cargo nextest run --locked -p orbitnet-api --test crd_current --no-fail-fast ${1:+"$1"} || {
     echo "the CRD's tests failed on Kubernetes 1.36; the server's logs:" >&2
     tail -n 20 "$run_current"/logs/*.log >&2
     failed+=(1.36)

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use k8s_openapi::api::core::v1::Pod;
-use orbitnet_controller::children::{LABEL_CONSTELLATION, LABEL_NODE};
+use orbitnet_api::labels::{LABEL_CONSTELLATION, LABEL_NODE};
 use orbitnet_model::{NodeIdx, Plan};
 
 use crate::wiring::Placement;

@@ -99,7 +99,7 @@ impl Clock {
     }
 
     fn now(&self) -> SimTime {
-        orbitnet_controller::status::sim_time(Some(&self.0), Utc::now()).expect("an RFC 3339 time")
+        orbitnet_api::sim_time(Some(&self.0), Utc::now()).expect("an RFC 3339 time")
     }
 }
 

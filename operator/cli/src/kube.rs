@@ -45,7 +45,7 @@ pub struct AgentArgs {
 
 pub fn crd() -> anyhow::Result<()> {
     use std::io::Write;
-    std::io::stdout().write_all(orbitnet_controller::crd::crd_yaml().as_bytes())?;
+    std::io::stdout().write_all(orbitnet_api::crd::crd_yaml().as_bytes())?;
     Ok(())
 }
 

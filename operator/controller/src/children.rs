@@ -13,15 +13,11 @@ use kube::Resource;
 use orbitnet_model::spec::NodeTemplate;
 use orbitnet_model::{NodeIdx, NodeKind, Plan};
 
-use crate::crd::Constellation;
+use orbitnet_api::Constellation;
+use orbitnet_api::labels::{
+    ANNOTATION_ADDRESS, ANNOTATION_TEMPLATE_HASH, LABEL_CONSTELLATION, LABEL_NODE, LABEL_ROLE,
+};
 
-pub const LABEL_CONSTELLATION: &str = "orbitnet.dev/constellation";
-pub const LABEL_NODE: &str = "orbitnet.dev/node";
-pub const LABEL_ROLE: &str = "orbitnet.dev/role";
-/// Hash of what a pod was built from; a pod whose hash differs from the wanted one is rolled.
-pub const ANNOTATION_TEMPLATE_HASH: &str = "orbitnet.dev/template-hash";
-/// The node's emulated address, for the agent and for people reading `kubectl get pod -o yaml`.
-pub const ANNOTATION_ADDRESS: &str = "orbitnet.dev/address";
 /// The image pods run when the spec names none for their role.
 pub const DEFAULT_NODE_IMAGE: &str = concat!("orbitnet/node:", env!("CARGO_PKG_VERSION"));
 /// Where pods find the hosts table of the emulated addresses.

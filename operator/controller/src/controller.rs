@@ -19,10 +19,11 @@ use orbitnet_model::{Plan, SimTime, SpecDuration};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
-use crate::children::{self, ANNOTATION_TEMPLATE_HASH};
-use crate::crd::{Constellation, ConstellationStatus, Phase};
+use crate::children;
 use crate::metrics::Metrics;
 use crate::status::{self, Observed, PodView};
+use orbitnet_api::crd::{Constellation, ConstellationStatus, Phase};
+use orbitnet_api::labels::ANNOTATION_TEMPLATE_HASH;
 
 /// The finalizer that holds a constellation until the agents have removed its links.
 pub const FINALIZER: &str = "orbitnet.dev/links";
@@ -477,8 +478,8 @@ async fn write_status(
     status: &ConstellationStatus,
 ) -> Result<(), Error> {
     let body = json!({
-        "apiVersion": format!("{}/{}", crate::crd::GROUP, crate::crd::VERSION),
-        "kind": crate::crd::KIND,
+        "apiVersion": format!("{}/{}", orbitnet_api::crd::GROUP, orbitnet_api::crd::VERSION),
+        "kind": orbitnet_api::crd::KIND,
         "status": status,
     });
     api.patch_status(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(body))
@@ -508,7 +509,7 @@ async fn report_changes(
         let type_ = if phase == Phase::Degraded { EventType::Warning } else { EventType::Normal };
         publish(ctx, cst, type_, phase.as_str(), note).await;
     }
-    let Some(sim) = status::sim_time(status.started_at.as_deref(), now) else { return };
+    let Some(sim) = orbitnet_api::sim_time(status.started_at.as_deref(), now) else { return };
     let uid = uid_of(cst);
     let just_started = previous.is_none_or(|p| p.started_at.is_none());
     // Right after the start, faults that begin at 0 are news; after an operator restart,
@@ -732,7 +733,7 @@ mod tests {
     async fn a_deleted_constellation_waits_for_its_agents() {
         let (cst, _) = constellation(TINY);
         let mut cst = being_deleted(with_finalizer(cst));
-        let agent = crate::crd::AgentReport { node: "w1".into(), pods: 10, ..Default::default() };
+        let agent = orbitnet_api::crd::AgentReport { node: "w1".into(), pods: 10, ..Default::default() };
         cst.status = Some(ConstellationStatus { agents: vec![agent], ..ConstellationStatus::default() });
         let (result, _, _) = reconcile_with(cst, vec![]).await;
         assert_eq!(result.unwrap(), Action::requeue(Duration::from_secs(2)), "no request, a short requeue");
@@ -748,7 +749,7 @@ mod tests {
         cst.status = Some(ConstellationStatus {
             phase: Some(Phase::Running),
             started_at: Some(crate::status::rfc3339(started)),
-            agents: vec![crate::crd::AgentReport {
+            agents: vec![orbitnet_api::crd::AgentReport {
                 node: "w1".into(),
                 observed_generation: 1,
                 pods: 10,

@@ -3,17 +3,14 @@
 //! on. The links themselves are the agents' job (`orbitnet agent`); the operator never
 //! touches a network namespace, and the model tells it what the links should be.
 //!
-//! `crd` is the resource and its CRD; `children` and `status` are pure functions of what is
-//! observed; `controller` is the reconciler that calls the API server; `leader` and
-//! `metrics` are the operator's own plumbing; `reports` is how the link agents write their
-//! part of the status.
+//! The resource, its CRD and the agents' reports are `orbitnet-api`'s; here, `children` and
+//! `status` are pure functions of what is observed; `controller` is the reconciler that calls
+//! the API server; `leader` and `metrics` are the operator's own plumbing.
 
 pub mod children;
 pub mod controller;
-pub mod crd;
 pub mod leader;
 pub mod metrics;
-pub mod reports;
 pub mod status;
 
 #[cfg(test)]
@@ -37,13 +34,13 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 pub use controller::{Context, Settings};
+use orbitnet_api::Constellation;
 
 /// A poisoned lock only means another thread panicked holding it; what it guards (counters
 /// and per-constellation notes) is still usable.
 pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
-pub use crd::Constellation;
 
 /// How the operator runs.
 #[derive(Clone, Debug)]
@@ -140,7 +137,7 @@ pub async fn run(
         }
     };
     Controller::new(constellations, watcher::Config::default())
-        .owns(pods, watcher::Config::default().labels(children::LABEL_CONSTELLATION))
+        .owns(pods, watcher::Config::default().labels(orbitnet_api::labels::LABEL_CONSTELLATION))
         .graceful_shutdown_on(stop)
         .run(controller::reconcile, controller::error_policy, ctx)
         .for_each(|result| async move {

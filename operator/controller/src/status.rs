@@ -5,7 +5,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use orbitnet_model::spec::GroundPolicy;
 use orbitnet_model::{Plan, SimTime, SpecDuration};
 
-use crate::crd::{AgentReport, Condition, ConstellationStatus, Phase};
+use orbitnet_api::crd::{AgentReport, Condition, ConstellationStatus, Phase};
 
 pub const READY: &str = "Ready";
 pub const DEGRADED: &str = "Degraded";
@@ -99,7 +99,7 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
     let (degraded_reason, degraded_message) =
         if degraded { (ready_reason, ready_message.clone()) } else { ("AsExpected", String::new()) };
 
-    let sim = sim_time(started_at.as_deref(), o.now);
+    let sim = orbitnet_api::sim_time(started_at.as_deref(), o.now);
     let t = sim.unwrap_or(SimTime::ZERO);
     let state = plan.state_at(t);
     let active_faults = state
@@ -235,15 +235,6 @@ fn condition(
     }
 }
 
-/// Emulation time at `now` for a clock started at `started_at` (RFC 3339), never negative
-/// (another host's clock may be behind). `None` before the start, or if the time does not
-/// parse (the operator writes it, so it does).
-pub fn sim_time(started_at: Option<&str>, now: DateTime<Utc>) -> Option<SimTime> {
-    let started = DateTime::parse_from_rfc3339(started_at?).ok()?.with_timezone(&Utc);
-    let elapsed_ns = (now - started).num_nanoseconds().unwrap_or(i64::MAX).max(0);
-    Some(SimTime::from_nanos(elapsed_ns))
-}
-
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -361,15 +352,6 @@ mod tests {
             ..s.clone()
         };
         assert_eq!(compute(&Observed { previous: Some(&caught_up), ..o }).phase, Some(Phase::Running));
-    }
-
-    #[test]
-    fn sim_time_counts_from_the_start_and_is_never_negative() {
-        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(sim_time(None, now()), None);
-        assert_eq!(sim_time(Some("2026-11-24T11:59:00Z"), now()), Some(SimTime::from_nanos(60_000_000_000)));
-        assert_eq!(sim_time(Some("2026-11-24T12:00:05Z"), now()), Some(SimTime::ZERO));
-        assert_eq!(sim_time(Some("not a time"), at("2026-11-24T12:00:00Z")), None);
     }
 
     #[test]

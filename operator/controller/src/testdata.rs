@@ -2,7 +2,7 @@
 
 use orbitnet_model::Plan;
 
-use crate::crd::Constellation;
+use orbitnet_api::crd::Constellation;
 
 pub const TINY: &str = include_str!("../../../scenarios/tiny.yaml");
 

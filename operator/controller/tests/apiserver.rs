@@ -14,9 +14,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, ResourceExt};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use orbitnet_controller::crd::{self, AgentReport, Constellation};
+use orbitnet_api::crd::{self, AgentReport, Constellation};
+use orbitnet_api::reports;
 use orbitnet_controller::leader::{Elector, LeaseSettings};
-use orbitnet_controller::reports;
 use orbitnet_controller::{Options, Settings};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;

@@ -14,7 +14,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
-use orbitnet_controller::crd::Constellation;
+use orbitnet_api::Constellation;
 use serde_json::{Value, json};
 
 const KUBECONFIG_VAR: &str = "ORBITNET_TEST_CURRENT_KUBECONFIG";
@@ -86,7 +86,7 @@ async fn dry_run(client: &Client, doc: &Value) -> Result<(), String> {
 
 /// tests/data/every-field.yaml changed by a JSON patch.
 fn every_field_with(patch: &Value) -> Value {
-    let mut doc = yaml("operator/controller/tests/data/every-field.yaml");
+    let mut doc = yaml("operator/api/tests/data/every-field.yaml");
     let patch: json_patch::Patch = serde_json::from_value(patch.clone()).expect("a JSON patch");
     json_patch::patch(&mut doc, &patch).expect("the patch applies to every-field.yaml");
     doc
@@ -121,7 +121,7 @@ async fn every_scenario_is_accepted() {
             .map(|p| format!("scenarios/{}", p.file_name().unwrap().to_string_lossy()))
             .collect();
     assert!(files.len() >= 4, "only {files:?}");
-    files.push("operator/controller/tests/data/every-field.yaml".into());
+    files.push("operator/api/tests/data/every-field.yaml".into());
     for file in &files {
         if let Err(e) = dry_run(&client, &yaml(file)).await {
             panic!("{file} is refused: {e}");
@@ -136,7 +136,7 @@ async fn every_cel_rule_refuses_its_bad_case_naming_the_field() {
     let client = client().await;
     install_crd(&client).await;
     let cases: Vec<Value> =
-        serde_yaml::from_str(&repo_file("operator/controller/tests/data/rule-cases.yaml")).unwrap();
+        serde_yaml::from_str(&repo_file("operator/api/tests/data/rule-cases.yaml")).unwrap();
     let crd: CustomResourceDefinition = serde_yaml::from_str(&repo_file("crds/constellation.yaml")).unwrap();
     let schema = serde_json::to_value(&crd.spec.versions[0].schema).unwrap();
     let mut messages = Vec::new();
@@ -179,7 +179,7 @@ fn collect_rule_messages(schema: &Value, out: &mut Vec<String>) {
 async fn the_server_refuses_what_the_models_bounds_refuse() {
     let client = client().await;
     install_crd(&client).await;
-    let doc = yaml("operator/controller/tests/data/every-field.yaml");
+    let doc = yaml("operator/api/tests/data/every-field.yaml");
     let cst: Constellation = serde_json::from_value(doc.clone()).unwrap();
     let bounds = orbitnet_model::compile::bounds(&cst.spec);
     assert!(bounds.len() >= 40, "only {} bounds", bounds.len());
