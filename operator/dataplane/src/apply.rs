@@ -395,11 +395,6 @@ impl Applier {
         self.local.contains(&node)
     }
 
-    /// Nodes served.
-    pub fn nodes(&self) -> usize {
-        self.local.len()
-    }
-
     /// The local nodes' connections, for building and listing link ends.
     pub fn conns_mut(&mut self) -> &mut Conns {
         &mut self.conns

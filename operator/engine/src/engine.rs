@@ -8,7 +8,7 @@
 //! local namespaces; VXLAN towards pods on other Kubernetes nodes) and how the model's
 //! link states are adjusted before they are applied (the underlay's own delay taken off).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 
@@ -123,7 +123,7 @@ pub struct Tick {
     /// What the host said adjusting the links (e.g. an underlay slower than a link).
     pub shaping: Vec<String>,
     pub events: Vec<Event>,
-    /// Links built this tick.
+    /// Links built while preparing this tick (not those of `build_all`).
     pub built: usize,
 }
 
@@ -157,6 +157,8 @@ pub struct Engine<H> {
     ground: BTreeSet<(NodeIdx, NodeIdx)>,
     /// Pairs handed to the host since the wiring was last replaced or a node came or went.
     handed: FxHashSet<(NodeIdx, NodeIdx)>,
+    /// Ground links chosen ahead and not handed to the host yet, in the order to build.
+    queued: VecDeque<(NodeIdx, NodeIdx)>,
     /// Pairs whose build failed, and why: retried every tick, reported when new.
     build_errors: BTreeMap<(NodeIdx, NodeIdx), String>,
     /// The state for the next apply, and its tick.
@@ -181,9 +183,34 @@ impl<H: Host> Engine<H> {
         start: SimTime,
         until: Option<SimTime>,
     ) -> Self {
+        let applier = Applier::new(conns, Wiring::default());
+        Self::with_applier(plan, host, applier, settings, start, until)
+    }
+
+    /// An engine serving `local` nodes without a kernel: it works out every tick and
+    /// records what it would send as done. For benchmarks and tests of the engine's logic.
+    pub fn detached(
+        plan: Plan,
+        host: H,
+        local: impl IntoIterator<Item = NodeIdx>,
+        settings: Settings,
+        start: SimTime,
+        until: Option<SimTime>,
+    ) -> Self {
+        let applier = Applier::detached(Wiring::default(), local);
+        Self::with_applier(plan, host, applier, settings, start, until)
+    }
+
+    fn with_applier(
+        plan: Plan,
+        host: H,
+        applier: Applier,
+        settings: Settings,
+        start: SimTime,
+        until: Option<SimTime>,
+    ) -> Self {
         let (lookahead, ground) = Lookahead::start(&plan, start, settings.lookahead, until);
-        let applier =
-            Applier::new(conns, Wiring::default()).with_delay_tolerance(settings.delay_tolerance.as_nanos());
+        let applier = applier.with_delay_tolerance(settings.delay_tolerance.as_nanos());
         Self {
             timeline: plan.timeline(),
             plan: Arc::new(plan),
@@ -191,6 +218,7 @@ impl<H: Host> Engine<H> {
             applier,
             settings,
             lookahead,
+            queued: ground.iter().copied().collect(),
             ground,
             handed: FxHashSet::default(),
             build_errors: BTreeMap::new(),
@@ -206,10 +234,6 @@ impl<H: Host> Engine<H> {
         &self.plan
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     pub fn host(&self) -> &H {
         &self.host
     }
@@ -221,13 +245,13 @@ impl<H: Host> Engine<H> {
     /// Serves one more node, through its namespace's connection.
     pub fn attach(&mut self, node: NodeIdx, conn: Conn) {
         self.applier.attach(node, conn);
-        self.handed.clear();
+        self.forget_handed();
         self.stale = true;
     }
 
     /// Stops serving a node: its connection is returned, its ends forgotten.
     pub fn detach(&mut self, node: NodeIdx) -> Option<Conn> {
-        self.handed.clear();
+        self.forget_handed();
         self.stale = true;
         self.applier.detach(node)
     }
@@ -237,17 +261,19 @@ impl<H: Host> Engine<H> {
         self.applier.conns_mut()
     }
 
-    /// Nodes served.
-    pub fn nodes(&self) -> usize {
-        self.applier.nodes()
-    }
-
     /// Replaces the wiring with what the kernel holds (after the runner found and pruned
     /// the ends there) and reads back what is applied to it; missing ends are built next.
     pub fn rewire(&mut self, wiring: Wiring) -> Result<(), NlError> {
-        self.handed.clear();
+        self.forget_handed();
         self.stale = true;
         self.applier.rewire(wiring)
+    }
+
+    /// Forgets what was handed to the host (the wiring or the nodes changed): every ground
+    /// link chosen is looked at again.
+    fn forget_handed(&mut self) {
+        self.handed.clear();
+        self.queued = self.ground.iter().copied().collect();
     }
 
     /// Every link this host may have to carry: the grid's and the ground links chosen so
@@ -304,7 +330,6 @@ impl<H: Host> Engine<H> {
         if links > 0 {
             self.stale = true;
         }
-        self.built += links;
         (links, ends)
     }
 
@@ -333,6 +358,7 @@ impl<H: Host> Engine<H> {
         }
         let (lookahead, ground) = Lookahead::start(&plan, t, self.settings.lookahead, until);
         self.lookahead = lookahead;
+        self.queued.extend(ground.iter().filter(|p| !self.ground.contains(p)));
         self.ground.extend(ground);
         self.timeline = plan.timeline();
         self.plan = Arc::new(plan);
@@ -346,13 +372,22 @@ impl<H: Host> Engine<H> {
     pub fn prepare(&mut self, k: i64) -> &State {
         let t = self.plan.tick_time(k);
         if let Some(more) = self.lookahead.poll(&self.plan, t) {
+            self.queued.extend(more.iter().filter(|p| !self.ground.contains(p)));
             self.ground.extend(more);
         }
         let state = self.timeline.state_at(&self.plan, t);
         let now: Vec<(NodeIdx, NodeIdx)> = state.links.iter().map(|l| (l.a, l.b)).collect();
-        self.build(now, usize::MAX, &mut |_, _| {});
-        let ahead: Vec<(NodeIdx, NodeIdx)> = self.ground.iter().copied().collect();
-        self.build(ahead, self.settings.builds_per_tick, &mut |_, _| {});
+        self.built += self.build(now, usize::MAX, &mut |_, _| {}).0;
+        // Ground links chosen ahead, a few per tick; those already built (by a tick that
+        // needed them) or handed leave the queue without costing a build.
+        let mut ahead = Vec::with_capacity(self.settings.builds_per_tick);
+        while ahead.len() < self.settings.builds_per_tick {
+            let Some(pair) = self.queued.pop_front() else { break };
+            if !self.handed.contains(&pair) && self.missing(pair) {
+                ahead.push(pair);
+            }
+        }
+        self.built += self.build(ahead, usize::MAX, &mut |_, _| {}).0;
         &self.prepared.insert((k, state)).1
     }
 
@@ -434,7 +469,7 @@ impl<H: Host> Engine<H> {
         let conns = std::mem::take(self.applier.conns_mut());
         self.applier = Applier::new(conns, Wiring::default())
             .with_delay_tolerance(self.settings.delay_tolerance.as_nanos());
-        self.handed.clear();
+        self.forget_handed();
         self.applied = None;
         self.stale = true;
         swept.failures
@@ -482,4 +517,170 @@ fn events(plan: &Plan, before: Option<&State>, now: &State) -> Vec<Event> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orbitnet_dataplane::apply::End;
+
+    const TINY: &str = include_str!("../../../scenarios/tiny.yaml");
+
+    /// A host that builds by making up interface indexes, and fails the pairs it is told to.
+    #[derive(Default)]
+    struct Fake {
+        next_ifindex: u32,
+        asked: Vec<(NodeIdx, NodeIdx)>,
+        fail: BTreeSet<(NodeIdx, NodeIdx)>,
+    }
+
+    impl Host for Fake {
+        fn build(
+            &mut self,
+            plan: &Plan,
+            _conns: &mut Conns,
+            pairs: &[(NodeIdx, NodeIdx)],
+            _progress: &mut dyn FnMut(usize, usize),
+        ) -> Built {
+            let mut built = Built::default();
+            for &(a, b) in pairs {
+                self.asked.push((a, b));
+                if self.fail.contains(&(a, b)) {
+                    built.failed.push(((a, b), "no room".into()));
+                    continue;
+                }
+                for (node, peer) in [(a, b), (b, a)] {
+                    self.next_ifindex += 1;
+                    let ifindex = self.next_ifindex;
+                    built.wiring.add(End {
+                        link: plan.link_id(a, b),
+                        node,
+                        peer,
+                        ifindex,
+                        name: format!("if{ifindex}"),
+                    });
+                }
+            }
+            built
+        }
+    }
+
+    fn engine(start_s: i64, settings: Settings) -> Engine<Fake> {
+        let plan = orbitnet_model::compile_yaml(TINY).unwrap();
+        let nodes = 0..plan.nodes.len() as NodeIdx;
+        let start = SimTime::from_nanos(start_s * 1_000_000_000);
+        Engine::detached(plan, Fake::default(), nodes, settings, start, None)
+    }
+
+    #[test]
+    fn the_grid_and_the_first_window_are_built_before_the_first_tick() {
+        let mut e = engine(300, Settings::default());
+        let built = e.build_all(&mut |_, _| {});
+        let plan = e.plan().clone();
+        let window = plan.ground_links_chosen(plan.tick_time(300), plan.tick_time(900));
+        assert_eq!(built.links, plan.isls.len() + window.len());
+        assert_eq!(built.ends, 2 * built.links);
+        assert!(built.failed.is_empty());
+        let first = e.apply(300);
+        assert_eq!(first.built, 0, "nothing left to build for the tick");
+        assert!(first.problems.is_empty(), "{:?}", first.problems);
+        assert_eq!(e.links().1, plan.state_at(plan.tick_time(300)).links_up());
+    }
+
+    #[test]
+    fn a_tick_builds_at_once_the_links_it_needs_and_a_few_chosen_ahead() {
+        let settings = Settings { builds_per_tick: 1, ..Settings::default() };
+        let mut e = engine(300, settings);
+        let tick = e.apply(300);
+        let plan = e.plan().clone();
+        let needed = plan.state_at(plan.tick_time(300)).links.len();
+        assert_eq!(tick.built, needed + 1, "every link of the tick, and one ahead");
+        assert!(tick.problems.is_empty(), "{:?}", tick.problems);
+    }
+
+    #[test]
+    fn a_failing_build_is_said_once_retried_and_forgotten_when_it_succeeds() {
+        let mut e = engine(300, Settings::default());
+        let plan = e.plan().clone();
+        let gsl = plan
+            .state_at(plan.tick_time(300))
+            .links
+            .iter()
+            .find(|l| l.a as usize >= plan.n_sats)
+            .map(|l| (l.a, l.b))
+            .unwrap();
+        e.host_mut().fail.insert(gsl);
+        let first = e.apply(300);
+        let said: Vec<&Problem> = first.problems.iter().filter(|p| p.kind == ProblemKind::Build).collect();
+        assert_eq!(said.len(), 1, "{:?}", first.problems);
+        assert!(said[0].message.contains("no room"), "{}", said[0]);
+        assert_eq!(e.build_errors().count(), 1);
+        let second = e.apply(301);
+        assert!(
+            second.problems.iter().all(|p| p.kind != ProblemKind::Build),
+            "said once: {:?}",
+            second.problems
+        );
+        assert!(e.host().asked.iter().filter(|&&p| p == gsl).count() >= 2, "retried");
+        e.host_mut().fail.clear();
+        e.apply(302);
+        assert_eq!(e.build_errors().count(), 0);
+        assert!(!e.missing(gsl));
+    }
+
+    #[test]
+    fn handovers_and_faults_are_events_between_applied_ticks() {
+        let yaml =
+            format!("{TINY}  faults:\n  - {{kind: nodeDown, node: ring-0-5, at: 366s, duration: 2s}}\n");
+        let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+        let nodes = 0..plan.nodes.len() as NodeIdx;
+        let mut e = Engine::detached(plan, Fake::default(), nodes, Settings::default(), SimTime::ZERO, None);
+        let mut events = Vec::new();
+        for k in 360..=370 {
+            events.extend(e.apply(k).events.into_iter().map(|ev| (k, ev)));
+        }
+        let handover = Event::Handover {
+            node: "bravo".into(),
+            added: vec!["ring-0-3".into()],
+            removed: vec!["ring-0-4".into()],
+        };
+        assert!(events.contains(&(367, handover)), "{events:?}");
+        assert!(events.iter().any(|(k, ev)| *k == 366 && matches!(ev, Event::FaultBegan { index: 0, .. })));
+        assert!(events.iter().any(|(k, ev)| *k == 368 && matches!(ev, Event::FaultEnded { index: 0, .. })));
+    }
+
+    #[test]
+    fn a_new_plan_of_the_same_shape_is_taken_and_another_shape_refused() {
+        let mut e = engine(0, Settings::default());
+        e.apply(10);
+        let with_fault =
+            format!("{TINY}  faults:\n  - {{kind: nodeDown, node: ring-0-1, at: 0s, duration: 1h}}\n");
+        e.replan(
+            orbitnet_model::compile_yaml(&with_fault).unwrap(),
+            SimTime::from_nanos(10_000_000_000),
+            None,
+        )
+        .unwrap();
+        let tick = e.apply(11);
+        assert!(tick.events.iter().any(|ev| matches!(ev, Event::FaultBegan { .. })), "{:?}", tick.events);
+        let bigger = TINY.replace("satsPerPlane: 8", "satsPerPlane: 9");
+        assert_ne!(bigger, TINY, "tiny has 8 satellites a plane");
+        let refused = e.replan(orbitnet_model::compile_yaml(&bigger).unwrap(), SimTime::ZERO, None);
+        assert!(refused.is_err_and(|why| why.to_string().contains("nodes changed")));
+    }
+
+    #[test]
+    fn a_state_between_applies_is_the_models() {
+        let mut e = engine(0, Settings::default());
+        for k in [0, 1, 2, 50, 51] {
+            e.apply(k);
+            let plan = e.plan().clone();
+            let want = plan.state_at(plan.tick_time(k));
+            let got = e.state().unwrap();
+            assert_eq!(
+                (&got.ground_choice, &got.links, &got.routes),
+                (&want.ground_choice, &want.links, &want.routes)
+            );
+        }
+    }
 }
