@@ -53,7 +53,7 @@ failed=()
 if [ $old = 1 ]; then
   scripts/k8s.sh up "$run"
   ORBITNET_TEST_KUBECONFIG=$run/admin.kubeconfig \
-    cargo nextest run --locked -p orbitnet-controller --test apiserver --no-fail-fast ${1:+"$1"} || {
+    cargo nextest run --locked -p orbitnet-controller --test apiserver --run-ignored all --no-fail-fast ${1:+"$1"} || {
     echo "the operator's tests failed on Kubernetes 1.20; the control plane's logs:" >&2
     tail -n 20 "$run"/logs/*.log >&2
     failed+=(1.20)
@@ -63,7 +63,7 @@ fi
 if [ $current = 1 ]; then
   scripts/modern-apiserver.sh up "$run_current"
   ORBITNET_TEST_CURRENT_KUBECONFIG=$run_current/kubeconfig ORBITNET_TEST_CURRENT_KUBECTL=$run_current/kubectl \
-    cargo nextest run --locked -p orbitnet-api --test crd_current --no-fail-fast ${1:+"$1"} || {
+    cargo nextest run --locked -p orbitnet-api --test crd_current --run-ignored all --no-fail-fast ${1:+"$1"} || {
     echo "the CRD's tests failed on Kubernetes 1.36; the server's logs:" >&2
     tail -n 20 "$run_current"/logs/*.log >&2
     failed+=(1.36)

@@ -29,7 +29,7 @@ trap 'rm -f "$runner"' EXIT
   echo 'status=0'
   for bin in "${bins[@]}"; do
     printf 'echo "=== %s"\n' "$(basename "$bin")"
-    printf '%q --test-threads=1 --nocapture %s || status=1\n' "$bin" "${1:+$(printf '%q' "$1")}"
+    printf '%q --include-ignored --test-threads=1 --nocapture %s || status=1\n' "$bin" "${1:+$(printf '%q' "$1")}"
   done
   echo 'leftover=$(ip netns list 2>/dev/null | grep -c . || true)'
   echo '[ "$leftover" = 0 ] || { echo "FAIL: $leftover network namespaces left behind:"; ip netns list; status=1; }'

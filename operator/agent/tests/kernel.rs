@@ -23,6 +23,7 @@ fn host_ip(h: usize) -> IpAddr {
 }
 
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
     require_kernel();
     let mut lab = Lab::new("agents");

@@ -93,6 +93,7 @@ fn every_field_with(patch: &Value) -> Value {
 }
 
 #[tokio::test]
+#[ignore = "apiserver tier: needs the Kubernetes 1.36 CRD server; run by make test-apiserver"]
 async fn the_committed_crd_installs_without_warnings() {
     let client = client().await;
     let stderr = install_crd(&client).await;
@@ -110,6 +111,7 @@ async fn the_committed_crd_installs_without_warnings() {
 }
 
 #[tokio::test]
+#[ignore = "apiserver tier: needs the Kubernetes 1.36 CRD server; run by make test-apiserver"]
 async fn every_scenario_is_accepted() {
     let client = client().await;
     install_crd(&client).await;
@@ -132,6 +134,7 @@ async fn every_scenario_is_accepted() {
 /// Every CEL rule of the installed CRD refuses its case's bad spec, with the rule's message
 /// and the field, and lets the good one through (tests/data/rule-cases.yaml).
 #[tokio::test]
+#[ignore = "apiserver tier: needs the Kubernetes 1.36 CRD server; run by make test-apiserver"]
 async fn every_cel_rule_refuses_its_bad_case_naming_the_field() {
     let client = client().await;
     install_crd(&client).await;
@@ -176,6 +179,7 @@ fn collect_rule_messages(schema: &Value, out: &mut Vec<String>) {
 /// Every bound the model checks (`compile::bounds` over every-field.yaml) the server enforces
 /// too: a value just outside it, on either side, is refused, naming the field.
 #[tokio::test]
+#[ignore = "apiserver tier: needs the Kubernetes 1.36 CRD server; run by make test-apiserver"]
 async fn the_server_refuses_what_the_models_bounds_refuse() {
     let client = client().await;
     install_crd(&client).await;

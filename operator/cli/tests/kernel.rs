@@ -149,6 +149,7 @@ fn sleepers(marker: &str) -> String {
 /// chain of the same length at the same time, under the same load), and go on after the
 /// loss.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn ping_follows_the_model_through_a_handover_and_a_lost_satellite() {
     require_kernel();
     let s =
@@ -288,6 +289,7 @@ fn planned(line: &Value, from: &str, to: &str) -> Planned {
 /// the offline planner gives when it starts at the epoch: the same links up, the same path
 /// delay, the same handovers at the same ticks.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn a_run_started_later_applies_the_states_the_planner_gives() {
     require_kernel();
     let s = Scenario::new("start", "");
@@ -359,6 +361,7 @@ fn a_run_started_later_applies_the_states_the_planner_gives() {
 }
 
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn interrupting_a_run_leaves_nothing_behind() {
     require_kernel();
     let marker = format!("1{}.5", std::process::id());
@@ -382,6 +385,7 @@ fn interrupting_a_run_leaves_nothing_behind() {
 /// kill -9 leaves namespaces (the programs die with the runner), `orbitnet down` removes
 /// them, and the next run starts cleanly; a run while one is running is refused.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn down_cleans_up_after_kill_9_and_a_second_run_is_refused() {
     require_kernel();
     let marker = format!("2{}.5", std::process::id());
@@ -419,6 +423,7 @@ fn down_cleans_up_after_kill_9_and_a_second_run_is_refused() {
 /// Editing the file while it runs: a new fault takes effect at the next tick; an invalid
 /// edit is reported and ignored, and the emulation goes on.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn live_edits_take_effect_and_bad_ones_are_ignored() {
     require_kernel();
     let s = Scenario::new("edit", "");

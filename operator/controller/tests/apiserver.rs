@@ -227,6 +227,7 @@ async fn delete_namespace(client: &Client, ns: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn the_crd_installs_and_kubectl_explains_it() {
     let client = client().await;
     install_crd(&client).await;
@@ -242,6 +243,7 @@ async fn the_crd_installs_and_kubectl_explains_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn the_server_rejects_a_bad_spec_naming_the_field() {
     let client = client().await;
     install_crd(&client).await;
@@ -262,6 +264,7 @@ async fn the_server_rejects_a_bad_spec_naming_the_field() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn a_cross_field_problem_is_rejected_by_cel_or_reported_by_the_operator() {
     let client = client().await;
     install_crd(&client).await;
@@ -292,6 +295,7 @@ async fn a_cross_field_problem_is_rejected_by_cel_or_reported_by_the_operator() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn tiny_gets_its_pods_service_and_status_then_runs_and_is_deleted_through_the_finalizer() {
     let client = client().await;
     install_crd(&client).await;
@@ -412,6 +416,7 @@ async fn tiny_gets_its_pods_service_and_status_then_runs_and_is_deleted_through_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn scaling_removes_pods_and_a_template_change_rolls_its_role() {
     let client = client().await;
     install_crd(&client).await;
@@ -466,6 +471,7 @@ async fn scaling_removes_pods_and_a_template_change_rolls_its_role() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn a_restarted_operator_finishes_without_duplicates() {
     let client = client().await;
     install_crd(&client).await;
@@ -510,6 +516,7 @@ async fn a_restarted_operator_finishes_without_duplicates() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn a_stuck_deletion_ends_by_timeout_or_by_the_force_annotation() {
     let client = client().await;
     install_crd(&client).await;
@@ -548,6 +555,7 @@ async fn a_stuck_deletion_ends_by_timeout_or_by_the_force_annotation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn one_replica_leads_and_another_takes_over_when_it_stops() {
     let client = client().await;
     let ns = namespace(&client, "lease").await;
@@ -588,6 +596,7 @@ async fn one_replica_leads_and_another_takes_over_when_it_stops() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn the_operator_needs_no_more_than_its_rbac() {
     let admin = client().await;
     // The files `kubectl apply -k manifests/` applies, one by one: the kustomization needs
@@ -667,6 +676,7 @@ async fn the_operator_needs_no_more_than_its_rbac() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn of_two_operators_only_the_leader_works_and_the_standby_takes_over() {
     let client = client().await;
     install_crd(&client).await;

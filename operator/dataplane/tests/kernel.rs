@@ -97,6 +97,7 @@ fn parse_tc(text: &str) -> TcView {
 /// The encoding checked against the kernel's own view, twice: our decoder of RTM_GETQDISC
 /// and iproute2's `tc -d qdisc show` of the same qdisc.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn netem_encoding_matches_what_tc_reads_back() {
     require_kernel();
     let mut lab = Lab::new("enc");
@@ -146,6 +147,7 @@ fn netem_encoding_matches_what_tc_reads_back() {
 /// unshaped RTT of the same pair, measured in the same run, is the path's own cost: ~0.3 ms
 /// under TCG, microseconds on hardware. Minimum RTTs: scheduling jitter excluded.)
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn ping_rtt_is_the_sum_of_both_one_way_delays() {
     require_kernel();
     let mut lab = Lab::new("rtt");
@@ -159,6 +161,7 @@ fn ping_rtt_is_the_sum_of_both_one_way_delays() {
 }
 
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn loss_stays_within_a_binomial_bound() {
     require_kernel();
     let mut lab = Lab::new("loss");
@@ -175,6 +178,7 @@ fn loss_stays_within_a_binomial_bound() {
 /// A TCP transfer through a 10 Mbit/s netem runs within 10 % of 10 Mbit/s (goodput is
 /// about 4 % below the rate: netem counts Ethernet, IP and TCP headers).
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn a_rate_limited_tcp_transfer_runs_at_the_rate() {
     require_kernel();
     let mut lab = Lab::new("rate");
@@ -212,6 +216,7 @@ fn a_rate_limited_tcp_transfer_runs_at_the_rate() {
 /// Changing the delay with NLM_F_REPLACE while pings fly every 10 ms loses none of them,
 /// and the RTT follows the new delays.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn replacing_the_delay_loses_no_packet() {
     require_kernel();
     let mut lab = Lab::new("replace");
@@ -246,6 +251,7 @@ fn replacing_the_delay_loses_no_packet() {
 }
 
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn vxlan_joins_two_namespaces_over_an_underlay() {
     require_kernel();
     let mut lab = Lab::new("vxlan");
@@ -282,6 +288,7 @@ fn vxlan_joins_two_namespaces_over_an_underlay() {
 /// a - r - b, with node addresses on loopback and routes through r: traffic crosses r only
 /// while r forwards.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn routes_through_an_intermediate_namespace_forward_traffic() {
     require_kernel();
     let mut lab = Lab::new("route");
@@ -355,6 +362,7 @@ fn routes_through_an_intermediate_namespace_forward_traffic() {
 /// Everything orbitnet creates carries its alias, route protocol or namespace prefix; the
 /// sweep removes exactly that.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn sweep_leaves_nothing_behind() {
     require_kernel();
     let prefix = format!("orbitnet-sweeptest{}-", std::process::id());
@@ -403,6 +411,7 @@ fn sweep_leaves_nothing_behind() {
 }
 
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn preflight_passes_on_a_kernel_with_netem() {
     require_kernel();
     preflight::check().unwrap_or_else(|e| panic!("{e}"));
@@ -410,6 +419,7 @@ fn preflight_passes_on_a_kernel_with_netem() {
 
 /// A namespace can be opened by a process's /proc path (how the agent will find pods).
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn a_namespace_opens_by_a_process_path() {
     require_kernel();
     let mut lab = Lab::new("bypath");
@@ -441,6 +451,7 @@ fn a_namespace_opens_by_a_process_path() {
 /// time with only the changes sent, found again by a fresh process, and traffic that takes
 /// the model's path delay.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn applying_the_model_makes_the_kernel_match_it() {
     require_kernel();
     let mut plan = orbitnet_model::compile_yaml(&tiny_without_random_loss()).unwrap();
@@ -545,6 +556,7 @@ fn applying_the_model_makes_the_kernel_match_it() {
 /// it, a fresh process finds every end, and alpha -> bravo (on different hosts) takes the
 /// model's RTT.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn vxlan_ends_join_nodes_on_two_hosts() {
     require_kernel();
     let mut lab = Lab::new("hosts");
@@ -648,6 +660,7 @@ fn vxlan_ends_join_nodes_on_two_hosts() {
 /// A link end whose interface does not exist fails alone: every other end is applied, and
 /// the failure names the link.
 #[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
 fn one_failing_link_does_not_stop_the_others() {
     require_kernel();
     let mut lab = Lab::new("fail");
