@@ -333,11 +333,12 @@ fn agent_logs() -> String {
 }
 
 #[test]
+#[ignore = "cluster tier: needs a Kubernetes cluster in the VM; run by make test-cluster"]
 fn a_constellation_on_a_real_cluster() {
-    if std::env::var_os("ORBITNET_CLUSTER").is_none() {
-        eprintln!("SKIPPED: the cluster tier runs inside scripts/cluster.sh's VM (ORBITNET_CLUSTER unset)");
-        return;
-    }
+    assert!(
+        std::env::var_os("ORBITNET_CLUSTER").is_some(),
+        "the cluster tier runs inside scripts/cluster.sh's VM (ORBITNET_CLUSTER unset): make test-cluster"
+    );
     let file = repo().join("scenarios/tiny.yaml");
     let plan = orbitnet_model::compile_yaml(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let name = plan.name.clone();
@@ -419,40 +420,85 @@ fn a_constellation_on_a_real_cluster() {
         p.min
     );
 
-    // A fault edit: the first satellite of the path goes down 3 s of emulation from now.
+    // A fault edit: the first satellite of the path goes down 30 s of emulation from now.
+    // What orbitnet promises is that the kernel routes around it within a tick of the
+    // fault's time once the agent has the edit; when the edit reaches the agent is the API
+    // server's business, so it is checked apart: the agent reports the new generation before
+    // the fault's time, with the whole 30 s as margin.
     let sat = path[1];
-    let at_s = clock.now().as_secs_f64().ceil() as i64 + 3;
+    let at_s = clock.now().as_secs_f64().ceil() as i64 + 30;
     let patch = serde_json::json!({"spec": {"faults": [
         {"kind": "nodeDown", "node": plan.node(sat).name, "at": format!("{at_s}s"), "duration": "10m"}
     ]}});
     kubectl(&["-n", NAMESPACE, "patch", "constellation", &name, "--type=merge", "-p", &patch.to_string()])
         .unwrap();
+    let patched = constellation(&name).unwrap();
+    let generation = patched["metadata"]["generation"].as_i64().unwrap();
     let faulted = {
         let mut spec: orbitnet_model::spec::ConstellationSpec =
-            serde_json::from_value(constellation(&name).unwrap()["spec"].clone()).unwrap();
+            serde_json::from_value(patched["spec"].clone()).unwrap();
         spec.faults.truncate(1);
         orbitnet_model::compile(&name, &spec).unwrap()
     };
     let at = SimTime::from_nanos(at_s * 1_000_000_000);
-    wait_for("the fault's time", Duration::from_secs(30), || {
-        (clock.now().as_nanos() >= at.as_nanos()).then_some(())
+    let seen = wait_for("the agent to report the edit", Duration::from_secs(60), || {
+        let cst = constellation(&name)?;
+        let observed = cst["status"]["agents"][0]["observedGeneration"].as_i64()?;
+        (observed >= generation).then(|| clock.now())
     });
-    let rerouted = wait_for("the route around the lost satellite", Duration::from_secs(30), || {
-        let p = kernel_path(&plan, &ns, alpha, bravo)?;
-        (!p.contains(&sat)).then_some(p)
+    println!(
+        "fault: the agent reported generation {generation} at t = {seen} s, {:.1} s before the fault",
+        at.as_secs_f64() - seen.as_secs_f64()
+    );
+    assert!(seen < at, "the agent had the edit only at {seen} s, after the fault's time {at_s} s");
+    // Watch the kernel's path from a second before the fault's time to three ticks after:
+    // a sample that starts a tick after the fault and still sees the lost satellite proves
+    // a late reroute. A busy host only spaces the samples out, which cannot make a late
+    // reroute look on time unless no sample lands in the tick after the deadline: that is
+    // required too.
+    wait_for("a second before the fault", Duration::from_secs(60), || {
+        (clock.now().as_nanos() >= at.as_nanos() - 1_000_000_000).then_some(())
     });
-    let after_fault = clock.now().as_secs_f64() - at.as_secs_f64();
+    let deadline = at.as_nanos() + tick.as_nanos();
+    let mut samples: Vec<(SimTime, SimTime, bool)> = Vec::new();
+    while clock.now().as_nanos() < at.as_nanos() + 3 * tick.as_nanos() {
+        let started = clock.now();
+        let around = kernel_path(&plan, &ns, alpha, bravo).is_some_and(|p| !p.contains(&sat));
+        samples.push((started, clock.now(), around));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let last_old = samples.iter().filter(|s| !s.2).map(|s| s.0).max();
+    let first_new = samples.iter().find(|s| s.2).map(|s| s.1);
+    let late: Vec<f64> =
+        samples.iter().filter(|s| !s.2 && s.0.as_nanos() >= deadline).map(|s| s.0.as_secs_f64()).collect();
+    let after_deadline = samples
+        .iter()
+        .filter(|s| s.0.as_nanos() >= deadline && s.0.as_nanos() < deadline + tick.as_nanos())
+        .count();
+    let rerouted = kernel_path(&plan, &ns, alpha, bravo).expect("a path after the fault");
     let (want, _) = model_path(&faulted, SimTime::from_nanos(at.as_nanos()), alpha, bravo);
     println!(
-        "fault: {} down at t = {at_s} s; the kernel routed {} within {:.2} s (model: {})",
+        "fault: {} down at t = {at_s} s; the kernel routed {} (model: {}) between {:.2} s and {:.2} s after the fault's time ({} samples, {after_deadline} in the tick after the deadline)",
         plan.node(sat).name,
         names(&plan, &rerouted),
-        after_fault,
-        names(&plan, &want)
+        names(&plan, &want),
+        last_old.map_or(f64::NAN, |t| t.as_secs_f64() - at.as_secs_f64()),
+        first_new.map_or(f64::NAN, |t| t.as_secs_f64() - at.as_secs_f64()),
+        samples.len()
     );
     assert!(
-        after_fault <= tick.as_secs_f64(),
-        "rerouted {after_fault:.2} s after the fault, more than a tick"
+        late.is_empty(),
+        "the path still crossed {} at t = {late:?} s, more than a tick after the fault",
+        plan.node(sat).name
+    );
+    assert!(
+        after_deadline > 0,
+        "no sample of the kernel's path in the tick after the deadline: nothing shows the reroute was on time"
+    );
+    assert!(
+        first_new.is_some() && !rerouted.contains(&sat),
+        "the kernel never routed around {}",
+        plan.node(sat).name
     );
     let p = ping_from(alpha_pod, plan.node_address(bravo), 3);
     assert!(p.loss_pct < 34.0, "ping after the reroute: more than one of 3 lost: {p:?}");

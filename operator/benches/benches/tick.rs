@@ -1,5 +1,6 @@
 //! One tick of Starlink shell 1 + 100 stations with routing, on one core (DESIGN.md §8:
-//! <= 20 ms), its stages, and the cost of starting cold at the worst tick.
+//! <= 20 ms), its stages, the cost of starting cold at the worst tick, and a runner's whole
+//! tick without the kernel, before the engine and with it.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use orbitnet_model::SimTime;
@@ -95,5 +96,121 @@ fn diff(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, tick, diff);
+/// A host that builds by making up interface indexes (no kernel).
+struct MadeUp(u32);
+
+impl orbitnet_engine::Host for MadeUp {
+    fn build(
+        &mut self,
+        plan: &orbitnet_model::Plan,
+        _conns: &mut orbitnet_dataplane::Conns,
+        pairs: &[(orbitnet_model::NodeIdx, orbitnet_model::NodeIdx)],
+        _progress: &mut dyn FnMut(usize, usize),
+    ) -> orbitnet_engine::Built {
+        let mut built = orbitnet_engine::Built::default();
+        for &(a, b) in pairs {
+            for (node, peer) in [(a, b), (b, a)] {
+                self.0 += 1;
+                let end = orbitnet_dataplane::apply::End {
+                    link: plan.link_id(a, b),
+                    node,
+                    peer,
+                    ifindex: self.0,
+                    name: String::new(),
+                };
+                built.wiring.add(end);
+            }
+        }
+        built
+    }
+}
+
+/// A runner's work per tick for Starlink shell 1, without the kernel, side by side: as the
+/// local runner and the agent each did it before the engine (the state chained from the
+/// tick before, then the dataplane's difference), and as the engine does it (its timeline,
+/// the links to build, the difference, events).
+fn runner_tick(c: &mut Criterion) {
+    use orbitnet_dataplane::apply::{Applier, End, Wiring};
+    use orbitnet_engine::{Engine, Settings};
+    use orbitnet_model::{GroundChoice, NodeIdx};
+    let plan = orbitnet_benches::scenario("starlink-shell1.yaml");
+    let (first, ticks) = (100i64, 30i64);
+    let settings = Settings::default();
+    let all = 0..plan.nodes.len() as NodeIdx;
+    let mut g = c.benchmark_group("starlink-shell1 runner tick");
+    g.sample_size(10);
+    g.bench_function("before the engine: chained state + difference", |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let mut engine = Engine::detached(
+                    plan.clone(),
+                    MadeUp(0),
+                    all.clone(),
+                    settings,
+                    plan.tick_time(first),
+                    None,
+                );
+                engine.build_all(&mut |_, _| {});
+                let mut wiring = Wiring::default();
+                for (a, b) in engine.wanted() {
+                    for (node, peer) in [(a, b), (b, a)] {
+                        let ifindex = 10 + wiring.ends().count() as u32;
+                        wiring.add(End {
+                            link: plan.link_id(a, b),
+                            node,
+                            peer,
+                            ifindex,
+                            name: String::new(),
+                        });
+                    }
+                }
+                let mut applier = Applier::detached(wiring, all.clone())
+                    .with_delay_tolerance(settings.delay_tolerance.as_nanos());
+                let mut previous: Option<GroundChoice> =
+                    Some(plan.state_at(plan.tick_time(first)).ground_choice);
+                applier.apply(&plan, &plan.state_at(plan.tick_time(first)));
+                let started = std::time::Instant::now();
+                for k in first + 1..=first + ticks {
+                    let t = plan.tick_time(k);
+                    let geometry = plan.geometry(t);
+                    let faults = plan.active_faults(t);
+                    let choice = plan.choose_ground_links(&geometry, &faults, previous.as_ref());
+                    let mut state = plan.state_with_choice(geometry, choice, previous.as_ref());
+                    state.routes = plan.routes_for(&state.links, None);
+                    previous = Some(state.ground_choice.clone());
+                    black_box(applier.apply(&plan, &state));
+                }
+                total += started.elapsed();
+            }
+            total / ticks as u32
+        })
+    });
+    g.bench_function("the engine", |b| {
+        b.iter_custom(|iters| {
+            let mut total = std::time::Duration::ZERO;
+            for _ in 0..iters {
+                let mut engine = Engine::detached(
+                    plan.clone(),
+                    MadeUp(0),
+                    all.clone(),
+                    settings,
+                    plan.tick_time(first),
+                    None,
+                );
+                engine.build_all(&mut |_, _| {});
+                engine.apply(first);
+                let started = std::time::Instant::now();
+                for k in first + 1..=first + ticks {
+                    black_box(engine.apply(k));
+                }
+                total += started.elapsed();
+            }
+            total / ticks as u32
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, tick, diff, runner_tick);
 criterion_main!(benches);
