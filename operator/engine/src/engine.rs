@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use orbitnet_dataplane::apply::Wanted;
 use orbitnet_dataplane::{Applier, ApplyReport, Conn, Conns, NlError, Wiring, sweep};
-use orbitnet_model::{LinkId, LinkState, NodeIdx, Plan, SimTime, State, Timeline};
+use orbitnet_model::{LinkId, LinkKind, LinkState, NodeIdx, Plan, SimTime, State, Timeline};
 use rustc_hash::FxHashSet;
 
 use crate::lookahead::Lookahead;
@@ -159,6 +159,9 @@ pub struct Engine<H> {
     handed: FxHashSet<(NodeIdx, NodeIdx)>,
     /// Ground links chosen ahead and not handed to the host yet, in the order to build.
     queued: VecDeque<(NodeIdx, NodeIdx)>,
+    /// Every grid link has been handed to the host since the wiring or the nodes changed
+    /// (the grid never changes: a tick then looks only at its ground links).
+    grid_handed: bool,
     /// Pairs whose build failed, and why: retried every tick, reported when new.
     build_errors: BTreeMap<(NodeIdx, NodeIdx), String>,
     /// The state for the next apply, and its tick.
@@ -219,6 +222,7 @@ impl<H: Host> Engine<H> {
             settings,
             lookahead,
             queued: ground.iter().copied().collect(),
+            grid_handed: false,
             ground,
             handed: FxHashSet::default(),
             build_errors: BTreeMap::new(),
@@ -273,6 +277,7 @@ impl<H: Host> Engine<H> {
     /// link chosen is looked at again.
     fn forget_handed(&mut self) {
         self.handed.clear();
+        self.grid_handed = false;
         self.queued = self.ground.iter().copied().collect();
     }
 
@@ -376,8 +381,13 @@ impl<H: Host> Engine<H> {
             self.ground.extend(more);
         }
         let state = self.timeline.state_at(&self.plan, t);
-        let now: Vec<(NodeIdx, NodeIdx)> = state.links.iter().map(|l| (l.a, l.b)).collect();
+        let grid = !self.grid_handed;
+        let now: Vec<(NodeIdx, NodeIdx)> =
+            state.links.iter().filter(|l| grid || l.kind == LinkKind::Gsl).map(|l| (l.a, l.b)).collect();
         self.built += self.build(now, usize::MAX, &mut |_, _| {}).0;
+        // A grid link whose build failed is looked at again next tick.
+        self.grid_handed =
+            self.build_errors.keys().all(|&(a, b)| self.plan.is_ground(a) || self.plan.is_ground(b));
         // Ground links chosen ahead, a few per tick; those already built (by a tick that
         // needed them) or handed leave the queue without costing a build.
         let mut ahead = Vec::with_capacity(self.settings.builds_per_tick);
