@@ -12,18 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
 use chrono::DateTime;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
+use kube::runtime::reflector::store::WriterDropped;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use orbitnet_api::crd::{AgentReport, Constellation};
 use orbitnet_api::labels::LABEL_CONSTELLATION;
 use orbitnet_api::reports;
-use orbitnet_dataplane::Conn;
+use orbitnet_dataplane::{Conn, NlError};
 use orbitnet_engine::{Clock, ProblemKind};
 use orbitnet_model::{NodeIdx, SimTime};
 use tokio::sync::mpsc;
@@ -50,6 +50,30 @@ const RESCAN: Duration = Duration::from_secs(1);
 /// A report that differs only in lag is written when the lag moved by more than this.
 const LAG_CHANGE_MS: u32 = 1_000;
 
+/// Why the agent could not start, or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// `what`: "constellation" or "pod".
+    #[error("the {what} watch stopped")]
+    WatchStopped {
+        what: &'static str,
+        #[source]
+        source: WriterDropped,
+    },
+    #[error("opening netlink in the host namespace")]
+    HostNetlink(#[source] NlError),
+    #[error("starting the {thread} thread")]
+    Spawn {
+        thread: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("waiting for the worker threads to stop")]
+    Join(#[source] tokio::task::JoinError),
+    #[error("a worker thread panicked")]
+    WorkerPanicked,
+}
+
 /// What the reporter writes.
 #[derive(Clone, Debug, PartialEq)]
 enum Msg {
@@ -59,7 +83,11 @@ enum Msg {
 
 /// Runs the agent until `shutdown` completes. Links stay as they are when it stops: the
 /// emulation keeps its last state, and a new agent takes it over from the kernel.
-pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    client: Client,
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
     let csts: Api<Constellation> = Api::all(client.clone());
     let pods: Api<Pod> = Api::all(client.clone());
     let (cst_store, cst_writer) = reflector::store();
@@ -73,14 +101,15 @@ pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = (
     tokio::spawn(drive(cst_watch, "constellations"));
     tokio::spawn(drive(pod_watch, "pods"));
     tracing::info!(node = %opts.node_name, "waiting for the first list of constellations and pods");
-    cst_store.wait_until_ready().await.context("the constellation watch stopped")?;
-    pod_store.wait_until_ready().await.context("the pod watch stopped")?;
+    let stopped = |what| move |source| AgentError::WatchStopped { what, source };
+    cst_store.wait_until_ready().await.map_err(stopped("constellation"))?;
+    pod_store.wait_until_ready().await.map_err(stopped("pod"))?;
 
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = Arc::new(AtomicBool::new(false));
     let underlay = Arc::new(Mutex::new(Underlay::default()));
     // Opened once here so that a missing capability fails the start, not every constellation.
-    drop(Conn::open_here("host").context("opening netlink in the host namespace")?);
+    drop(Conn::open_here("host").map_err(AgentError::HostNetlink)?);
     let dataplane = {
         let mut l = Loop {
             here: opts.node_name.clone(),
@@ -95,23 +124,29 @@ pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = (
             last_scan: None,
         };
         let stop = Arc::clone(&stop);
-        std::thread::Builder::new().name("dataplane".into()).spawn(move || l.run(&stop))?
+        std::thread::Builder::new()
+            .name("dataplane".into())
+            .spawn(move || l.run(&stop))
+            .map_err(|source| AgentError::Spawn { thread: "dataplane", source })?
     };
     let prober = {
         let stop = Arc::clone(&stop);
         let every = opts.probe_every;
         std::thread::Builder::new()
             .name("underlay".into())
-            .spawn(move || probe_loop(&underlay, every, &stop))?
+            .spawn(move || probe_loop(&underlay, every, &stop))
+            .map_err(|source| AgentError::Spawn { thread: "underlay", source })?
     };
     let reporter = tokio::spawn(report_loop(client, rx, opts.node_name.clone()));
     shutdown.await;
     tracing::info!("stopping; links stay as they are");
     stop.store(true, Ordering::Relaxed);
-    let joined = tokio::task::spawn_blocking(move || (dataplane.join(), prober.join())).await?;
+    let joined = tokio::task::spawn_blocking(move || (dataplane.join(), prober.join()))
+        .await
+        .map_err(AgentError::Join)?;
     reporter.abort();
     if joined.0.is_err() || joined.1.is_err() {
-        anyhow::bail!("a worker thread panicked");
+        return Err(AgentError::WorkerPanicked);
     }
     Ok(())
 }

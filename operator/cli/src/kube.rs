@@ -93,7 +93,7 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
         probe_every: Duration::from_secs(args.probe_s.max(1)),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async { orbitnet_agent::run::run(connect().await?, options, stopped()).await })
+    runtime.block_on(async { Ok(orbitnet_agent::run::run(connect().await?, options, stopped()).await?) })
 }
 
 pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
