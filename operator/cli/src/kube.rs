@@ -121,5 +121,5 @@ pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
         },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async { orbitnet_controller::run(connect().await?, options, stopped()).await })
+    runtime.block_on(async { Ok(orbitnet_controller::run(connect().await?, options, stopped()).await?) })
 }
