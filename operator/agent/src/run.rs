@@ -158,7 +158,7 @@ where
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         if let Err(e) = item {
-            tracing::warn!("watching {what}: {e}");
+            tracing::warn!(watch = what, error = %e, "watch failed; retrying");
         }
     }
 }
@@ -179,9 +179,10 @@ impl Underlay {
 fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
     let mut pinger = match Pinger::new() {
         Ok(p) => Some(p),
-        Err(e) => {
+        Err(error) => {
             tracing::warn!(
-                "cannot open a raw ICMP socket ({e}): the underlay is not measured or compensated"
+                %error,
+                "cannot open a raw ICMP socket: the underlay is not measured or compensated"
             );
             None
         }
@@ -205,8 +206,8 @@ fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
                             u.estimates.entry(peer).or_default().push(rtt.as_secs_f64() * 1e6);
                         }
                     }
-                    Ok(None) => tracing::debug!("no echo reply from {v4} within 1 s"),
-                    Err(e) => tracing::warn!("probing {v4}: {e}"),
+                    Ok(None) => tracing::debug!(peer = %v4, "no echo reply within 1 s"),
+                    Err(error) => tracing::warn!(peer = %v4, %error, "probing the underlay failed"),
                 }
             }
         }
@@ -251,7 +252,12 @@ async fn report_loop(client: Client, mut rx: mpsc::UnboundedReceiver<((String, S
                 Err(kube::Error::Api(e)) if e.code == 404 => {
                     pending.remove(&key);
                 }
-                Err(e) => tracing::warn!("writing the status of {}/{}: {e}; retrying", key.0, key.1),
+                Err(error) => tracing::warn!(
+                    namespace = %key.0,
+                    constellation = %key.1,
+                    %error,
+                    "writing the status failed; retrying"
+                ),
             }
         }
     }
@@ -271,8 +277,13 @@ struct Held {
 
 impl Held {
     fn teardown(&mut self) {
-        for e in self.wired.teardown() {
-            tracing::warn!("{}/{}: removing links: {e}", self.namespace, self.name);
+        for error in self.wired.teardown() {
+            tracing::warn!(
+                namespace = %self.namespace,
+                constellation = %self.name,
+                %error,
+                "removing a link failed"
+            );
         }
     }
 }
@@ -320,7 +331,11 @@ impl Loop {
         let vanished: Vec<String> = self.held.keys().filter(|uid| !seen.contains(*uid)).cloned().collect();
         for uid in vanished {
             if let Some(mut held) = self.held.remove(&uid) {
-                tracing::info!("{}/{} is gone; removing its links", held.namespace, held.name);
+                tracing::info!(
+                    namespace = %held.namespace,
+                    constellation = %held.name,
+                    "constellation gone; removing its links"
+                );
                 held.teardown();
             }
         }
@@ -335,7 +350,11 @@ impl Loop {
     /// A constellation being deleted: its links go, then the agent's entry.
     fn release(&mut self, uid: &str, cst: &Constellation) {
         if let Some(mut held) = self.held.remove(uid) {
-            tracing::info!("{}/{} is being deleted; removing its links", held.namespace, held.name);
+            tracing::info!(
+                namespace = %held.namespace,
+                constellation = %held.name,
+                "constellation being deleted; removing its links"
+            );
             held.teardown();
         }
         let listed = cst.status.as_ref().is_some_and(|s| s.agents.iter().any(|a| a.node == self.here));
@@ -380,14 +399,21 @@ impl Loop {
                         Some(held) => match held.wired.replan(plan.clone(), t) {
                             Ok(()) => {
                                 tracing::info!(
-                                    "{namespace}/{name}: generation {generation} applied to the running links"
+                                    %namespace,
+                                    constellation = %name,
+                                    generation,
+                                    "new generation applied to the running links"
                                 );
                                 held.generation = generation;
                                 true
                             }
                             Err(why) => {
                                 tracing::info!(
-                                    "{namespace}/{name}: generation {generation} reshapes it ({why}); rebuilding its links"
+                                    %namespace,
+                                    constellation = %name,
+                                    generation,
+                                    reason = %why,
+                                    "new generation reshapes the constellation; rebuilding its links"
                                 );
                                 held.teardown();
                                 false
@@ -398,9 +424,12 @@ impl Loop {
                     if !replanned {
                         let underlay = match Conn::open_here("host") {
                             Ok(conn) => conn,
-                            Err(e) => {
+                            Err(error) => {
                                 tracing::warn!(
-                                    "{namespace}/{name}: opening netlink in the host namespace: {e}"
+                                    %namespace,
+                                    constellation = %name,
+                                    %error,
+                                    "opening netlink in the host namespace failed"
                                 );
                                 return None;
                             }
@@ -432,16 +461,18 @@ impl Loop {
         let synced = held.wired.sync(&local, &placed.placements);
         if synced.changed() {
             tracing::info!(
-                "{namespace}/{name}: pods +{} -{}, link ends built {}, removed {}; {} pods wired here",
-                synced.pods_added,
-                synced.pods_removed,
-                synced.ends_built,
-                synced.ends_removed,
-                held.wired.pods()
+                %namespace,
+                constellation = %name,
+                pods_added = synced.pods_added,
+                pods_removed = synced.pods_removed,
+                ends_built = synced.ends_built,
+                ends_removed = synced.ends_removed,
+                pods_wired = held.wired.pods(),
+                "pods synced"
             );
         }
-        for e in &synced.new_errors {
-            tracing::warn!("{namespace}/{name}: {e}");
+        for error in &synced.new_errors {
+            tracing::warn!(%namespace, constellation = %name, %error, "wiring failed; retrying");
         }
         // Before the constellation starts (no `startedAt` yet), its state at t = 0.
         let clock = zero.map(|z| Clock::since(held.wired.plan(), z));
@@ -456,7 +487,7 @@ impl Loop {
                 .map(|p| p.to_string())
                 .collect();
             for p in tick.problems.iter().filter(|p| p.kind != ProblemKind::Apply) {
-                tracing::debug!("{namespace}/{name}: {p}");
+                tracing::debug!(%namespace, constellation = %name, problem = %p, "tick problem");
             }
             held.slow_underlay = tick.shaping;
             held.lag_ms = clock.map_or(0, |c| u32::try_from(c.late(k).as_millis()).unwrap_or(u32::MAX));
