@@ -12,18 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
 use chrono::DateTime;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
+use kube::runtime::reflector::store::WriterDropped;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use orbitnet_api::crd::{AgentReport, Constellation};
 use orbitnet_api::labels::LABEL_CONSTELLATION;
 use orbitnet_api::reports;
-use orbitnet_dataplane::Conn;
+use orbitnet_dataplane::{Conn, NlError};
 use orbitnet_engine::{Clock, ProblemKind};
 use orbitnet_model::{NodeIdx, SimTime};
 use tokio::sync::mpsc;
@@ -50,6 +50,30 @@ const RESCAN: Duration = Duration::from_secs(1);
 /// A report that differs only in lag is written when the lag moved by more than this.
 const LAG_CHANGE_MS: u32 = 1_000;
 
+/// Why the agent could not start, or did not stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// `what`: "constellation" or "pod".
+    #[error("the {what} watch stopped")]
+    WatchStopped {
+        what: &'static str,
+        #[source]
+        source: WriterDropped,
+    },
+    #[error("opening netlink in the host namespace")]
+    HostNetlink(#[source] NlError),
+    #[error("starting the {thread} thread")]
+    Spawn {
+        thread: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("waiting for the worker threads to stop")]
+    Join(#[source] tokio::task::JoinError),
+    #[error("a worker thread panicked")]
+    WorkerPanicked,
+}
+
 /// What the reporter writes.
 #[derive(Clone, Debug, PartialEq)]
 enum Msg {
@@ -59,7 +83,11 @@ enum Msg {
 
 /// Runs the agent until `shutdown` completes. Links stay as they are when it stops: the
 /// emulation keeps its last state, and a new agent takes it over from the kernel.
-pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    client: Client,
+    opts: Options,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
     let csts: Api<Constellation> = Api::all(client.clone());
     let pods: Api<Pod> = Api::all(client.clone());
     let (cst_store, cst_writer) = reflector::store();
@@ -73,14 +101,15 @@ pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = (
     tokio::spawn(drive(cst_watch, "constellations"));
     tokio::spawn(drive(pod_watch, "pods"));
     tracing::info!(node = %opts.node_name, "waiting for the first list of constellations and pods");
-    cst_store.wait_until_ready().await.context("the constellation watch stopped")?;
-    pod_store.wait_until_ready().await.context("the pod watch stopped")?;
+    let stopped = |what| move |source| AgentError::WatchStopped { what, source };
+    cst_store.wait_until_ready().await.map_err(stopped("constellation"))?;
+    pod_store.wait_until_ready().await.map_err(stopped("pod"))?;
 
     let (tx, rx) = mpsc::unbounded_channel();
     let stop = Arc::new(AtomicBool::new(false));
     let underlay = Arc::new(Mutex::new(Underlay::default()));
     // Opened once here so that a missing capability fails the start, not every constellation.
-    drop(Conn::open_here("host").context("opening netlink in the host namespace")?);
+    drop(Conn::open_here("host").map_err(AgentError::HostNetlink)?);
     let dataplane = {
         let mut l = Loop {
             here: opts.node_name.clone(),
@@ -95,23 +124,29 @@ pub async fn run(client: Client, opts: Options, shutdown: impl Future<Output = (
             last_scan: None,
         };
         let stop = Arc::clone(&stop);
-        std::thread::Builder::new().name("dataplane".into()).spawn(move || l.run(&stop))?
+        std::thread::Builder::new()
+            .name("dataplane".into())
+            .spawn(move || l.run(&stop))
+            .map_err(|source| AgentError::Spawn { thread: "dataplane", source })?
     };
     let prober = {
         let stop = Arc::clone(&stop);
         let every = opts.probe_every;
         std::thread::Builder::new()
             .name("underlay".into())
-            .spawn(move || probe_loop(&underlay, every, &stop))?
+            .spawn(move || probe_loop(&underlay, every, &stop))
+            .map_err(|source| AgentError::Spawn { thread: "underlay", source })?
     };
     let reporter = tokio::spawn(report_loop(client, rx, opts.node_name.clone()));
     shutdown.await;
     tracing::info!("stopping; links stay as they are");
     stop.store(true, Ordering::Relaxed);
-    let joined = tokio::task::spawn_blocking(move || (dataplane.join(), prober.join())).await?;
+    let joined = tokio::task::spawn_blocking(move || (dataplane.join(), prober.join()))
+        .await
+        .map_err(AgentError::Join)?;
     reporter.abort();
     if joined.0.is_err() || joined.1.is_err() {
-        anyhow::bail!("a worker thread panicked");
+        return Err(AgentError::WorkerPanicked);
     }
     Ok(())
 }
@@ -123,7 +158,7 @@ where
     let mut stream = std::pin::pin!(stream);
     while let Some(item) = stream.next().await {
         if let Err(e) = item {
-            tracing::warn!("watching {what}: {e}");
+            tracing::warn!(watch = what, error = %e, "watch failed; retrying");
         }
     }
 }
@@ -144,9 +179,10 @@ impl Underlay {
 fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
     let mut pinger = match Pinger::new() {
         Ok(p) => Some(p),
-        Err(e) => {
+        Err(error) => {
             tracing::warn!(
-                "cannot open a raw ICMP socket ({e}): the underlay is not measured or compensated"
+                %error,
+                "cannot open a raw ICMP socket: the underlay is not measured or compensated"
             );
             None
         }
@@ -170,8 +206,8 @@ fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
                             u.estimates.entry(peer).or_default().push(rtt.as_secs_f64() * 1e6);
                         }
                     }
-                    Ok(None) => tracing::debug!("no echo reply from {v4} within 1 s"),
-                    Err(e) => tracing::warn!("probing {v4}: {e}"),
+                    Ok(None) => tracing::debug!(peer = %v4, "no echo reply within 1 s"),
+                    Err(error) => tracing::warn!(peer = %v4, %error, "probing the underlay failed"),
                 }
             }
         }
@@ -216,7 +252,12 @@ async fn report_loop(client: Client, mut rx: mpsc::UnboundedReceiver<((String, S
                 Err(kube::Error::Api(e)) if e.code == 404 => {
                     pending.remove(&key);
                 }
-                Err(e) => tracing::warn!("writing the status of {}/{}: {e}; retrying", key.0, key.1),
+                Err(error) => tracing::warn!(
+                    namespace = %key.0,
+                    constellation = %key.1,
+                    %error,
+                    "writing the status failed; retrying"
+                ),
             }
         }
     }
@@ -236,8 +277,13 @@ struct Held {
 
 impl Held {
     fn teardown(&mut self) {
-        for e in self.wired.teardown() {
-            tracing::warn!("{}/{}: removing links: {e}", self.namespace, self.name);
+        for error in self.wired.teardown() {
+            tracing::warn!(
+                namespace = %self.namespace,
+                constellation = %self.name,
+                %error,
+                "removing a link failed"
+            );
         }
     }
 }
@@ -285,7 +331,11 @@ impl Loop {
         let vanished: Vec<String> = self.held.keys().filter(|uid| !seen.contains(*uid)).cloned().collect();
         for uid in vanished {
             if let Some(mut held) = self.held.remove(&uid) {
-                tracing::info!("{}/{} is gone; removing its links", held.namespace, held.name);
+                tracing::info!(
+                    namespace = %held.namespace,
+                    constellation = %held.name,
+                    "constellation gone; removing its links"
+                );
                 held.teardown();
             }
         }
@@ -300,7 +350,11 @@ impl Loop {
     /// A constellation being deleted: its links go, then the agent's entry.
     fn release(&mut self, uid: &str, cst: &Constellation) {
         if let Some(mut held) = self.held.remove(uid) {
-            tracing::info!("{}/{} is being deleted; removing its links", held.namespace, held.name);
+            tracing::info!(
+                namespace = %held.namespace,
+                constellation = %held.name,
+                "constellation being deleted; removing its links"
+            );
             held.teardown();
         }
         let listed = cst.status.as_ref().is_some_and(|s| s.agents.iter().any(|a| a.node == self.here));
@@ -345,14 +399,21 @@ impl Loop {
                         Some(held) => match held.wired.replan(plan.clone(), t) {
                             Ok(()) => {
                                 tracing::info!(
-                                    "{namespace}/{name}: generation {generation} applied to the running links"
+                                    %namespace,
+                                    constellation = %name,
+                                    generation,
+                                    "new generation applied to the running links"
                                 );
                                 held.generation = generation;
                                 true
                             }
                             Err(why) => {
                                 tracing::info!(
-                                    "{namespace}/{name}: generation {generation} reshapes it ({why}); rebuilding its links"
+                                    %namespace,
+                                    constellation = %name,
+                                    generation,
+                                    reason = %why,
+                                    "new generation reshapes the constellation; rebuilding its links"
                                 );
                                 held.teardown();
                                 false
@@ -363,9 +424,12 @@ impl Loop {
                     if !replanned {
                         let underlay = match Conn::open_here("host") {
                             Ok(conn) => conn,
-                            Err(e) => {
+                            Err(error) => {
                                 tracing::warn!(
-                                    "{namespace}/{name}: opening netlink in the host namespace: {e}"
+                                    %namespace,
+                                    constellation = %name,
+                                    %error,
+                                    "opening netlink in the host namespace failed"
                                 );
                                 return None;
                             }
@@ -397,16 +461,18 @@ impl Loop {
         let synced = held.wired.sync(&local, &placed.placements);
         if synced.changed() {
             tracing::info!(
-                "{namespace}/{name}: pods +{} -{}, link ends built {}, removed {}; {} pods wired here",
-                synced.pods_added,
-                synced.pods_removed,
-                synced.ends_built,
-                synced.ends_removed,
-                held.wired.pods()
+                %namespace,
+                constellation = %name,
+                pods_added = synced.pods_added,
+                pods_removed = synced.pods_removed,
+                ends_built = synced.ends_built,
+                ends_removed = synced.ends_removed,
+                pods_wired = held.wired.pods(),
+                "pods synced"
             );
         }
-        for e in &synced.new_errors {
-            tracing::warn!("{namespace}/{name}: {e}");
+        for error in &synced.new_errors {
+            tracing::warn!(%namespace, constellation = %name, %error, "wiring failed; retrying");
         }
         // Before the constellation starts (no `startedAt` yet), its state at t = 0.
         let clock = zero.map(|z| Clock::since(held.wired.plan(), z));
@@ -421,7 +487,7 @@ impl Loop {
                 .map(|p| p.to_string())
                 .collect();
             for p in tick.problems.iter().filter(|p| p.kind != ProblemKind::Apply) {
-                tracing::debug!("{namespace}/{name}: {p}");
+                tracing::debug!(%namespace, constellation = %name, problem = %p, "tick problem");
             }
             held.slow_underlay = tick.shaping;
             held.lag_ms = clock.map_or(0, |c| u32::try_from(c.late(k).as_millis()).unwrap_or(u32::MAX));

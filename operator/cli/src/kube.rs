@@ -52,7 +52,10 @@ pub fn crd() -> anyhow::Result<()> {
 /// Logs to stderr, filtered by $RUST_LOG (default: info). kube_client logs every failed
 /// request at ERROR; the callers report the same once, so it is off by default.
 fn init_logging() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
+        // In a pod's log, colour codes would sit between each field's name and its value.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube_client=off")),
@@ -93,7 +96,7 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
         probe_every: Duration::from_secs(args.probe_s.max(1)),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async { orbitnet_agent::run::run(connect().await?, options, stopped()).await })
+    runtime.block_on(async { Ok(orbitnet_agent::run::run(connect().await?, options, stopped()).await?) })
 }
 
 pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
@@ -121,5 +124,5 @@ pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
         },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async { orbitnet_controller::run(connect().await?, options, stopped()).await })
+    runtime.block_on(async { Ok(orbitnet_controller::run(connect().await?, options, stopped()).await?) })
 }

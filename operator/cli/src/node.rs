@@ -34,5 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         probe: args.probe,
         probe_all: args.probe_all,
     };
-    orbitnet_node::run(&options).map_err(anyhow::Error::msg)
+    let node = orbitnet_node::start(&options)?;
+    eprintln!("{}", node.summary());
+    match node.probe_forever()? {}
 }

@@ -23,7 +23,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::Context as _;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
@@ -55,6 +54,25 @@ pub struct Options {
     pub settings: Settings,
 }
 
+/// Why the operator could not start, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("listening on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the API server does not know Constellations; install the CRD first: kubectl apply -f crds/constellation.yaml"
+    )]
+    NoCrd,
+    #[error("listing Constellations")]
+    List(#[source] kube::Error),
+    #[error("lost the leader lease; exiting so that a fresh start competes for it again")]
+    LeaseLost,
+}
+
 /// Who this replica is, for the leader lease and as the events' reporting instance: the pod's
 /// name in a cluster, else the host's, else one made from the process id.
 pub fn identity() -> String {
@@ -80,21 +98,20 @@ pub async fn run(
     client: Client,
     options: Options,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), OperatorError> {
     let shutdown = shutdown.shared();
     let metrics = Arc::new(metrics::Metrics::default());
     if let Some(addr) = options.metrics_addr {
-        let listener =
-            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| OperatorError::Listen { addr, source })?;
         tokio::spawn(metrics::serve(listener, metrics.clone()));
     }
     let constellations: Api<Constellation> = watched(&client, options.namespace.as_deref());
     match constellations.list(&ListParams::default().limit(1)).await {
         Ok(_) => metrics.set_ready(),
-        Err(kube::Error::Api(s)) if s.code == 404 => anyhow::bail!(
-            "the API server does not know Constellations; install the CRD first: kubectl apply -f crds/constellation.yaml"
-        ),
-        Err(e) => return Err(e).context("listing Constellations"),
+        Err(kube::Error::Api(s)) if s.code == 404 => return Err(OperatorError::NoCrd),
+        Err(e) => return Err(OperatorError::List(e)),
     }
 
     let (lost_tx, lost_rx) = oneshot::channel::<()>();
@@ -154,7 +171,7 @@ pub async fn run(
         }
     }
     if lease_lost.load(Ordering::Relaxed) {
-        anyhow::bail!("lost the leader lease; exiting so that a fresh start competes for it again");
+        return Err(OperatorError::LeaseLost);
     }
     info!("stopped");
     Ok(())
@@ -202,4 +219,62 @@ async fn keep_leading(
     }
     metrics.set_leader(false);
     let _ = lost.send(());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    fn options() -> Options {
+        Options {
+            metrics_addr: None,
+            namespace: Some("test".into()),
+            lease: None,
+            settings: Settings::default(),
+        }
+    }
+
+    /// The hint users follow when the CRD is missing: said as it is, with nothing appended.
+    #[tokio::test]
+    async fn without_the_crd_it_says_how_to_install_it() {
+        let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let server = tokio::spawn(async move {
+            let (request, send) = handle.next_request().await.expect("the list request");
+            assert!(
+                request.uri().path().ends_with("/apis/orbitnet.dev/v1alpha1/namespaces/test/constellations"),
+                "{}",
+                request.uri()
+            );
+            let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                "reason": "NotFound", "code": 404, "message": "the server could not find the requested resource"});
+            send.send_response(
+                Response::builder()
+                    .status(404)
+                    .body(Body::from(status.to_string().into_bytes()))
+                    .expect("a response"),
+            );
+        });
+        let error = run(Client::new(service, "test"), options(), std::future::pending()).await.unwrap_err();
+        server.await.unwrap();
+        assert!(matches!(error, OperatorError::NoCrd), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "the API server does not know Constellations; install the CRD first: kubectl apply -f crds/constellation.yaml"
+        );
+        assert!(std::error::Error::source(&error).is_none());
+    }
+
+    /// The address that could not be bound is in the message; the OS's reason is the source.
+    #[tokio::test]
+    async fn a_taken_metrics_port_is_named() {
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let options = Options { metrics_addr: Some(addr), ..options() };
+        let error = run(Client::new(service, "test"), options, std::future::pending()).await.unwrap_err();
+        assert_eq!(error.to_string(), format!("listening on {addr}"));
+        assert!(std::error::Error::source(&error).is_some_and(|s| s.is::<std::io::Error>()));
+    }
 }

@@ -64,13 +64,12 @@ impl Lookahead {
             let to = self.window_end(from);
             let (tx, rx) = mpsc::channel();
             let plan = Arc::clone(plan);
-            std::thread::Builder::new()
-                .name("lookahead".into())
-                .spawn(move || {
-                    let _ = tx.send(plan.ground_links_chosen(from, to));
-                })
-                .map_err(|e| tracing::warn!("cannot start the look-ahead of ground links: {e}"))
-                .ok();
+            let spawned = std::thread::Builder::new().name("lookahead".into()).spawn(move || {
+                let _ = tx.send(plan.ground_links_chosen(from, to));
+            });
+            if let Err(error) = spawned {
+                tracing::warn!(%error, "cannot start the look-ahead of ground links");
+            }
             self.asked_until = to;
             self.pending = Some(rx);
         }

@@ -19,6 +19,43 @@ const PROBE_LEN: usize = 20;
 /// Round trips kept per target for the averages.
 const WINDOW: usize = 60;
 
+/// Why the node program cannot start or go on; each names the offending value.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("ORBITNET_ADDR {0:?} is not an IP address")]
+    Addr(String),
+    /// An ORBITNET_NEIGHBOURS entry without `=`.
+    #[error("{0:?} is not name=address")]
+    NotAPair(String),
+    #[error("{pair:?}: {addr:?} is not an IP address")]
+    PairAddr { pair: String, addr: String },
+    #[error("reading {path}")]
+    ReadHosts {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `hosts`: the hosts file's path, or that there is none.
+    #[error("--probe {name}: no such node in {hosts}")]
+    UnknownProbe { name: String, hosts: String },
+    #[error("binding UDP port {port}")]
+    BindEcho {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("listening on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("binding the probe socket")]
+    BindProbe(#[source] std::io::Error),
+    #[error("probing")]
+    Probe(#[source] std::io::Error),
+}
+
 /// Who this node is, from the environment a runner sets.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Identity {
@@ -29,7 +66,7 @@ pub struct Identity {
 }
 
 impl Identity {
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, NodeError> {
         let var = |name: &str| std::env::var(name).unwrap_or_default();
         let addr = var("ORBITNET_ADDR");
         Ok(Self {
@@ -38,7 +75,7 @@ impl Identity {
             addr: if addr.is_empty() {
                 None
             } else {
-                Some(addr.parse().map_err(|_| format!("ORBITNET_ADDR {addr:?} is not an IP address"))?)
+                Some(addr.parse().map_err(|_| NodeError::Addr(addr.clone()))?)
             },
             neighbours: parse_pairs(&var("ORBITNET_NEIGHBOURS"))?,
         })
@@ -46,13 +83,15 @@ impl Identity {
 }
 
 /// `name=address,name=address` (ORBITNET_NEIGHBOURS).
-pub fn parse_pairs(text: &str) -> Result<Vec<(String, IpAddr)>, String> {
+pub fn parse_pairs(text: &str) -> Result<Vec<(String, IpAddr)>, NodeError> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|pair| {
-            let (name, addr) = pair.split_once('=').ok_or_else(|| format!("{pair:?} is not name=address"))?;
-            let addr = addr.parse().map_err(|_| format!("{pair:?}: {addr:?} is not an IP address"))?;
+            let (name, addr) = pair.split_once('=').ok_or_else(|| NodeError::NotAPair(pair.to_owned()))?;
+            let addr = addr
+                .parse()
+                .map_err(|_| NodeError::PairAddr { pair: pair.to_owned(), addr: addr.to_owned() })?;
             Ok((name.to_owned(), addr))
         })
         .collect()
@@ -294,23 +333,38 @@ pub struct Options {
     pub probe_all: bool,
 }
 
-/// Answers probes, serves the status page and probes, until an I/O error.
-pub fn run(options: &Options) -> Result<(), String> {
+/// A node program that answers probes and serves its status page; `probe_forever` sends
+/// the probes.
+pub struct Running {
+    identity: Identity,
+    options: Options,
+    targets: Vec<(String, SocketAddr)>,
+    socket: UdpSocket,
+    stats: Shared,
+}
+
+/// Binds the sockets and starts answering probes and serving the status page.
+pub fn start(options: &Options) -> Result<Running, NodeError> {
     let identity = Identity::from_env()?;
     let hosts_path = std::env::var("ORBITNET_HOSTS").unwrap_or_default();
     let hosts = if hosts_path.is_empty() {
         Vec::new()
     } else {
-        let text = std::fs::read_to_string(&hosts_path).map_err(|e| format!("reading {hosts_path}: {e}"))?;
+        let text = std::fs::read_to_string(&hosts_path)
+            .map_err(|source| NodeError::ReadHosts { path: hosts_path.clone(), source })?;
         parse_hosts(&text)
     };
     let mut targets: BTreeMap<String, IpAddr> = identity.neighbours.iter().cloned().collect();
     for name in &options.probe {
         let addr = hosts.iter().find(|(n, _)| n == name).map(|(_, a)| *a).ok_or_else(|| {
-            format!(
-                "--probe {name}: no such node in {}",
-                if hosts_path.is_empty() { "(no ORBITNET_HOSTS)" } else { &hosts_path }
-            )
+            NodeError::UnknownProbe {
+                name: name.clone(),
+                hosts: if hosts_path.is_empty() {
+                    "(no ORBITNET_HOSTS)".to_owned()
+                } else {
+                    hosts_path.clone()
+                },
+            }
         })?;
         targets.insert(name.clone(), addr);
     }
@@ -322,29 +376,39 @@ pub fn run(options: &Options) -> Result<(), String> {
         targets.into_iter().map(|(n, a)| (n, SocketAddr::new(a, options.probe_port))).collect();
 
     let echo = UdpSocket::bind(("0.0.0.0", options.probe_port))
-        .map_err(|e| format!("binding UDP port {}: {e}", options.probe_port))?;
+        .map_err(|source| NodeError::BindEcho { port: options.probe_port, source })?;
     std::thread::spawn(move || serve_echo(echo));
     let listener = TcpListener::bind(options.status_addr)
-        .map_err(|e| format!("listening on {}: {e}", options.status_addr))?;
+        .map_err(|source| NodeError::Listen { addr: options.status_addr, source })?;
     let stats: Shared = Arc::default();
     let (page_identity, page_stats) = (Arc::new(identity.clone()), stats.clone());
     std::thread::spawn(move || serve_status(listener, page_identity, page_stats));
-    eprintln!(
-        "orbitnet node {}: status on http://{}, probes on UDP {}, probing {} targets every {:?}",
-        identity.node,
-        options.status_addr,
-        options.probe_port,
-        targets.len(),
-        options.interval
-    );
+    let socket = UdpSocket::bind("0.0.0.0:0").map_err(NodeError::BindProbe)?;
+    Ok(Running { identity, options: options.clone(), targets, socket, stats })
+}
 
-    let socket = UdpSocket::bind("0.0.0.0:0").map_err(|e| format!("binding the probe socket: {e}"))?;
-    let (mut seq, epoch) = (0, Instant::now());
-    loop {
-        let started = Instant::now();
-        probe_round(&socket, &targets, &mut seq, epoch, options.interval, &stats)
-            .map_err(|e| format!("probing: {e}"))?;
-        std::thread::sleep(options.interval.saturating_sub(started.elapsed()));
+impl Running {
+    /// One line on what it serves and probes, for the program's log.
+    pub fn summary(&self) -> String {
+        format!(
+            "orbitnet node {}: status on http://{}, probes on UDP {}, probing {} targets every {:?}",
+            self.identity.node,
+            self.options.status_addr,
+            self.options.probe_port,
+            self.targets.len(),
+            self.options.interval
+        )
+    }
+
+    /// Probes the targets every interval, until an I/O error.
+    pub fn probe_forever(self) -> Result<std::convert::Infallible, NodeError> {
+        let (mut seq, epoch) = (0, Instant::now());
+        loop {
+            let started = Instant::now();
+            probe_round(&self.socket, &self.targets, &mut seq, epoch, self.options.interval, &self.stats)
+                .map_err(NodeError::Probe)?;
+            std::thread::sleep(self.options.interval.saturating_sub(started.elapsed()));
+        }
     }
 }
 
@@ -358,8 +422,8 @@ mod tests {
         let pairs = parse_pairs("ring-0-1=100.64.0.2, ring-0-7=100.64.0.8").unwrap();
         assert_eq!(pairs[1], ("ring-0-7".to_owned(), "100.64.0.8".parse().unwrap()));
         assert!(parse_pairs("").unwrap().is_empty());
-        assert!(parse_pairs("ring-0-1").unwrap_err().contains("not name=address"));
-        assert!(parse_pairs("a=300.1.1.1").unwrap_err().contains("300.1.1.1"));
+        assert!(parse_pairs("ring-0-1").unwrap_err().to_string().contains("not name=address"));
+        assert!(parse_pairs("a=300.1.1.1").unwrap_err().to_string().contains("300.1.1.1"));
         let hosts = parse_hosts("100.64.0.1\tring-0-0\n# comment\n\n100.64.0.9 alpha\n");
         assert_eq!(hosts.len(), 2);
         assert_eq!(hosts[1].0, "alpha");
