@@ -144,18 +144,4 @@ mod tests {
         // RFC 1071, 3: the words 0001 f203 f4f5 f6f7 sum to ddf2 (one's complement).
         assert_eq!(checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), !0xddf2);
     }
-
-    #[test]
-    fn loopback_answers_an_echo_when_raw_sockets_are_allowed() {
-        let mut pinger = match Pinger::new() {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("SKIPPED: no raw ICMP socket here ({e}); needs CAP_NET_RAW");
-                return;
-            }
-        };
-        let rtt = pinger.round_trip(Ipv4Addr::LOCALHOST, Duration::from_secs(2)).unwrap();
-        let rtt = rtt.expect("loopback answers within 2 s");
-        assert!(rtt < Duration::from_secs(2));
-    }
 }

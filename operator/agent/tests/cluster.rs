@@ -510,7 +510,9 @@ fn a_constellation_on_a_real_cluster() {
     assert!(killed.success(), "kill -9 {old}");
     let new = wait_for("a new agent process", Duration::from_secs(120), || agent_pid().filter(|&p| p != old));
     wait_for("the new agent to take the pods over", Duration::from_secs(120), || {
-        agent_logs().contains(&format!("pods +{n} -0, link ends built 0, removed 0")).then_some(())
+        agent_logs()
+            .contains(&format!("pods_added={n} pods_removed=0 ends_built=0 ends_removed=0"))
+            .then_some(())
     });
     std::thread::sleep(Duration::from_secs(2));
     let after = ends(&plan, &ns);

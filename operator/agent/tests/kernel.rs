@@ -197,6 +197,17 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
     assert_eq!(ends_of(&lab, &pods, &local(1)), node_2);
 }
 
+/// The underlay probe's raw ICMP echo (the agent's only raw socket) gets loopback's answer.
+#[test]
+#[ignore = "kernel tier: needs root (a raw ICMP socket); run by make test-kernel"]
+fn the_underlay_probe_gets_an_echo_reply() {
+    require_kernel();
+    let mut pinger = orbitnet_agent::probe::Pinger::new().expect("a raw ICMP socket (CAP_NET_RAW)");
+    let rtt = pinger.round_trip(std::net::Ipv4Addr::LOCALHOST, std::time::Duration::from_secs(2)).unwrap();
+    let rtt = rtt.expect("loopback answers within 2 s");
+    assert!(rtt < std::time::Duration::from_secs(2));
+}
+
 /// Whether a ground-link chain begun afresh at tick `from` (what an agent that started
 /// there would have applied before anchoring) chooses, at some tick up to `to`, another
 /// satellite than the model for a link across the nodes (`host_of`).

@@ -101,7 +101,7 @@ async fn namespace(client: &Client, test: &str) -> String {
 }
 
 struct Operator {
-    task: JoinHandle<anyhow::Result<()>>,
+    task: JoinHandle<Result<(), orbitnet_controller::OperatorError>>,
     stop: oneshot::Sender<()>,
 }
 
