@@ -202,7 +202,11 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
 #[ignore = "kernel tier: needs root (a raw ICMP socket); run by make test-kernel"]
 fn the_underlay_probe_gets_an_echo_reply() {
     require_kernel();
-    let mut pinger = orbitnet_agent::probe::Pinger::new().expect("a raw ICMP socket (CAP_NET_RAW)");
+    let mut lab = Lab::new("probe");
+    let ns = lab.netns("host");
+    // The socket lives in the namespace it was made in: a fresh one with its loopback up.
+    let made = ns.enter(orbitnet_agent::probe::Pinger::new).unwrap();
+    let mut pinger = made.expect("a raw ICMP socket (CAP_NET_RAW)");
     let rtt = pinger.round_trip(std::net::Ipv4Addr::LOCALHOST, std::time::Duration::from_secs(2)).unwrap();
     let rtt = rtt.expect("loopback answers within 2 s");
     assert!(rtt < std::time::Duration::from_secs(2));
