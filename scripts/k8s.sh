@@ -12,6 +12,7 @@
 # Ports (loopback only): ORBITNET_K8S_PORT (default 16443) for the API server, and the next
 # two ports above 23790 for etcd. Needs root only to install packages.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 K8S_VERSION=1.20.2
 CACHE=${ORBITNET_CACHE:-$HOME/.cache/orbitnet}/k8s-$K8S_VERSION
@@ -155,13 +156,6 @@ current-context: orbitnet-test
 EOF
 }
 
-start() {
-  local run=$1 name=$2
-  shift 2
-  "$@" >"$run/logs/$name.log" 2>&1 &
-  echo $! >"$run/pids/$name"
-}
-
 up() {
   local run=${1:?usage: k8s.sh up DIR}
   build "${COMPONENTS[@]}"
@@ -179,12 +173,12 @@ up() {
   kubeconfig "$run" kcm "$kcm"
   local t0=$SECONDS bind=127.0.0.1 controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token
   if [ -n "$NODE_IP" ]; then bind=0.0.0.0 controllers='*'; fi
-  start "$run" etcd etcd --name orbitnet-test --data-dir "$run/etcd" \
+  start_logged "$run" etcd etcd --name orbitnet-test --data-dir "$run/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-cluster "orbitnet-test=http://127.0.0.1:$((ETCD_PORT + 1))" --logger=zap --log-level=warn
-  start "$run" kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+  start_logged "$run" kube-apiserver "$BIN/kube-apiserver" --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address="$bind" --advertise-address="${NODE_IP:-127.0.0.1}" \
     --secure-port="$API_PORT" --insecure-port=0 --allow-privileged=true \
     --kubelet-preferred-address-types=InternalIP \
@@ -199,7 +193,7 @@ up() {
   # are what the tests rely on; no scheduler, no kubelet: pods stay Pending. Each controller
   # runs as its own ServiceAccount, as in a real cluster: the garbage collector's has the
   # rights to delete.
-  start "$run" kube-controller-manager "$BIN/kube-controller-manager" \
+  start_logged "$run" kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig="$run/kcm.kubeconfig" --bind-address=127.0.0.1 --port=0 --secure-port=0 \
     --leader-elect=false --use-service-account-credentials=true \
     --controllers="$controllers" \
@@ -209,16 +203,7 @@ up() {
 }
 
 down() {
-  local run=${1:?usage: k8s.sh down DIR} name pid
-  [ -d "$run/pids" ] || { rm -rf "$run"; return 0; }
-  for name in kube-controller-manager kube-apiserver etcd; do
-    [ -f "$run/pids/$name" ] || continue
-    pid=$(cat "$run/pids/$name")
-    kill "$pid" 2>/dev/null || continue
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$run"
+  stop_logged "${1:?usage: k8s.sh down DIR}" kube-controller-manager kube-apiserver etcd
 }
 
 # The machine's kubectl if it has one, else ours.

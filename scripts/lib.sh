@@ -23,3 +23,28 @@ skip_tier() {
   [ "${ORBITNET_ALLOW_SKIP:-0}" = 1 ] && exit 0
   exit 1
 }
+
+# Starts a server in the background with its output in RUN/logs/NAME.log and its pid in
+# RUN/pids/NAME (both directories made by the caller):  start_logged RUN NAME COMMAND...
+start_logged() {
+  local run=$1 name=$2
+  shift 2
+  "$@" >"$run/logs/$name.log" 2>&1 &
+  echo $! >"$run/pids/$name"
+}
+
+# Stops the servers start_logged started in RUN, in the order named (SIGTERM, then SIGKILL
+# after 5 s), and removes RUN:  stop_logged RUN NAME...
+stop_logged() {
+  local run=$1 name pid
+  shift
+  [ -d "$run/pids" ] || { rm -rf "$run"; return 0; }
+  for name in "$@"; do
+    [ -f "$run/pids/$name" ] || continue
+    pid=$(cat "$run/pids/$name")
+    kill "$pid" 2>/dev/null || continue
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  rm -rf "$run"
+}

@@ -21,6 +21,7 @@
 # Ports (loopback only): ORBITNET_MODERN_PORT (16445) for the API server, ORBITNET_MODERN_ETCD_PORT
 # (23795) and the one above it for etcd, clear of scripts/k8s.sh's.
 set -euo pipefail
+. "$(dirname "$0")/lib.sh"
 
 # The Kubernetes minor version to build. Debian sid carries one version of the libraries at a
 # time; whichever 1.36.x it has is built, and a cached build of any 1.36.x is reused.
@@ -197,13 +198,6 @@ wait_ready() {
   return 1
 }
 
-start() {
-  local run=$1 name=$2
-  shift 2
-  "$@" >"$run/logs/$name.log" 2>&1 &
-  echo $! >"$run/pids/$name"
-}
-
 up() {
   local run=${1:?usage: modern-apiserver.sh up DIR}
   build
@@ -246,14 +240,14 @@ contexts:
 current-context: modern
 EOF
   local t0=$SECONDS
-  start "$run" etcd "$dir/bin/etcd" --name orbitnet-modern --data-dir "$run/etcd" \
+  start_logged "$run" etcd "$dir/bin/etcd" --name orbitnet-modern --data-dir "$run/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-cluster "orbitnet-modern=http://127.0.0.1:$((ETCD_PORT + 1))" --log-level=warn
   # The core kube-apiserver it would delegate to (informers, TokenReview, SubjectAccessReview)
   # is itself, which serves no core types: the admission plugins that need them are off.
-  start "$run" apiserver "$dir/bin/apiextensions-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  start_logged "$run" apiserver "$dir/bin/apiextensions-apiserver" --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --secure-port "$API_PORT" \
     --tls-cert-file "$run/pki/server.crt" --tls-private-key-file "$run/pki/server.key" \
     --client-ca-file "$run/pki/ca.crt" --authentication-skip-lookup \
@@ -266,16 +260,7 @@ EOF
 }
 
 down() {
-  local run=${1:?usage: modern-apiserver.sh down DIR} name pid
-  [ -d "$run/pids" ] || { rm -rf "$run"; return 0; }
-  for name in apiserver etcd; do
-    [ -f "$run/pids/$name" ] || continue
-    pid=$(cat "$run/pids/$name")
-    kill "$pid" 2>/dev/null || continue
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  rm -rf "$run"
+  stop_logged "${1:?usage: modern-apiserver.sh down DIR}" apiserver etcd
 }
 
 case ${1:-} in

@@ -137,21 +137,20 @@ fn runner_tick(c: &mut Criterion) {
     let (first, ticks) = (100i64, 30i64);
     let settings = Settings::default();
     let all = 0..plan.nodes.len() as NodeIdx;
+    // An engine with the grid and its first window of ground links built.
+    let built_engine = || {
+        let mut engine =
+            Engine::detached(plan.clone(), MadeUp(0), all.clone(), settings, plan.tick_time(first), None);
+        engine.build_all(&mut |_, _| {});
+        engine
+    };
     let mut g = c.benchmark_group("starlink-shell1 runner tick");
     g.sample_size(10);
     g.bench_function("before the engine: chained state + difference", |b| {
         b.iter_custom(|iters| {
             let mut total = std::time::Duration::ZERO;
             for _ in 0..iters {
-                let mut engine = Engine::detached(
-                    plan.clone(),
-                    MadeUp(0),
-                    all.clone(),
-                    settings,
-                    plan.tick_time(first),
-                    None,
-                );
-                engine.build_all(&mut |_, _| {});
+                let engine = built_engine();
                 let mut wiring = Wiring::default();
                 for (a, b) in engine.wanted() {
                     for (node, peer) in [(a, b), (b, a)] {
@@ -190,15 +189,7 @@ fn runner_tick(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let mut total = std::time::Duration::ZERO;
             for _ in 0..iters {
-                let mut engine = Engine::detached(
-                    plan.clone(),
-                    MadeUp(0),
-                    all.clone(),
-                    settings,
-                    plan.tick_time(first),
-                    None,
-                );
-                engine.build_all(&mut |_, _| {});
+                let mut engine = built_engine();
                 engine.apply(first);
                 let started = std::time::Instant::now();
                 for k in first + 1..=first + ticks {
