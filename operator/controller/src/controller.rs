@@ -536,9 +536,10 @@ async fn report_changes(
     if due > MAX_HANDOVER_EVENTS {
         from = SimTime::from_nanos(from.as_nanos() + (due - MAX_HANDOVER_EVENTS) as i64 * minute_ns);
     }
+    let mut timeline = plan.timeline().without_routes();
     while sim.as_nanos() - from.as_nanos() >= minute_ns {
         let to = SimTime::from_nanos(from.as_nanos() + minute_ns);
-        let handovers = plan.handovers_between(from, to);
+        let handovers = timeline.handovers_between(plan, from, to);
         let note = format!("{handovers} ground-link handovers from sim time {from} s to {to} s");
         publish(ctx, cst, EventType::Normal, "Handovers", note).await;
         from = to;

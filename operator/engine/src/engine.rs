@@ -295,16 +295,14 @@ impl<H: Host> Engine<H> {
             .any(|(node, peer)| self.applier.serves(node) && wiring.end_between(node, peer).is_none())
     }
 
-    /// Hands the missing ones of `pairs` to the host, at most `limit`; returns the links
-    /// and ends it built.
+    /// Hands the missing ones of `pairs` to the host; returns the links and ends it built.
     fn build(
         &mut self,
         pairs: impl IntoIterator<Item = (NodeIdx, NodeIdx)>,
-        limit: usize,
         progress: &mut dyn FnMut(usize, usize),
     ) -> (usize, usize) {
         let todo: Vec<(NodeIdx, NodeIdx)> =
-            pairs.into_iter().filter(|&p| !self.handed.contains(&p) && self.missing(p)).take(limit).collect();
+            pairs.into_iter().filter(|&p| !self.handed.contains(&p) && self.missing(p)).collect();
         if todo.is_empty() {
             return (0, 0);
         }
@@ -343,7 +341,7 @@ impl<H: Host> Engine<H> {
     /// returned here, not said again at the next tick.
     pub fn build_all(&mut self, progress: &mut dyn FnMut(usize, usize)) -> BuildSummary {
         let wanted: Vec<(NodeIdx, NodeIdx)> = self.wanted().collect();
-        let (links, ends) = self.build(wanted, usize::MAX, progress);
+        let (links, ends) = self.build(wanted, progress);
         self.problems.retain(|p| p.kind != ProblemKind::Build);
         BuildSummary { links, ends, failed: self.build_errors().collect() }
     }
@@ -384,7 +382,7 @@ impl<H: Host> Engine<H> {
         let grid = !self.grid_handed;
         let now: Vec<(NodeIdx, NodeIdx)> =
             state.links.iter().filter(|l| grid || l.kind == LinkKind::Gsl).map(|l| (l.a, l.b)).collect();
-        self.built += self.build(now, usize::MAX, &mut |_, _| {}).0;
+        self.built += self.build(now, &mut |_, _| {}).0;
         // A grid link whose build failed is looked at again next tick.
         self.grid_handed =
             self.build_errors.keys().all(|&(a, b)| self.plan.is_ground(a) || self.plan.is_ground(b));
@@ -397,7 +395,7 @@ impl<H: Host> Engine<H> {
                 ahead.push(pair);
             }
         }
-        self.built += self.build(ahead, usize::MAX, &mut |_, _| {}).0;
+        self.built += self.build(ahead, &mut |_, _| {}).0;
         &self.prepared.insert((k, state)).1
     }
 

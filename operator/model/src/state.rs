@@ -73,10 +73,7 @@ impl Plan {
     /// Ground-link handovers at the ticks after `from` up to `to`. Geometry and ground-link
     /// choice only (no routes): cheap enough to count a minute of Starlink's ticks.
     pub fn handovers_between(&self, from: SimTime, to: SimTime) -> usize {
-        let mut timeline = self.timeline().without_routes();
-        let first = self.tick_index(from) + 1;
-        let last = self.tick_index(to);
-        (first..=last).map(|k| timeline.state_at(self, self.tick_time(k)).handovers).sum()
+        self.timeline().without_routes().handovers_between(self, from, to)
     }
 
     /// Every (ground node, satellite) pair the model chooses at the ticks from `from` to

@@ -140,6 +140,13 @@ impl Timeline {
         self
     }
 
+    /// Ground-link handovers at the ticks after `from` up to `to` (`Plan::handovers_between`;
+    /// consecutive windows cost one step a tick, not a replay each).
+    pub fn handovers_between(&mut self, plan: &Plan, from: SimTime, to: SimTime) -> usize {
+        let (first, last) = (plan.tick_index(from) + 1, plan.tick_index(to));
+        (first..=last).map(|k| self.state_at(plan, plan.tick_time(k)).handovers).sum()
+    }
+
     /// Whether routes are chained from tick to tick (route hysteresis).
     fn routes_chained(&self, plan: &Plan) -> bool {
         self.with_routes && plan.route_hysteresis_ns > 0
