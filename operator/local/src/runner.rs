@@ -339,11 +339,10 @@ fn run_loop(
             }
         }
         handovers_total += tick.handovers();
-        let Some(state) = emu.engine.state() else { unreachable!("a tick was just applied") };
-        let record = tick_record(emu.engine.plan(), state, pairs, &tick, late_ms);
+        let record = tick_record(emu.engine.plan(), &tick, pairs, late_ms);
         telemetry.emit(&Record::Tick(record.clone()));
         telemetry.flush();
-        view.status(&status(&emu, state, &record, &summary, &late, handovers_total, opts.time_scale));
+        view.status(&status(&emu, &tick.state, &record, &summary, &late, handovers_total, opts.time_scale));
         k = next;
         summary.ticks += 1;
     }
@@ -441,14 +440,8 @@ fn report_events(tick: &Tick, telemetry: &mut Telemetry) {
     }
 }
 
-fn tick_record(
-    plan: &Plan,
-    state: &State,
-    pairs: &[(NodeIdx, NodeIdx)],
-    tick: &Tick,
-    late_ms: f64,
-) -> TickRecord {
-    let report = &tick.report;
+fn tick_record(plan: &Plan, tick: &Tick, pairs: &[(NodeIdx, NodeIdx)], late_ms: f64) -> TickRecord {
+    let (state, report) = (&tick.state, &tick.report);
     let up = |kind| state.links.iter().filter(|l| l.kind == kind && l.up).count();
     TickRecord {
         t: state.t.as_secs_f64(),
