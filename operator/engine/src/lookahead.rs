@@ -1,11 +1,14 @@
 //! The ground links the model will choose soon, worked out off the tick's thread: a window
-//! of emulation time at a time, the next one started when time is halfway through the last.
+//! of emulation time at a time, the first at once, the next one asked for when time is
+//! halfway through the last. One thread steps its own copy of the engine's timeline from
+//! window to window, so no window replays the hysteresis chains, and nobody waits for one:
+//! a tick builds the links it needs itself.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 
-use orbitnet_model::{NodeIdx, Plan, SimTime, SpecDuration};
+use orbitnet_model::{NodeIdx, Plan, SimTime, SpecDuration, Timeline};
 
 /// (ground node, satellite) pairs.
 pub(crate) type Pairs = BTreeSet<(NodeIdx, NodeIdx)>;
@@ -16,23 +19,52 @@ pub(crate) struct Lookahead {
     until: Option<SimTime>,
     /// The end of the last window asked for.
     asked_until: SimTime,
-    pending: Option<Receiver<Pairs>>,
+    /// Asks the thread for the window (from, to); `None` once the thread is gone.
+    ask: Option<Sender<(SimTime, SimTime)>>,
+    answers: Option<Receiver<Pairs>>,
+    pending: bool,
 }
 
 impl Lookahead {
-    /// A look-ahead from `t`, and the pairs of its first window, worked out now: whoever
-    /// starts needs them before its first tick.
+    /// A look-ahead from `t`, its first window asked for at once, worked out with
+    /// `timeline` (a copy of the engine's, at or before `t`'s tick).
     pub(crate) fn start(
-        plan: &Plan,
+        plan: &Arc<Plan>,
+        mut timeline: Timeline,
         t: SimTime,
         window: SpecDuration,
         until: Option<SimTime>,
-    ) -> (Self, Pairs) {
+    ) -> Self {
         let window_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
-        let mut ahead = Self { window_ns, until, asked_until: t, pending: None };
-        let end = ahead.window_end(t);
-        ahead.asked_until = end;
-        (ahead, plan.ground_links_chosen(t, end))
+        let mut ahead = Self { window_ns, until, asked_until: t, ask: None, answers: None, pending: false };
+        let (ask, asked) = mpsc::channel::<(SimTime, SimTime)>();
+        let (tell, answers) = mpsc::channel();
+        let plan = Arc::clone(plan);
+        let spawned = std::thread::Builder::new().name("lookahead".into()).spawn(move || {
+            for (from, to) in asked {
+                if tell.send(timeline.ground_links_chosen(&plan, from, to)).is_err() {
+                    return;
+                }
+            }
+        });
+        match spawned {
+            Ok(_) => {
+                ahead.ask = Some(ask);
+                ahead.answers = Some(answers);
+            }
+            Err(error) => tracing::warn!(%error, "cannot start the look-ahead of ground links"),
+        }
+        ahead.ask_next();
+        ahead
+    }
+
+    /// Asks for the window after the last one asked for.
+    fn ask_next(&mut self) {
+        let Some(ask) = &self.ask else { return };
+        let from = self.asked_until;
+        let to = self.window_end(from);
+        self.pending = ask.send((from, to)).is_ok();
+        self.asked_until = to;
     }
 
     fn window_end(&self, from: SimTime) -> SimTime {
@@ -40,38 +72,30 @@ impl Lookahead {
         self.until.map_or(end, |until| end.min(until))
     }
 
-    /// The pairs of a window finished since the last call, if one did; starts the next
+    /// The pairs of a window finished since the last call, if one did; asks for the next
     /// window when `t` is halfway through the last one asked for.
-    pub(crate) fn poll(&mut self, plan: &Arc<Plan>, t: SimTime) -> Option<Pairs> {
+    pub(crate) fn poll(&mut self, t: SimTime) -> Option<Pairs> {
         let mut ready = None;
-        if let Some(rx) = &self.pending {
-            match rx.try_recv() {
-                Ok(pairs) => {
+        if self.pending {
+            match self.answers.as_ref().map(Receiver::try_recv) {
+                Some(Ok(pairs)) => {
                     ready = Some(pairs);
-                    self.pending = None;
+                    self.pending = false;
                 }
-                Err(TryRecvError::Empty) => return None,
-                Err(TryRecvError::Disconnected) => {
-                    tracing::warn!("the look-ahead of ground links stopped; it starts again");
-                    self.pending = None;
+                Some(Err(TryRecvError::Empty)) => return None,
+                Some(Err(TryRecvError::Disconnected)) | None => {
+                    tracing::warn!(
+                        "the look-ahead of ground links stopped; links are built when a tick needs them"
+                    );
+                    self.ask = None;
+                    self.pending = false;
                 }
             }
         }
         let halfway = self.asked_until.as_nanos().saturating_sub(self.window_ns / 2);
         let more = self.until.is_none_or(|until| self.asked_until < until);
-        if self.pending.is_none() && more && t.as_nanos() >= halfway {
-            let from = self.asked_until;
-            let to = self.window_end(from);
-            let (tx, rx) = mpsc::channel();
-            let plan = Arc::clone(plan);
-            let spawned = std::thread::Builder::new().name("lookahead".into()).spawn(move || {
-                let _ = tx.send(plan.ground_links_chosen(from, to));
-            });
-            if let Err(error) = spawned {
-                tracing::warn!(%error, "cannot start the look-ahead of ground links");
-            }
-            self.asked_until = to;
-            self.pending = Some(rx);
+        if !self.pending && more && t.as_nanos() >= halfway {
+            self.ask_next();
         }
         ready
     }
@@ -87,18 +111,23 @@ mod tests {
             Arc::new(orbitnet_model::compile_yaml(include_str!("../../../scenarios/tiny.yaml")).unwrap());
         let s = |secs: i64| SimTime::from_nanos(secs * 1_000_000_000);
         let window = SpecDuration::from_secs(600);
-        let (mut ahead, first) = Lookahead::start(&plan, s(0), window, Some(s(1000)));
-        assert_eq!(first, plan.ground_links_chosen(s(0), s(600)));
-        assert!(ahead.poll(&plan, s(100)).is_none(), "not halfway yet");
-        assert!(ahead.poll(&plan, s(300)).is_none(), "the next window starts now");
-        let next = loop {
-            if let Some(p) = ahead.poll(&plan, s(301)) {
+        let mut ahead = Lookahead::start(&plan, plan.timeline(), s(0), window, Some(s(1000)));
+        let answer = |ahead: &mut Lookahead, t: SimTime| loop {
+            if let Some(p) = ahead.poll(t) {
                 break p;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         };
+        assert_eq!(
+            answer(&mut ahead, s(0)),
+            plan.ground_links_chosen(s(0), s(600)),
+            "the first window comes at once"
+        );
+        assert!(ahead.poll(s(100)).is_none(), "not halfway yet");
+        assert!(ahead.poll(s(300)).is_none(), "the next window is asked for now");
+        let next = answer(&mut ahead, s(301));
         assert_eq!(next, plan.ground_links_chosen(s(600), s(1000)), "the second window ends with the run");
-        assert!(ahead.poll(&plan, s(999)).is_none());
-        assert!(ahead.pending.is_none(), "nothing after the run's end");
+        assert!(ahead.poll(s(999)).is_none());
+        assert!(!ahead.pending, "nothing after the run's end");
     }
 }

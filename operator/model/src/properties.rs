@@ -154,6 +154,10 @@ proptest! {
         }
         let mid = (a + end) / 2;
         same_state(&plan.state_at(plan.tick_time(mid)), &from_a_states[(mid - a) as usize])?;
+        // One that stepped to a tick without its state (a look-ahead's copy) gives it after.
+        let mut stepped = plan.timeline();
+        stepped.step_to_tick(&plan, mid);
+        same_state(&stepped.state_at(&plan, plan.tick_time(mid)), &from_a_states[(mid - a) as usize])?;
         let between = SimTime::from_nanos(plan.tick_time(mid).as_nanos() + plan.tick.as_nanos() as i64 / 3);
         same_state(&plan.state_at(between), &from_a.state_at(&plan, between))?;
     }

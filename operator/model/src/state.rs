@@ -79,15 +79,7 @@ impl Plan {
     /// Every (ground node, satellite) pair the model chooses at the ticks from `from` to
     /// `to`: the ground links a runner has to build for that window.
     pub fn ground_links_chosen(&self, from: SimTime, to: SimTime) -> BTreeSet<(NodeIdx, NodeIdx)> {
-        let mut timeline = self.timeline().without_routes();
-        let mut used = BTreeSet::new();
-        for k in self.tick_index(from)..=self.tick_index(to) {
-            let state = timeline.state_at(self, self.tick_time(k));
-            for (g, sats) in state.ground_choice.per_ground.iter().enumerate() {
-                used.extend(sats.iter().map(|&s| ((self.n_sats + g) as NodeIdx, s)));
-            }
-        }
-        used
+        self.timeline().without_routes().ground_links_chosen(self, from, to)
     }
 
     /// The states at `from`, `from + step`, ... up to `to` inclusive.

@@ -23,7 +23,9 @@
 use crate::faults::ActiveFaults;
 use crate::geometry::Geometry;
 use crate::links::GroundChoice;
-use crate::plan::Plan;
+use std::collections::BTreeSet;
+
+use crate::plan::{NodeIdx, Plan};
 use crate::routing::Routes;
 use crate::state::State;
 use crate::time::{SimTime, SpecDuration};
@@ -106,12 +108,15 @@ impl Plan {
 }
 
 /// Where a timeline has stepped to: tick `k`, the choice of every ground-link chain
-/// running there, and (route hysteresis only) the routes of tick `k`.
+/// running there, the choice of the tick before (its handovers are counted against it),
+/// and (route hysteresis only) the routes of tick `k`.
 #[derive(Clone, Debug)]
 struct Cursor {
     k: i64,
     /// (segment, its chain's choice at `k`), by segment.
     chains: Vec<(i64, GroundChoice)>,
+    /// The choice at `k - 1`, if the cursor came from there.
+    choice_before: Option<GroundChoice>,
     routes: Option<Routes>,
 }
 
@@ -156,11 +161,24 @@ impl Timeline {
     pub fn state_at(&mut self, plan: &Plan, t: SimTime) -> State {
         let k = plan.tick_index(t);
         let on_tick = plan.tick_time(k) == t;
+        let geometry = plan.geometry(t);
+        let faults = plan.active_faults(t);
+        if on_tick && self.at.as_ref().is_some_and(|c| c.k == k && c.choice_before.is_some()) {
+            // Asked again for the tick it is at.
+            let cursor = self.cursor();
+            let choice = cursor.chain(self.anchors.segment(k)).expect("the chain of k's segment runs at k");
+            let mut state = plan.state_with_choice(geometry, choice.clone(), cursor.choice_before.as_ref());
+            if self.with_routes {
+                state.routes = match &cursor.routes {
+                    Some(routes) => Some(routes.clone()),
+                    None => plan.routes_for(&state.links, None),
+                };
+            }
+            return state;
+        }
         // The tick before `t` gives the incumbents of `t`'s choice.
         let before = if on_tick { k - 1 } else { k };
         self.step_to(plan, before);
-        let geometry = plan.geometry(t);
-        let faults = plan.active_faults(t);
         let cursor = self.cursor();
         let previous = cursor.chain(self.anchors.segment(before)).cloned();
         let (choice, chained_routes) = if on_tick {
@@ -183,6 +201,38 @@ impl Timeline {
             };
         }
         state
+    }
+
+    /// Steps to tick `k` without making its state (what a copy that goes on ahead, as the
+    /// look-ahead of links to build, starts from); a state asked for at `k` then costs no
+    /// replay.
+    pub fn step_to_tick(&mut self, plan: &Plan, k: i64) {
+        if self.at.as_ref().is_some_and(|c| c.k == k && c.choice_before.is_some()) {
+            return;
+        }
+        self.step_to(plan, k - 1);
+        let t = plan.tick_time(k);
+        self.step(plan, k, &plan.geometry(t), &plan.active_faults(t), true);
+    }
+
+    /// The ground links chosen at the ticks from `from` to `to`, as (ground node,
+    /// satellite) pairs (`Plan::ground_links_chosen`; a window after the last costs one step
+    /// a tick, not a replay).
+    pub fn ground_links_chosen(
+        &mut self,
+        plan: &Plan,
+        from: SimTime,
+        to: SimTime,
+    ) -> BTreeSet<(NodeIdx, NodeIdx)> {
+        let mut used = BTreeSet::new();
+        for k in plan.tick_index(from)..=plan.tick_index(to) {
+            self.step_to_tick(plan, k);
+            let Some(choice) = self.cursor().chain(self.anchors.segment(k)) else { continue };
+            for (g, sats) in choice.per_ground.iter().enumerate() {
+                used.extend(sats.iter().map(|&s| ((plan.n_sats + g) as NodeIdx, s)));
+            }
+        }
+        used
     }
 
     fn cursor(&self) -> &Cursor {
@@ -216,6 +266,7 @@ impl Timeline {
     /// nothing, in a replay's first tick); routes too, if chained and `routes` is set.
     fn step(&mut self, plan: &Plan, j: i64, geometry: &Geometry, faults: &ActiveFaults<'_>, routes: bool) {
         let before = self.at.take().filter(|c| c.k == j - 1);
+        let choice_before = before.as_ref().and_then(|c| c.chain(self.anchors.segment(j - 1))).cloned();
         let mut chains = Vec::with_capacity(2);
         for s in self.anchors.live(j) {
             let previous = before.as_ref().and_then(|c| c.chain(s));
@@ -238,6 +289,6 @@ impl Timeline {
                 .and_then(|c| c.routes.as_ref());
             plan.routes_for(&links, previous)
         });
-        self.at = Some(Cursor { k: j, chains, routes: routes.flatten() });
+        self.at = Some(Cursor { k: j, chains, choice_before, routes: routes.flatten() });
     }
 }
