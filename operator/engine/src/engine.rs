@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 
 use orbitnet_dataplane::apply::Wanted;
 use orbitnet_dataplane::{Applier, ApplyReport, Conn, Conns, NlError, Wiring, sweep};
@@ -159,7 +160,9 @@ pub struct Engine<H> {
     host: H,
     applier: Applier,
     settings: Settings,
-    timeline: Timeline,
+    /// The engine's timeline: being replayed to the start on the look-ahead's thread, then
+    /// here.
+    timeline: Started,
     lookahead: Lookahead,
     /// Ground links to have built: those chosen ahead, kept (a station often returns to the
     /// same satellites).
@@ -222,7 +225,8 @@ impl<H: Host> Engine<H> {
         until: Option<SimTime>,
     ) -> Self {
         let plan = Arc::new(plan);
-        let (timeline, lookahead) = start_timeline(&plan, start, settings.lookahead, until);
+        let (lookahead, timeline) = Lookahead::start(&plan, start, settings.lookahead, until);
+        let timeline = Started::Replaying(timeline);
         let applier = applier.with_delay_tolerance(settings.delay_tolerance.as_nanos());
         Self {
             timeline,
@@ -370,8 +374,8 @@ impl<H: Host> Engine<H> {
             return Err(Incompatible(why));
         }
         let plan = Arc::new(plan);
-        let (timeline, lookahead) = start_timeline(&plan, t, self.settings.lookahead, until);
-        self.timeline = timeline;
+        let (lookahead, timeline) = Lookahead::start(&plan, t, self.settings.lookahead, until);
+        self.timeline = Started::Replaying(timeline);
         self.lookahead = lookahead;
         self.plan = plan;
         self.prepared = None;
@@ -387,7 +391,7 @@ impl<H: Host> Engine<H> {
             self.queued.extend(more.iter().filter(|p| !self.ground.contains(p)));
             self.ground.extend(more);
         }
-        let state = self.timeline.state_at(&self.plan, t);
+        let state = self.timeline.get(&self.plan).state_at(&self.plan, t);
         let grid = !self.grid_handed;
         let now: Vec<(NodeIdx, NodeIdx)> =
             state.links.iter().filter(|l| grid || l.kind == LinkKind::Gsl).map(|l| (l.a, l.b)).collect();
@@ -507,18 +511,27 @@ impl<H: Host> Engine<H> {
     }
 }
 
-/// A timeline of `plan` at the tick of `t` (the one replay a start costs), and a look-ahead
-/// from there that goes on with a copy of it.
-fn start_timeline(
-    plan: &Arc<Plan>,
-    t: SimTime,
-    window: orbitnet_model::SpecDuration,
-    until: Option<SimTime>,
-) -> (Timeline, Lookahead) {
-    let mut timeline = plan.timeline();
-    timeline.step_to_tick(plan, plan.tick_index(t));
-    let lookahead = Lookahead::start(plan, timeline.clone().without_routes(), t, window, until);
-    (timeline, lookahead)
+/// A timeline on its way from the thread that replays it, or here.
+enum Started {
+    Replaying(Option<Receiver<Timeline>>),
+    Here(Timeline),
+}
+
+impl Started {
+    /// The timeline, waiting for its replay to end if it has not.
+    fn get(&mut self, plan: &Plan) -> &mut Timeline {
+        if let Started::Replaying(rx) = self {
+            let timeline = rx.take().and_then(|rx| rx.recv().ok()).unwrap_or_else(|| {
+                tracing::warn!("the look-ahead's thread did not hand a timeline over; replaying here");
+                plan.timeline()
+            });
+            *self = Started::Here(timeline);
+        }
+        match self {
+            Started::Here(timeline) => timeline,
+            Started::Replaying(_) => unreachable!("set just above"),
+        }
+    }
 }
 
 /// Handovers and faults beginning or ending between two applied states.

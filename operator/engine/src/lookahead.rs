@@ -1,13 +1,16 @@
 //! The ground links the model will choose soon, worked out off the tick's thread: a window
 //! of emulation time at a time, the first at once, the next one asked for when time is
-//! halfway through the last. One thread steps its own copy of the engine's timeline from
-//! window to window, so no window replays the hysteresis chains, and nobody waits for one:
-//! a tick builds the links it needs itself.
+//! halfway through the last. One thread does it, stepping its own timeline from window to
+//! window, so no window replays the hysteresis chains, and nobody waits for one: a tick
+//! builds the links it needs itself. The same thread first replays the chains to the start
+//! (the one replay a start costs) and hands a copy of that timeline to the engine, so the
+//! replay runs while the runner makes its namespaces.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 
+use orbitnet_model::geometry::Geometry;
 use orbitnet_model::{NodeIdx, Plan, SimTime, SpecDuration, Timeline};
 
 /// (ground node, satellite) pairs.
@@ -26,36 +29,45 @@ pub(crate) struct Lookahead {
 }
 
 impl Lookahead {
-    /// A look-ahead from `t`, its first window asked for at once, worked out with
-    /// `timeline` (a copy of the engine's, at or before `t`'s tick).
+    /// A look-ahead from `t`, its first window asked for at once, and where the engine's
+    /// timeline, stepped to `t`'s tick, will come from (`None` if no thread could start).
     pub(crate) fn start(
         plan: &Arc<Plan>,
-        mut timeline: Timeline,
         t: SimTime,
         window: SpecDuration,
         until: Option<SimTime>,
-    ) -> Self {
+    ) -> (Self, Option<Receiver<Timeline>>) {
         let window_ns = i64::try_from(window.as_nanos()).unwrap_or(i64::MAX);
         let mut ahead = Self { window_ns, until, asked_until: t, ask: None, answers: None, pending: false };
         let (ask, asked) = mpsc::channel::<(SimTime, SimTime)>();
         let (tell, answers) = mpsc::channel();
+        let (hand, timeline_rx) = mpsc::channel();
         let plan = Arc::clone(plan);
         let spawned = std::thread::Builder::new().name("lookahead".into()).spawn(move || {
+            let mut timeline = plan.timeline();
+            let on_all_cores = &mut |times: &[SimTime]| geometries(&plan, times);
+            timeline.step_to_tick_with(&plan, plan.tick_index(t), on_all_cores);
+            let _ = hand.send(timeline.clone());
+            let mut timeline = timeline.without_routes();
             for (from, to) in asked {
                 if tell.send(timeline.ground_links_chosen(&plan, from, to)).is_err() {
                     return;
                 }
             }
         });
-        match spawned {
+        let timeline = match spawned {
             Ok(_) => {
                 ahead.ask = Some(ask);
                 ahead.answers = Some(answers);
+                Some(timeline_rx)
             }
-            Err(error) => tracing::warn!(%error, "cannot start the look-ahead of ground links"),
-        }
+            Err(error) => {
+                tracing::warn!(%error, "cannot start the look-ahead of ground links");
+                None
+            }
+        };
         ahead.ask_next();
-        ahead
+        (ahead, timeline)
     }
 
     /// Asks for the window after the last one asked for.
@@ -101,6 +113,23 @@ impl Lookahead {
     }
 }
 
+/// The geometries at `times`, on every core (a replay's geometries are most of its work,
+/// and each depends on its time alone).
+fn geometries(plan: &Plan, times: &[SimTime]) -> Vec<Geometry> {
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(times.len()).max(1);
+    let per_worker = times.len().div_ceil(workers);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = times
+            .chunks(per_worker.max(1))
+            .map(|part| scope.spawn(move || part.iter().map(|&t| plan.geometry(t)).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,7 +140,9 @@ mod tests {
             Arc::new(orbitnet_model::compile_yaml(include_str!("../../../scenarios/tiny.yaml")).unwrap());
         let s = |secs: i64| SimTime::from_nanos(secs * 1_000_000_000);
         let window = SpecDuration::from_secs(600);
-        let mut ahead = Lookahead::start(&plan, plan.timeline(), s(0), window, Some(s(1000)));
+        let (mut ahead, timeline) = Lookahead::start(&plan, s(0), window, Some(s(1000)));
+        let mut replayed = timeline.unwrap().recv().expect("a timeline at the start for the engine");
+        assert_eq!(replayed.state_at(&plan, s(0)).ground_choice, plan.state_at(s(0)).ground_choice);
         let answer = |ahead: &mut Lookahead, t: SimTime| loop {
             if let Some(p) = ahead.poll(t) {
                 break p;

@@ -110,11 +110,16 @@ pub fn up(
     progress: &mut dyn FnMut(&str, usize, usize),
 ) -> Result<Emulation, UpError> {
     let started = Instant::now();
-    let (namespaces, conns) = make_namespaces(&plan, progress)?;
+    // Made first: its replay of the model's chains to the start runs while the namespaces
+    // are made.
+    let host = LocalHost { open: HashMap::new(), hold: true };
+    let mut engine = Engine::new(plan, host, Conns::new(), settings, start, until);
+    let (namespaces, conns) = make_namespaces(engine.plan(), progress)?;
     let namespaces_done = Instant::now();
-
-    let host = LocalHost { open: namespaces, hold: true };
-    let mut engine = Engine::new(plan, host, conns, settings, start, until);
+    engine.host_mut().open = namespaces;
+    for (node, conn) in conns {
+        engine.attach(node, conn);
+    }
     let built = engine.build_all(&mut |done, total| progress("links", done, total));
     let links_done = Instant::now();
     if let Some(first) = built.failed.first() {

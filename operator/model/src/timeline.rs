@@ -207,12 +207,27 @@ impl Timeline {
     /// look-ahead of links to build, starts from); a state asked for at `k` then costs no
     /// replay.
     pub fn step_to_tick(&mut self, plan: &Plan, k: i64) {
+        self.step_to_tick_with(plan, k, &mut |times| times.iter().map(|&t| plan.geometry(t)).collect());
+    }
+
+    /// `step_to_tick`, with the geometries of the ticks it steps through (most of the
+    /// work) computed by `geometries`, a batch of times at a time, in order: a caller may
+    /// compute them on other threads.
+    pub fn step_to_tick_with(
+        &mut self,
+        plan: &Plan,
+        k: i64,
+        geometries: &mut dyn FnMut(&[SimTime]) -> Vec<Geometry>,
+    ) {
         if self.at.as_ref().is_some_and(|c| c.k == k && c.choice_before.is_some()) {
             return;
         }
-        self.step_to(plan, k - 1);
+        // To the tick before first (a replay from where the chain observed there starts),
+        // so that k has the choice of the tick before it.
+        self.step_through(plan, k - 1, geometries);
         let t = plan.tick_time(k);
-        self.step(plan, k, &plan.geometry(t), &plan.active_faults(t), true);
+        let geometry = geometries(&[t]).pop().expect("one geometry per time asked for");
+        self.step(plan, k, &geometry, &plan.active_faults(t), true);
     }
 
     /// The ground links chosen at the ticks from `from` to `to`, as (ground node,
@@ -242,6 +257,18 @@ impl Timeline {
     /// Moves the cursor to tick `target`: forward one tick at a time when that is the
     /// cheaper way, else by a replay from where `target`'s chains start.
     fn step_to(&mut self, plan: &Plan, target: i64) {
+        self.step_through(plan, target, &mut |times| times.iter().map(|&t| plan.geometry(t)).collect());
+    }
+
+    /// `step_to`, with the geometries computed by `geometries` (see `step_to_tick_with`).
+    fn step_through(
+        &mut self,
+        plan: &Plan,
+        target: i64,
+        geometries: &mut dyn FnMut(&[SimTime]) -> Vec<Geometry>,
+    ) {
+        /// Ticks whose geometries are asked for at once: enough to keep a few threads busy.
+        const BATCH: i64 = 64;
         let from = match &self.at {
             Some(c) if c.k == target => return,
             Some(c) if c.k < target && target - c.k <= self.anchors.replay_limit() => c.k + 1,
@@ -254,11 +281,17 @@ impl Timeline {
         // cursor already has them).
         let routes_from =
             if self.at.is_some() { from } else { self.anchors.segment_start(self.anchors.segment(target)) };
-        for j in from..=target {
-            let t = plan.tick_time(j);
-            let geometry = plan.geometry(t);
-            let faults = plan.active_faults(t);
-            self.step(plan, j, &geometry, &faults, j >= routes_from);
+        let mut first = from;
+        while first <= target {
+            let last = target.min(first.saturating_add(BATCH - 1));
+            let times: Vec<SimTime> = (first..=last).map(|j| plan.tick_time(j)).collect();
+            let batch = geometries(&times);
+            assert_eq!(batch.len(), times.len(), "one geometry per time asked for");
+            for (j, geometry) in (first..=last).zip(batch) {
+                let faults = plan.active_faults(geometry.t);
+                self.step(plan, j, &geometry, &faults, j >= routes_from);
+            }
+            first = last + 1;
         }
     }
 
@@ -290,5 +323,39 @@ impl Timeline {
             plan.routes_for(&links, previous)
         });
         self.at = Some(Cursor { k: j, chains, choice_before, routes: routes.flatten() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{SHELL, plan};
+
+    #[test]
+    fn segments_and_their_chains_are_counted_from_the_epoch() {
+        let a = Anchors::of(SpecDuration::from_secs(1));
+        assert_eq!((a.period, a.warmup), (300, 300));
+        assert_eq!((a.segment(0), a.segment(299), a.segment(300), a.segment(-1)), (0, 0, 1, -1));
+        assert_eq!((a.chain_start(1), a.chain_start(0)), (0, -300));
+        assert_eq!(a.live(0), 0..=1, "segment 1's chain warms up during segment 0");
+        assert_eq!(a.replay_limit(), 600);
+        let fine = Anchors::of(SpecDuration::from_millis(100));
+        assert_eq!((fine.period, fine.warmup), (3000, 3000));
+        let odd = Anchors::of(SpecDuration::from_secs(7));
+        assert_eq!((odd.period, odd.warmup), (43, 43), "whole ticks, rounded up");
+    }
+
+    /// A timeline stepped to a tick holds the choice of the tick before, even at a
+    /// segment's first tick, so that asking it for that tick's state replays nothing.
+    #[test]
+    fn a_timeline_stepped_to_a_tick_has_what_its_state_needs() {
+        let p = plan(&format!("{SHELL}\n  groundStations:\n  - {{name: g, latDeg: 10, lonDeg: 20}}"));
+        for k in [0, 1, 299, 300, 301, 600] {
+            let mut timeline = p.timeline();
+            timeline.step_to_tick(&p, k);
+            let cursor = timeline.at.as_ref().unwrap();
+            assert_eq!(cursor.k, k);
+            assert!(cursor.choice_before.is_some(), "tick {k}");
+        }
     }
 }
