@@ -9,7 +9,7 @@
 //! and reads back what was applied. That is also what a restarted agent does, so it neither
 //! leaks nor duplicates.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -292,88 +292,82 @@ impl Wired {
         }
     }
 
-    /// Finds the ends the kernel holds in the local pods, deletes those no longer wanted
-    /// (and half-built ones), and hands the rest to the engine.
+    /// Finds the ends the kernel holds in the local pods, deletes those whose wiring is no
+    /// longer right (and half-built ones), and hands the rest to the engine. An end is
+    /// judged by where the pods run, not by whether the model wants its link soon: a ground
+    /// link built once is kept, as the engine keeps it, and a restarted agent takes over
+    /// every end a predecessor built.
     fn prune(&mut self, synced: &mut Synced, errors: &mut Vec<String>) {
-        let plan = self.engine.plan().clone();
-        let host = self.engine.host();
-        let mut veths: HashSet<(NodeIdx, NodeIdx)> = HashSet::new();
-        let mut vxlans: HashMap<(NodeIdx, NodeIdx), End> = HashMap::new();
-        for (a, b) in self.engine.wanted() {
-            match wiring::ends_here(&plan, a, b, &host.placements, &host.here, host.port) {
-                Ok(ends) => {
-                    for end in ends {
-                        match end {
-                            End::Veth { a, b } => {
-                                veths.insert((a, b));
-                            }
-                            End::Vxlan { node, peer, .. } => {
-                                vxlans.insert((node, peer), end);
-                            }
-                        }
-                    }
-                }
-                Err(e) => errors.push(e.to_string()),
-            }
-        }
-
         // One listing per namespace serves three ends: the wiring found, where each VXLAN
         // end tunnels to (as the kernel says), and half-built ends (created, never tagged:
         // a build stopped between the two steps), which would fail every later build of
         // their link with EEXIST and are removed.
-        let mut found = Wiring::default();
-        let mut kernel_tunnels: HashMap<(NodeIdx, u32), link::VxlanEnd> = HashMap::new();
+        let mut listed = Vec::new();
         for (&node, conn) in self.engine.conns_mut().iter_mut() {
-            let ifaces = match link::list(conn) {
-                Ok(ifaces) => ifaces,
+            match link::list(conn) {
+                Ok(ifaces) => listed.push((node, ifaces)),
                 Err(e) => {
                     errors.push(format!("reading the link ends back: {e}"));
                     return;
                 }
-            };
-            found.add_found(&plan, node, &ifaces);
+            }
+        }
+        let (plan, host) = (self.engine.plan(), self.engine.host());
+        let mut found = Wiring::default();
+        let mut half_built = Vec::new();
+        let mut kernel_tunnels: HashMap<(NodeIdx, u32), link::VxlanEnd> = HashMap::new();
+        for (node, ifaces) in &listed {
+            found.add_found(plan, *node, ifaces);
             for iface in ifaces {
                 let tagged = iface.alias.as_deref().and_then(naming::parse_alias).is_some();
                 if let Some(v) = iface.vxlan.filter(|_| tagged) {
-                    kernel_tunnels.insert((node, iface.index), v);
+                    kernel_tunnels.insert((*node, iface.index), v);
                 }
-                if tagged || !(iface.name.starts_with("isl") || iface.name.starts_with("gsl")) {
-                    continue;
-                }
-                match link::delete_if_present(conn, format!("untagged link end {}", iface.name), iface.index)
-                {
-                    Ok(deleted) => synced.ends_removed += usize::from(deleted),
-                    Err(e) => errors.push(e.to_string()),
+                if !tagged && (iface.name.starts_with("isl") || iface.name.starts_with("gsl")) {
+                    half_built.push((*node, iface.index, format!("untagged link end {}", iface.name)));
                 }
             }
         }
-        // Ends no longer wanted: a veth whose other pod left this node, a VXLAN end whose
-        // peer moved, or whose tunnel is not the wanted one (a previous agent's, perhaps).
+        // Ends wired wrong now: a veth whose other pod left this node, a VXLAN end whose
+        // peer moved, or whose tunnel is not the one wanted (a previous agent's, perhaps).
         let mut tunnels = HashMap::new();
-        let mut keep = |node: NodeIdx, peer: NodeIdx, ifindex: u32| {
-            if veths.contains(&(node.min(peer), node.max(peer))) {
-                return true;
+        let mut wiring = Wiring::default();
+        let mut unwanted = half_built;
+        for end in found.ends() {
+            let (a, b) = (end.node.min(end.peer), end.node.max(end.peer));
+            let right = match wiring::ends_here(plan, a, b, &host.placements, &host.here, host.port) {
+                Ok(ends) => ends.into_iter().any(|want| match want {
+                    End::Veth { .. } => !kernel_tunnels.contains_key(&(end.node, end.ifindex)),
+                    End::Vxlan { node, peer, vni, port, remote, .. } => {
+                        let same = (node, peer) == (end.node, end.peer)
+                            && kernel_tunnels.get(&(end.node, end.ifindex)).is_some_and(|v| {
+                                v.vni == vni
+                                    && v.port == Some(port)
+                                    && v.remote.map(IpAddr::V4) == Some(remote)
+                            });
+                        if same {
+                            tunnels.insert((node, peer), remote);
+                        }
+                        same
+                    }
+                }),
+                Err(e) => {
+                    errors.push(e.to_string());
+                    false
+                }
+            };
+            if right {
+                wiring.add(end.clone());
+            } else {
+                unwanted.push((end.node, end.ifindex, format!("unwanted link end {}", end.name)));
             }
-            let Some(&End::Vxlan { vni, port, remote, .. }) = vxlans.get(&(node, peer)) else { return false };
-            let in_kernel = kernel_tunnels.get(&(node, ifindex)).is_some_and(|v| {
-                v.vni == vni && v.port == Some(port) && v.remote.map(IpAddr::V4) == Some(remote)
-            });
-            if in_kernel {
-                tunnels.insert((node, peer), remote);
-            }
-            in_kernel
-        };
-        let (kept, unwanted): (Vec<_>, Vec<_>) = found.ends().partition(|e| keep(e.node, e.peer, e.ifindex));
-        for end in unwanted {
-            let Some(conn) = self.engine.conns_mut().get_mut(&end.node) else { continue };
-            match link::delete_if_present(conn, format!("unwanted link end {}", end.name), end.ifindex) {
+        }
+        for (node, ifindex, what) in unwanted {
+            let Some(conn) = self.engine.conns_mut().get_mut(&node) else { continue };
+            match link::delete_if_present(conn, what, ifindex) {
                 Ok(deleted) => synced.ends_removed += usize::from(deleted),
                 Err(e) => errors.push(e.to_string()),
             }
-        }
-        let mut wiring = Wiring::default();
-        for end in kept {
-            wiring.add(end.clone());
         }
         self.engine.host_mut().tunnels = tunnels;
         if let Err(e) = self.engine.rewire(wiring) {
