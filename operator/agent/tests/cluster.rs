@@ -268,10 +268,11 @@ fn exec(pod: &str, command: &[&str]) -> Result<String, String> {
     kubectl(&args)
 }
 
-/// `kubectl exec` a ping in `pod` to `to`, read as the kernel tier reads its pings.
+/// `kubectl exec` `count` pings, one every 0.2 s, in `pod` to `to`, read as the kernel tier
+/// reads its pings.
 fn ping_from(pod: &str, to: Ipv4Addr, count: u32) -> Ping {
-    let out =
-        exec(pod, &["ping", "-c", &count.to_string(), "-W", "2", &to.to_string()]).unwrap_or_else(|e| e);
+    let out = exec(pod, &["ping", "-c", &count.to_string(), "-i", "0.2", "-W", "2", &to.to_string()])
+        .unwrap_or_else(|e| e);
     println!("    {}", out.lines().rfind(|l| !l.is_empty()).unwrap_or_default());
     parse_ping(&out).unwrap_or_else(|| panic!("no ping summary in {out}"))
 }
@@ -399,7 +400,7 @@ fn a_constellation_on_a_real_cluster() {
         (hops == want && settled_path(&plan, &clock, &ns, alpha, bravo).0 == path).then_some((path, hops))
     });
     let (_, delay_ns) = model_path(&plan, clock.now(), alpha, bravo);
-    let p = ping_from(alpha_pod, plan.node_address(bravo), 5);
+    let p = ping_from(alpha_pod, plan.node_address(bravo), 20);
     let model_rtt_ms = 2.0 * delay_ns as f64 / 1e6;
     println!(
         "path: alpha > {} (traceroute = kernel routes = model); ping RTT min {:.2} avg {:.2} ms, model {model_rtt_ms:.2} ms",
@@ -407,11 +408,13 @@ fn a_constellation_on_a_real_cluster() {
         p.min,
         p.avg
     );
-    assert!(p.loss_pct <= 20.0, "ping alpha -> bravo: more than one of 5 lost: {p:?}");
+    assert!(p.loss_pct <= 5.0, "ping alpha -> bravo: more than one of 20 lost: {p:?}");
     // Netem cannot make a packet faster than the model; what the VM adds (TCG, two vCPUs
     // shared with the whole control plane: +6-8 ms measured over tiny's ten link traversals)
     // is bounded per traversal. The fastest of the pings is the path's delay; the others add
-    // the host's scheduling (on a busy 2-core host the average was +29 ms). The kernel tier
+    // the host's scheduling (on a busy 2-core host the average was +29 ms, and the fastest of
+    // five pings a second +8-16 ms). Twenty pings over the same 4 s (tiny's path delay moves
+    // by a few microseconds in that time) give the fastest more chances. The kernel tier
     // checks the delay itself to the millisecond, in virtual time.
     let traversals = 2.0 * (path.len() - 1) as f64;
     assert!(
