@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::Resource;
 use kube::core::object::{HasSpec, HasStatus};
 use orbitnet_model::ConstellationSpec;
-use orbitnet_model::compile::MAX_NODES;
+use orbitnet_model::compile::{MAX_NAME_LEN, MAX_NODES};
 use orbitnet_model::spec::FaultKind;
 use schemars::transform::{Transform, transform_subschemas};
 use schemars::{JsonSchema, Schema};
@@ -264,6 +264,14 @@ fn cel_rules() -> Vec<CelRule> {
             "spec.shells[]",
             "!has(self.tles) || !has(self.isl) || (has(self.isl.grid) && self.isl.grid == 'none')",
             "a TLE shell has no inter-satellite grid: leave out `isl` or set `grid: none`",
+        ),
+        cel(
+            "spec.shells[]",
+            format!(
+                "!has(self.walker) || size(self.name) + size(string(self.walker.planes - 1)) \
+                 + size(string(self.walker.satsPerPlane - 1)) + 2 <= {MAX_NAME_LEN}"
+            ),
+            format!("a Walker shell's satellite names `<name>-<plane>-<index>` have at most {MAX_NAME_LEN} characters"),
         ),
         cel(
             "spec.shells[].walker",
@@ -518,7 +526,7 @@ mod tests {
         let crd = serde_json::to_value(crd()).unwrap();
         let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
         let shell = &spec["properties"]["shells"]["items"];
-        assert_eq!(shell["x-kubernetes-validations"].as_array().unwrap().len(), 4);
+        assert_eq!(shell["x-kubernetes-validations"].as_array().unwrap().len(), 5);
         let walker = &shell["properties"]["walker"]["x-kubernetes-validations"];
         assert_eq!(walker.as_array().unwrap().len(), 2);
         let fault_rules = &spec["properties"]["faults"]["items"]["x-kubernetes-validations"];
@@ -641,6 +649,67 @@ mod tests {
             "the CRD's schema and the model's checks differ (bounds go in spec.rs, #[schemars(range)]):\n{}",
             wrong.join("\n")
         );
+    }
+
+    /// The fields the model checks as names (`compile::names` over every-field.yaml) have the
+    /// schema's name pattern and lengths, and no other field has the name pattern.
+    #[test]
+    fn the_schema_checks_names_where_the_model_does() {
+        use orbitnet_model::compile::{MAX_NAME_LEN, NAME_PATTERN};
+        let cst: Constellation = serde_yaml::from_str(EVERY_FIELD).unwrap();
+        let names = orbitnet_model::compile::names(&cst.spec);
+        assert!(names.len() >= 4, "only {names:?}: does every-field.yaml have every kind of name?");
+        let root = open_api_schema();
+        let mut wrong = Vec::new();
+        for path in &names {
+            match schema_at(&root, path) {
+                None => wrong.push(format!("{path}: the model checks a name; no such field in the schema")),
+                Some(schema)
+                    if schema["pattern"] != NAME_PATTERN
+                        || schema["minLength"] != 1
+                        || schema["maxLength"] != MAX_NAME_LEN =>
+                {
+                    wrong.push(format!("{path}: the model checks a name, the schema says {schema}"))
+                }
+                Some(_) => {}
+            }
+        }
+        let checked: std::collections::BTreeSet<String> = names.iter().map(|p| any_item(p)).collect();
+        each_field(&root["properties"]["spec"], "spec", &mut |path, schema| {
+            if schema["pattern"] == NAME_PATTERN && !checked.contains(path) {
+                wrong.push(format!("{path}: the schema has the name pattern; the model checks no name"));
+            }
+        });
+        assert!(
+            wrong.is_empty(),
+            "the CRD's schema and the model's names differ (spec.rs: #[schemars(length, pattern)]):\n{}",
+            wrong.join("\n")
+        );
+    }
+
+    /// tests/data/name-cases.yaml: at every name field, the model refuses each bad name there
+    /// and finds nothing wrong there with a good one.
+    #[test]
+    fn the_model_judges_names_as_the_cases_say() {
+        let base: Value = serde_yaml::from_str(EVERY_FIELD).unwrap();
+        let cases: Value = serde_yaml::from_str(include_str!("../tests/data/name-cases.yaml")).unwrap();
+        let cst: Constellation = serde_json::from_value(base.clone()).unwrap();
+        for path in orbitnet_model::compile::names(&cst.spec) {
+            let pointer: String =
+                path.split(['.', '[']).map(|s| format!("/{}", s.trim_end_matches(']'))).collect();
+            for (list, bad) in [("bad", true), ("good", false)] {
+                for name in cases[list].as_array().unwrap() {
+                    let mut doc = base.clone();
+                    *doc.pointer_mut(&pointer).unwrap_or_else(|| panic!("{pointer} in every-field.yaml")) =
+                        name.clone();
+                    let cst: Constellation = serde_json::from_value(doc).unwrap();
+                    let problems =
+                        orbitnet_model::compile("every-field", &cst.spec).err().map(|e| e.problems());
+                    let refused = problems.iter().flatten().any(|p| p.starts_with(&format!("{path}:")));
+                    assert_eq!(refused, bad, "{path} = {name}: the model says {problems:?}");
+                }
+            }
+        }
     }
 
     /// A field every-field.yaml leaves out would have its bounds go unchecked above.

@@ -211,6 +211,44 @@ async fn the_server_refuses_what_the_models_bounds_refuse() {
     assert!(accepted.is_empty(), "the server accepts values the model refuses: {accepted:?}");
 }
 
+/// At every field the model checks as a name (`compile::names` over every-field.yaml), the
+/// server refuses the names the model refuses, naming the field, and takes the ones it takes
+/// (tests/data/name-cases.yaml).
+#[tokio::test]
+#[ignore = "apiserver tier: needs the Kubernetes 1.36 CRD server; run by make test-apiserver"]
+async fn the_server_judges_names_as_the_model_does() {
+    let client = client().await;
+    install_crd(&client).await;
+    let doc = yaml("operator/api/tests/data/every-field.yaml");
+    let cst: Constellation = serde_json::from_value(doc.clone()).unwrap();
+    let names = orbitnet_model::compile::names(&cst.spec);
+    assert!(names.len() >= 4, "only {names:?}");
+    let cases = yaml("operator/api/tests/data/name-cases.yaml");
+    let mut wrong = Vec::new();
+    for path in &names {
+        let (object, field) = pointer(path);
+        for (list, bad) in [("bad", true), ("good", false)] {
+            for name in cases[list].as_array().expect("a list of names") {
+                let mut changed = doc.clone();
+                changed
+                    .pointer_mut(&object)
+                    .and_then(Value::as_object_mut)
+                    .unwrap()
+                    .insert(field.clone(), name.clone());
+                match (dry_run(&client, &changed).await, bad) {
+                    (Ok(()), true) => wrong.push(format!("{path} = {name}: accepted")),
+                    (Err(e), true) if !e.contains(&format!("{path}: ")) => {
+                        wrong.push(format!("{path} = {name}: refused for another reason: {e}"))
+                    }
+                    (Err(e), false) => wrong.push(format!("{path} = {name}: refused: {e}")),
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "the server and the model judge names differently:\n{}", wrong.join("\n"));
+}
+
 /// The JSON pointer of the object holding a field, and the field's name:
 /// `spec.groundStations[0].latDeg` is `latDeg` in `/spec/groundStations/0`.
 fn pointer(path: &str) -> (String, String) {

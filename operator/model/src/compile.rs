@@ -40,6 +40,11 @@ pub const MAX_HYSTERESIS_KM: f64 = 100_000.0;
 /// A jamming circle this wide covers the whole Earth (half its circumference is ~20,000 km).
 pub const MAX_JAMMING_RADIUS_KM: f64 = 20_100.0;
 const TLE_STALE_DAYS: f64 = 30.0;
+/// A name's longest: a DNS label's.
+pub const MAX_NAME_LEN: usize = 63;
+/// What `dns_label_problem` accepts once a name is lower-cased, as a regular expression for
+/// the schema (`pattern`, with `minLength` 1 and `maxLength` `MAX_NAME_LEN`).
+pub const NAME_PATTERN: &str = "^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$";
 
 /// Parses and compiles a YAML document.
 pub fn compile_yaml(yaml: &str) -> Result<Plan, SpecError> {
@@ -80,10 +85,28 @@ pub struct Bound {
 /// The bounds `compile` checks on `spec`: on each field the spec sets, and on the defaults of
 /// those it leaves out. A spec that sets every field gives every bound the model has.
 pub fn bounds(spec: &ConstellationSpec) -> Vec<Bound> {
-    let mut c = Checker { bounds: Some(Vec::new()), ..Checker::default() };
-    // Only the checks made are wanted, not the plan or the problems; the name has no bounds.
-    let _ = compile_checked("bounds", spec, &mut c);
-    c.bounds.unwrap_or_default()
+    checks(spec).bounds
+}
+
+/// The fields of `spec` that `compile` checks are names (`dns_label_problem`), as problems
+/// name them (`spec.groundStations[0].name`). The constellation's own name, which Kubernetes
+/// checks as an object's name, is not one of them.
+pub fn names(spec: &ConstellationSpec) -> Vec<String> {
+    checks(spec).names.into_iter().filter(|path| path.starts_with("spec.")).collect()
+}
+
+/// What `compile` checks, recorded rather than judged.
+#[derive(Default)]
+struct Checks {
+    bounds: Vec<Bound>,
+    names: Vec<String>,
+}
+
+fn checks(spec: &ConstellationSpec) -> Checks {
+    let mut c = Checker { checks: Some(Checks::default()), ..Checker::default() };
+    // Only the checks made are wanted, not the plan or the problems.
+    let _ = compile_checked("checks", spec, &mut c);
+    c.checks.unwrap_or_default()
 }
 
 fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Result<Plan, SpecError> {
@@ -163,8 +186,8 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
 #[derive(Default)]
 struct Checker {
     problems: Vec<Invalid>,
-    /// Every bound checked, when the caller asked for them (`bounds`).
-    bounds: Option<Vec<Bound>>,
+    /// Every check made, when the caller asked for them (`bounds`, `names`).
+    checks: Option<Checks>,
 }
 
 impl Checker {
@@ -173,8 +196,8 @@ impl Checker {
     }
 
     fn bound(&mut self, path: &str, min: f64, min_exclusive: bool, max: f64) {
-        if let Some(bounds) = &mut self.bounds {
-            bounds.push(Bound { path: path.to_owned(), min, min_exclusive, max });
+        if let Some(checks) = &mut self.checks {
+            checks.bounds.push(Bound { path: path.to_owned(), min, min_exclusive, max });
         }
     }
 
@@ -242,6 +265,10 @@ impl Checker {
 
     /// A DNS label once lower-cased; returns the lower-cased name.
     fn name(&mut self, path: impl Into<String>, name: &str) -> Option<String> {
+        let path = path.into();
+        if let Some(checks) = &mut self.checks {
+            checks.names.push(path.clone());
+        }
         let lower = name.to_ascii_lowercase();
         match dns_label_problem(&lower) {
             None => Some(lower),
@@ -257,7 +284,7 @@ impl Checker {
 pub fn dns_label_problem(name: &str) -> Option<&'static str> {
     if name.is_empty() {
         Some("it is empty")
-    } else if name.len() > 63 {
+    } else if name.len() > MAX_NAME_LEN {
         Some("it is longer than 63 characters")
     } else if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
         Some("it has a character other than a-z, 0-9 and '-'")
@@ -391,7 +418,7 @@ impl Builder<'_> {
         }
         let longest =
             format!("{shell_name}-{}-{}", w.planes.saturating_sub(1), w.sats_per_plane.saturating_sub(1));
-        if longest.len() > 63 {
+        if longest.len() > MAX_NAME_LEN {
             self.c.push(
                 format!("{path}.name"),
                 Problem::BadName {

@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::addressing::Ipv4Cidr;
 use crate::compile::{
     MAX_ALT_M, MAX_ALTITUDE_KM, MAX_ANTENNAS, MAX_DELAY_US, MAX_HYSTERESIS_KM, MAX_ISL_RANGE_KM,
-    MAX_JAMMING_RADIUS_KM, MAX_RATE_MBPS, MAX_SPEED_KMH, MAX_WALKER_COUNT, MIN_ALT_M, MIN_ALTITUDE_KM,
+    MAX_JAMMING_RADIUS_KM, MAX_NAME_LEN, MAX_RATE_MBPS, MAX_SPEED_KMH, MAX_WALKER_COUNT, MIN_ALT_M,
+    MIN_ALTITUDE_KM, NAME_PATTERN,
 };
 use crate::error::SpecError;
 use crate::time::{Epoch, SpecDuration};
@@ -162,6 +163,7 @@ fn default_tick() -> SpecDuration {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Shell {
     /// Prefix of the satellites' names: `<name>-<plane>-<index>` for Walker shells.
+    #[schemars(length(min = 1, max = MAX_NAME_LEN), pattern(NAME_PATTERN))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub walker: Option<Walker>,
@@ -239,6 +241,7 @@ pub enum Grid {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tle {
     /// The satellite's node name (lower-cased).
+    #[schemars(length(min = 1, max = MAX_NAME_LEN), pattern(NAME_PATTERN))]
     pub name: String,
     pub line1: String,
     pub line2: String,
@@ -247,6 +250,7 @@ pub struct Tle {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GroundStation {
+    #[schemars(length(min = 1, max = MAX_NAME_LEN), pattern(NAME_PATTERN))]
     pub name: String,
     #[schemars(range(min = -90.0, max = 90.0))]
     pub lat_deg: f64,
@@ -261,6 +265,7 @@ pub struct GroundStation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Platform {
+    #[schemars(length(min = 1, max = MAX_NAME_LEN), pattern(NAME_PATTERN))]
     pub name: String,
     pub kind: PlatformKind,
     /// Ground speed along the track.
