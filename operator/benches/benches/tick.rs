@@ -96,42 +96,13 @@ fn diff(c: &mut Criterion) {
     g.finish();
 }
 
-/// A host that builds by making up interface indexes (no kernel).
-struct MadeUp(u32);
-
-impl orbitnet_engine::Host for MadeUp {
-    fn build(
-        &mut self,
-        plan: &orbitnet_model::Plan,
-        _conns: &mut orbitnet_dataplane::Conns,
-        pairs: &[(orbitnet_model::NodeIdx, orbitnet_model::NodeIdx)],
-        _progress: &mut dyn FnMut(usize, usize),
-    ) -> orbitnet_engine::Built {
-        let mut built = orbitnet_engine::Built::default();
-        for &(a, b) in pairs {
-            for (node, peer) in [(a, b), (b, a)] {
-                self.0 += 1;
-                let end = orbitnet_dataplane::apply::End {
-                    link: plan.link_id(a, b),
-                    node,
-                    peer,
-                    ifindex: self.0,
-                    name: String::new(),
-                };
-                built.wiring.add(end);
-            }
-        }
-        built
-    }
-}
-
 /// A runner's work per tick for Starlink shell 1, without the kernel, side by side: as the
 /// local runner and the agent each did it before the engine (the state chained from the
 /// tick before, then the dataplane's difference), and as the engine does it (its timeline,
 /// the links to build, the difference, events).
 fn runner_tick(c: &mut Criterion) {
     use orbitnet_dataplane::apply::{Applier, End, Wiring};
-    use orbitnet_engine::{Engine, Settings};
+    use orbitnet_engine::{Engine, MadeUp, Settings};
     use orbitnet_model::{GroundChoice, NodeIdx};
     let plan = orbitnet_benches::scenario("starlink-shell1.yaml");
     let (first, ticks) = (100i64, 30i64);
@@ -139,8 +110,14 @@ fn runner_tick(c: &mut Criterion) {
     let all = 0..plan.nodes.len() as NodeIdx;
     // An engine with the grid and its first window of ground links built.
     let built_engine = || {
-        let mut engine =
-            Engine::detached(plan.clone(), MadeUp(0), all.clone(), settings, plan.tick_time(first), None);
+        let mut engine = Engine::detached(
+            plan.clone(),
+            MadeUp::default(),
+            all.clone(),
+            settings,
+            plan.tick_time(first),
+            None,
+        );
         engine.build_all(&mut |_, _| {});
         engine
     };
@@ -152,9 +129,10 @@ fn runner_tick(c: &mut Criterion) {
             for _ in 0..iters {
                 let engine = built_engine();
                 let mut wiring = Wiring::default();
+                let mut ifindex = 10;
                 for (a, b) in engine.wanted() {
                     for (node, peer) in [(a, b), (b, a)] {
-                        let ifindex = 10 + wiring.ends().count() as u32;
+                        ifindex += 1;
                         wiring.add(End {
                             link: plan.link_id(a, b),
                             node,
@@ -175,7 +153,7 @@ fn runner_tick(c: &mut Criterion) {
                     let geometry = plan.geometry(t);
                     let faults = plan.active_faults(t);
                     let choice = plan.choose_ground_links(&geometry, &faults, previous.as_ref());
-                    let mut state = plan.state_with_choice(geometry, choice, previous.as_ref());
+                    let mut state = plan.state_with_choice(geometry, &faults, choice, previous.as_ref());
                     state.routes = plan.routes_for(&state.links, None);
                     previous = Some(state.ground_choice.clone());
                     black_box(applier.apply(&plan, &state));

@@ -13,7 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use orbitnet_dataplane::apply::Wanted;
+use orbitnet_dataplane::apply::{End, Wanted};
 use orbitnet_dataplane::{Applier, ApplyReport, Conn, Conns, NlError, Wiring, sweep};
 use orbitnet_model::{GroundChoice, LinkId, LinkKind, LinkState, NodeIdx, Plan, SimTime, State, Timeline};
 use rustc_hash::FxHashSet;
@@ -534,6 +534,49 @@ impl Started {
     }
 }
 
+/// A host without a kernel, for [`Engine::detached`] (benchmarks, tests of the engine's
+/// logic): it builds a link by making up an interface index for each end, and fails the
+/// pairs in `fail`.
+#[derive(Default)]
+pub struct MadeUp {
+    next_ifindex: u32,
+    /// The pairs asked for, in order.
+    pub asked: Vec<(NodeIdx, NodeIdx)>,
+    /// Pairs whose build fails ("no room").
+    pub fail: BTreeSet<(NodeIdx, NodeIdx)>,
+}
+
+impl Host for MadeUp {
+    fn build(
+        &mut self,
+        plan: &Plan,
+        _conns: &mut Conns,
+        pairs: &[(NodeIdx, NodeIdx)],
+        _progress: &mut dyn FnMut(usize, usize),
+    ) -> Built {
+        let mut built = Built::default();
+        for &(a, b) in pairs {
+            self.asked.push((a, b));
+            if self.fail.contains(&(a, b)) {
+                built.failed.push(((a, b), "no room".into()));
+                continue;
+            }
+            for (node, peer) in [(a, b), (b, a)] {
+                self.next_ifindex += 1;
+                let ifindex = self.next_ifindex;
+                built.wiring.add(End {
+                    link: plan.link_id(a, b),
+                    node,
+                    peer,
+                    ifindex,
+                    name: format!("if{ifindex}"),
+                });
+            }
+        }
+        built
+    }
+}
+
 /// Handovers and faults beginning or ending between two applied states.
 fn events(plan: &Plan, before: Option<&Applied>, now: &State) -> Vec<Event> {
     let Some(before) = before else { return Vec::new() };
@@ -575,54 +618,14 @@ fn events(plan: &Plan, before: Option<&Applied>, now: &State) -> Vec<Event> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orbitnet_dataplane::apply::End;
 
     const TINY: &str = include_str!("../../../scenarios/tiny.yaml");
 
-    /// A host that builds by making up interface indexes, and fails the pairs it is told to.
-    #[derive(Default)]
-    struct Fake {
-        next_ifindex: u32,
-        asked: Vec<(NodeIdx, NodeIdx)>,
-        fail: BTreeSet<(NodeIdx, NodeIdx)>,
-    }
-
-    impl Host for Fake {
-        fn build(
-            &mut self,
-            plan: &Plan,
-            _conns: &mut Conns,
-            pairs: &[(NodeIdx, NodeIdx)],
-            _progress: &mut dyn FnMut(usize, usize),
-        ) -> Built {
-            let mut built = Built::default();
-            for &(a, b) in pairs {
-                self.asked.push((a, b));
-                if self.fail.contains(&(a, b)) {
-                    built.failed.push(((a, b), "no room".into()));
-                    continue;
-                }
-                for (node, peer) in [(a, b), (b, a)] {
-                    self.next_ifindex += 1;
-                    let ifindex = self.next_ifindex;
-                    built.wiring.add(End {
-                        link: plan.link_id(a, b),
-                        node,
-                        peer,
-                        ifindex,
-                        name: format!("if{ifindex}"),
-                    });
-                }
-            }
-            built
-        }
-    }
-
-    fn engine(start_s: i64, settings: Settings) -> Engine<Fake> {
+    fn engine(start_s: i64, settings: Settings) -> Engine<MadeUp> {
         let plan = orbitnet_model::compile_yaml(TINY).unwrap();
         let nodes = 0..plan.nodes.len() as NodeIdx;
         let start = SimTime::from_nanos(start_s * 1_000_000_000);
-        Engine::detached(plan, Fake::default(), nodes, settings, start, None)
+        Engine::detached(plan, MadeUp::default(), nodes, settings, start, None)
     }
 
     #[test]
@@ -692,7 +695,8 @@ mod tests {
             format!("{TINY}  faults:\n  - {{kind: nodeDown, node: ring-0-5, at: 366s, duration: 2s}}\n");
         let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
         let nodes = 0..plan.nodes.len() as NodeIdx;
-        let mut e = Engine::detached(plan, Fake::default(), nodes, Settings::default(), SimTime::ZERO, None);
+        let mut e =
+            Engine::detached(plan, MadeUp::default(), nodes, Settings::default(), SimTime::ZERO, None);
         let mut events = Vec::new();
         for k in 360..=370 {
             events.extend(e.apply(k).events.into_iter().map(|ev| (k, ev)));

@@ -15,5 +15,7 @@ mod lookahead;
 pub mod settings;
 
 pub use clock::Clock;
-pub use engine::{BuildSummary, Built, Engine, Event, Host, Incompatible, Problem, ProblemKind, Tick};
+pub use engine::{
+    BuildSummary, Built, Engine, Event, Host, Incompatible, MadeUp, Problem, ProblemKind, Tick,
+};
 pub use settings::Settings;

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::faults::ActiveFaults;
 use crate::geometry::Geometry;
 use crate::links::{GroundChoice, LinkState};
 use crate::plan::{NodeIdx, Plan};
@@ -32,16 +33,17 @@ impl State {
 }
 
 impl Plan {
-    /// The state at a geometry with the ground-link choice already made, without routes;
-    /// `previous` is the choice of the tick before, for the handover count.
+    /// The state at a geometry with the faults active there and the ground-link choice
+    /// already made, without routes; `previous` is the choice of the tick before, for the
+    /// handover count.
     pub fn state_with_choice(
         &self,
         geometry: Geometry,
+        faults: &ActiveFaults<'_>,
         ground_choice: GroundChoice,
         previous: Option<&GroundChoice>,
     ) -> State {
-        let faults = self.active_faults(geometry.t);
-        let links = self.link_states(&geometry, &faults, &ground_choice);
+        let links = self.link_states(&geometry, faults, &ground_choice);
         let handovers = previous.map_or(0, |p| ground_choice.handovers_since(p));
         let active_faults = faults.active.iter().map(|f| f.spec_index).collect();
         State { t: geometry.t, geometry, links, ground_choice, handovers, active_faults, routes: None }

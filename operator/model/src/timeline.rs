@@ -20,11 +20,11 @@
 //! one that steps tick after tick does one step per tick. [`Timeline`] does both.
 //! A time between two ticks gets the choice made from the tick before it.
 
+use std::collections::BTreeSet;
+
 use crate::faults::ActiveFaults;
 use crate::geometry::Geometry;
 use crate::links::GroundChoice;
-use std::collections::BTreeSet;
-
 use crate::plan::{NodeIdx, Plan};
 use crate::routing::Routes;
 use crate::state::State;
@@ -167,7 +167,8 @@ impl Timeline {
             // Asked again for the tick it is at.
             let cursor = self.cursor();
             let choice = cursor.chain(self.anchors.segment(k)).expect("the chain of k's segment runs at k");
-            let mut state = plan.state_with_choice(geometry, choice.clone(), cursor.choice_before.as_ref());
+            let mut state =
+                plan.state_with_choice(geometry, &faults, choice.clone(), cursor.choice_before.as_ref());
             if self.with_routes {
                 state.routes = match &cursor.routes {
                     Some(routes) => Some(routes.clone()),
@@ -192,7 +193,7 @@ impl Timeline {
             // Between ticks: one more choice from the tick before, which moves no chain.
             (plan.choose_ground_links(&geometry, &faults, previous.as_ref()), None)
         };
-        let mut state = plan.state_with_choice(geometry, choice, previous.as_ref());
+        let mut state = plan.state_with_choice(geometry, &faults, choice, previous.as_ref());
         if self.with_routes {
             state.routes = match chained_routes {
                 Some(routes) => Some(routes),
