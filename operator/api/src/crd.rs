@@ -17,7 +17,7 @@ use kube::core::Resource;
 use kube::core::object::{HasSpec, HasStatus};
 use orbitnet_model::ConstellationSpec;
 use orbitnet_model::compile::{MAX_NAME_LEN, MAX_NODES};
-use orbitnet_model::spec::FaultKind;
+use orbitnet_model::spec::{FaultKind, ObjectiveKind};
 use schemars::transform::{Transform, transform_subschemas};
 use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
@@ -311,7 +311,58 @@ fn cel_rules() -> Vec<CelRule> {
     ]
     .into_iter()
     .chain(FaultKind::ALL.into_iter().map(fields_of_fault_kind))
+    .chain([
+        cel(
+            "spec.traffic[]",
+            "has(self.packetsPerSecond) != has(self.rateMbps)",
+            "a flow has a rate: `packetsPerSecond` or `rateMbps`, not both",
+        ),
+        cel(
+            "spec.traffic[]",
+            "self.from.lowerAscii() != self.to.lowerAscii()",
+            "a flow joins two different nodes: `from` and `to` differ",
+        ),
+        cel(
+            "spec",
+            "!has(self.objectives) || self.objectives.all(o, has(self.traffic) && \
+             self.traffic.exists(f, f.name == o.flow))",
+            "an objective's `flow` names a flow of `traffic`",
+        ),
+        cel(
+            "spec.objectives[].window",
+            "(has(self.from) || has(self.to) ? 1 : 0) + (has(self.during) ? 1 : 0) + (has(self.after) ? 1 : 0) == 1",
+            "a window is `from`/`to`, `during` a fault, or `after` a fault: exactly one",
+        ),
+        cel(
+            "spec.objectives[].window",
+            "!has(self.settle) || has(self.after)",
+            "a window's `settle` goes with `after`",
+        ),
+    ])
+    .chain(ObjectiveKind::ALL.into_iter().map(fields_of_objective_kind))
     .collect()
+}
+
+/// An objective of `kind` sets the bound that kind needs, and only the fields it uses.
+fn fields_of_objective_kind(kind: ObjectiveKind) -> CelRule {
+    let used = kind.fields();
+    let mut unused: Vec<&str> = ObjectiveKind::ALL.iter().flat_map(|k| k.fields()).copied().collect();
+    unused.sort_unstable();
+    unused.dedup();
+    unused.retain(|f| !used.contains(f));
+    let set: Vec<String> = unused.iter().map(|f| format!("has(self.{f})")).collect();
+    let named: Vec<String> = used.iter().map(|f| format!("`{f}`")).collect();
+    let unused_rule = if set.is_empty() { String::new() } else { format!(" && !({})", set.join(" || ")) };
+    cel(
+        "spec.objectives[]",
+        format!("self.kind != '{}' || has(self.{}){unused_rule}", kind.as_str(), used[0]),
+        format!(
+            "{} objectives need `{}` and set only {} of the bounds",
+            kind.as_str(),
+            used[0],
+            named.join(", ")
+        ),
+    )
 }
 
 /// A fault of `kind` sets only the fields that kind uses.

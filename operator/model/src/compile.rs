@@ -6,12 +6,18 @@ use std::collections::{HashMap, HashSet};
 use crate::addressing::Addressing;
 use crate::error::{Invalid, Problem, SpecError};
 use crate::geo::Geodetic;
+use crate::mission::{
+    DEFAULT_PERCENTILE, FlowDef, MAX_DSCP, MAX_FLOWS, MAX_LATENCY_MS, MAX_OBJECTIVES, MAX_OUTAGE_S,
+    MAX_PACKETS_PER_SECOND, MAX_SIZE_BYTES, MIN_SIZE_BYTES, ObjectiveDef, Requirement, WindowDef,
+};
 use crate::orbit::{CircularOrbit, TleOrbit};
 use crate::plan::{
     ClassParams, FaultDef, FaultTarget, GroundLinkParams, IslDef, LinkId, Motion, Node, NodeIdx, NodeKind,
     Plan,
 };
-use crate::spec::{self, ConstellationSpec, Document, FaultKind, Grid, Shell, WalkerType};
+use crate::spec::{
+    self, ConstellationSpec, Document, FaultKind, FaultRef, Grid, ObjectiveKind, Shell, WalkerType,
+};
 use crate::time::{SimTime, SpecDuration};
 use crate::track::Track;
 
@@ -153,6 +159,20 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
     let faults: Vec<FaultDef> =
         spec.faults.iter().enumerate().filter_map(|(i, f)| b.fault(i, f, n_sats, &isl_pairs)).collect();
 
+    b.fault_names(&spec.faults);
+    if spec.duration == Some(SpecDuration::ZERO) {
+        b.c.push("spec.duration", Problem::NotPositive { value: 0.0 });
+    }
+    let flows: Vec<FlowDef> =
+        spec.traffic.iter().enumerate().filter_map(|(i, f)| b.flow(i, f, spec, n_sats)).collect();
+    b.flow_names(&spec.traffic);
+    let objectives: Vec<ObjectiveDef> = spec
+        .objectives
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| b.objective(i, o, spec, &flows, &faults))
+        .collect();
+
     let addressing = b.addressing(&spec.addressing, spec.shells.is_empty());
     b.node_templates(&spec.nodes);
     let Builder { c, nodes, motions, isls, warnings, names } = b;
@@ -173,6 +193,9 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
         route_to: spec.route_to,
         route_hysteresis_ns: us_to_ns(spec.route_hysteresis_us),
         faults,
+        duration: spec.duration,
+        flows,
+        objectives,
         warnings,
         addressing,
         node_templates: spec.nodes.clone(),
@@ -789,6 +812,7 @@ impl Builder<'_> {
         }
         Some(FaultDef {
             spec_index: i,
+            name: f.name.as_ref().map(|n| n.to_ascii_lowercase()),
             kind: f.kind,
             target: target?,
             start: start?,
@@ -827,6 +851,407 @@ impl Builder<'_> {
             return None;
         }
         Some(FaultTarget::Link(lo, hi))
+    }
+}
+
+/// The mission's flows and objectives.
+impl Builder<'_> {
+    /// Fault names are DNS labels, unique among the faults.
+    fn fault_names(&mut self, faults: &[spec::Fault]) {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, f) in faults.iter().enumerate() {
+            let Some(name) = &f.name else { continue };
+            let path = format!("spec.faults[{i}].name");
+            let Some(lower) = self.c.name(&path, name) else { continue };
+            if let Some(first) = seen.get(&lower) {
+                let first = format!("spec.faults[{first}].name");
+                self.c.push(path, Problem::Duplicate { name: name.clone(), first });
+            } else {
+                seen.insert(lower, i);
+            }
+        }
+    }
+
+    /// Flow names are DNS labels, unique among the flows.
+    fn flow_names(&mut self, flows: &[spec::Flow]) {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        for (i, f) in flows.iter().enumerate() {
+            let path = format!("spec.traffic[{i}].name");
+            let Some(lower) = self.c.name(&path, &f.name) else { continue };
+            if let Some(first) = seen.get(&lower) {
+                let first = format!("spec.traffic[{first}].name");
+                self.c.push(path, Problem::Duplicate { name: f.name.clone(), first });
+            } else {
+                seen.insert(lower, i);
+            }
+        }
+    }
+
+    fn flow(&mut self, i: usize, f: &spec::Flow, spec: &ConstellationSpec, n_sats: usize) -> Option<FlowDef> {
+        let path = format!("spec.traffic[{i}]");
+        let before = self.c.problems.len();
+        if i >= MAX_FLOWS as usize {
+            self.c.push("spec.traffic", Problem::Conflict(format!("at most {MAX_FLOWS} flows")));
+            return None;
+        }
+        let from = self.node_ref(format!("{path}.from"), &f.from);
+        let to = self.node_ref(format!("{path}.to"), &f.to);
+        if from.is_some() && from == to {
+            self.c.push(
+                format!("{path}.to"),
+                Problem::Conflict(format!("{:?} is also `from`: a flow joins two different nodes", f.to)),
+            );
+        }
+        if let Some(to) = to
+            && (to as usize) < n_sats
+            && spec.routing == spec::Routing::ShortestPath
+            && spec.route_to == spec::RouteTo::Ground
+        {
+            self.c.push(
+                format!("{path}.to"),
+                Problem::Conflict(format!(
+                    "{:?} is a satellite, and with `routeTo: ground` no node has a route to a satellite",
+                    f.to
+                )),
+            );
+        }
+        let size = f.size_bytes;
+        self.c.bound(
+            &format!("{path}.sizeBytes"),
+            f64::from(MIN_SIZE_BYTES),
+            false,
+            f64::from(MAX_SIZE_BYTES),
+        );
+        if !(MIN_SIZE_BYTES..=MAX_SIZE_BYTES).contains(&size) {
+            self.c.push(
+                format!("{path}.sizeBytes"),
+                Problem::OutOfRange {
+                    value: f64::from(size),
+                    min: f64::from(MIN_SIZE_BYTES),
+                    max: f64::from(MAX_SIZE_BYTES),
+                },
+            );
+        }
+        if let Some(dscp) = f.dscp {
+            self.c.bound(&format!("{path}.dscp"), 0.0, false, f64::from(MAX_DSCP));
+            if dscp > MAX_DSCP {
+                self.c.push(
+                    format!("{path}.dscp"),
+                    Problem::OutOfRange { value: f64::from(dscp), min: 0.0, max: f64::from(MAX_DSCP) },
+                );
+            }
+        }
+        let pps = match (f.packets_per_second, f.rate_mbps) {
+            (Some(pps), None) => self
+                .c
+                .positive(format!("{path}.packetsPerSecond"), pps, MAX_PACKETS_PER_SECOND)
+                .then_some(pps),
+            (None, Some(mbps)) => {
+                let ok = self.c.positive(format!("{path}.rateMbps"), mbps, MAX_RATE_MBPS);
+                let pps = mbps * 1e6 / (f64::from(size.max(1)) * 8.0);
+                if ok && pps > MAX_PACKETS_PER_SECOND {
+                    self.c.push(
+                        format!("{path}.rateMbps"),
+                        Problem::Conflict(format!(
+                            "{mbps} Mbit/s of {size}-byte datagrams is {pps:.0} datagrams/s, more than {MAX_PACKETS_PER_SECOND}: use larger datagrams"
+                        )),
+                    );
+                }
+                ok.then_some(pps)
+            }
+            (Some(_), Some(_)) => {
+                self.c.push(
+                    format!("{path}.rateMbps"),
+                    Problem::Conflict("give `packetsPerSecond` or `rateMbps`, not both".into()),
+                );
+                None
+            }
+            (None, None) => {
+                self.c.push(
+                    format!("{path}.packetsPerSecond"),
+                    Problem::Required("(or `rateMbps`): a flow needs a rate"),
+                );
+                None
+            }
+        };
+        if f.duration == Some(SpecDuration::ZERO) {
+            self.c.push(format!("{path}.duration"), Problem::NotPositive { value: 0.0 });
+        }
+        let start = SimTime::ZERO.checked_add(f.start.unwrap_or(SpecDuration::ZERO));
+        let end = f.duration.map(|d| start.and_then(|s| s.checked_add(d)));
+        if start.is_none() || end.is_some_and(|e| e.is_none()) {
+            self.c.push(
+                format!("{path}.start"),
+                Problem::Conflict("start + duration is beyond 292 years".into()),
+            );
+        }
+        if let (Some(run), Some(start)) = (spec.duration, f.start)
+            && start >= run
+        {
+            self.c.push(
+                format!("{path}.start"),
+                Problem::Conflict(format!(
+                    "the flow starts at {start}, not before the run ends (spec.duration {run})"
+                )),
+            );
+        }
+        if self.c.problems.len() > before {
+            return None;
+        }
+        Some(FlowDef {
+            name: f.name.to_ascii_lowercase(),
+            from: from?,
+            to: to?,
+            packets_per_second: pps?,
+            size_bytes: size,
+            dscp: f.dscp.unwrap_or(0) as u8,
+            start: start?,
+            end: end.flatten(),
+        })
+    }
+
+    fn objective(
+        &mut self,
+        i: usize,
+        o: &spec::Objective,
+        spec: &ConstellationSpec,
+        flows: &[FlowDef],
+        faults: &[FaultDef],
+    ) -> Option<ObjectiveDef> {
+        let path = format!("spec.objectives[{i}]");
+        let before = self.c.problems.len();
+        if i >= MAX_OBJECTIVES as usize {
+            self.c.push("spec.objectives", Problem::Conflict(format!("at most {MAX_OBJECTIVES} objectives")));
+            return None;
+        }
+        let name = match &o.name {
+            Some(n) => self.c.name(format!("{path}.name"), n),
+            None => Some(format!("{}-{}", o.flow.to_ascii_lowercase(), o.kind.as_str())),
+        };
+        // By the name exactly as written: cheap enough for the CRD's rule to check too.
+        let spec_flow = spec.traffic.iter().position(|f| f.name == o.flow);
+        let flow = spec_flow
+            .and_then(|i| flows.iter().position(|f| f.name == spec.traffic[i].name.to_ascii_lowercase()));
+        if spec_flow.is_none() {
+            let known: Vec<String> = spec.traffic.iter().map(|f| f.name.clone()).collect();
+            let hint = closest_name(&o.flow, known.iter())
+                .map(|s| format!(" (did you mean {s:?}?)"))
+                .unwrap_or_default();
+            self.c.push(
+                format!("{path}.flow"),
+                Problem::Conflict(format!("no flow named {:?} in spec.traffic{hint}", o.flow)),
+            );
+        }
+        let kind = o.kind.as_str();
+        let present = [
+            ("percentile", o.percentile.is_some()),
+            ("maxMs", o.max_ms.is_some()),
+            ("minPct", o.min_pct.is_some()),
+            ("maxS", o.max_s.is_some()),
+        ];
+        for (field, set) in present {
+            if set && !o.kind.fields().contains(&field) {
+                self.c.push(
+                    format!("{path}.{field}"),
+                    Problem::Conflict(format!("is not used by {kind} objectives")),
+                );
+            }
+        }
+        let need = |this: &mut Self, field: &str, v: Option<f64>| -> f64 {
+            if v.is_none() {
+                this.c.push(format!("{path}.{field}"), Problem::Required(required_objective_hint(o.kind)));
+            }
+            v.unwrap_or(f64::NAN)
+        };
+        let bound = match o.kind {
+            ObjectiveKind::Latency => {
+                let max_ms = need(self, "maxMs", o.max_ms);
+                let percentile = o.percentile.unwrap_or(DEFAULT_PERCENTILE);
+                let ok = self.c.range(format!("{path}.percentile"), percentile, 0.0, 100.0);
+                let ok = o.max_ms.is_some()
+                    && self.c.positive(format!("{path}.maxMs"), max_ms, MAX_LATENCY_MS)
+                    && ok;
+                ok.then_some(Requirement::Latency { percentile, max_ms })
+            }
+            ObjectiveKind::Jitter => {
+                let max_ms = need(self, "maxMs", o.max_ms);
+                let ok =
+                    o.max_ms.is_some() && self.c.positive(format!("{path}.maxMs"), max_ms, MAX_LATENCY_MS);
+                ok.then_some(Requirement::Jitter { max_ms })
+            }
+            ObjectiveKind::Delivery => {
+                let min_pct = need(self, "minPct", o.min_pct);
+                let ok = o.min_pct.is_some() && self.c.range(format!("{path}.minPct"), min_pct, 0.0, 100.0);
+                ok.then_some(Requirement::Delivery { min_pct })
+            }
+            ObjectiveKind::Outage => {
+                let max_s = need(self, "maxS", o.max_s);
+                let ok =
+                    o.max_s.is_some() && self.c.non_negative(format!("{path}.maxS"), max_s, MAX_OUTAGE_S);
+                ok.then_some(Requirement::Outage { max_s })
+            }
+        };
+        let window = self.window(&format!("{path}.window"), o.window.as_ref(), spec, faults);
+        if self.c.problems.len() > before {
+            return None;
+        }
+        Some(ObjectiveDef { name: name?, flow: flow?, requirement: bound?, window: window? })
+    }
+
+    fn window(
+        &mut self,
+        path: &str,
+        w: Option<&spec::Window>,
+        spec: &ConstellationSpec,
+        faults: &[FaultDef],
+    ) -> Option<WindowDef> {
+        let Some(w) = w else {
+            return Some(WindowDef { from: SimTime::ZERO, to: None, describe: "the whole run".into() });
+        };
+        let times = w.from.is_some() || w.to.is_some();
+        let kinds = usize::from(times) + usize::from(w.during.is_some()) + usize::from(w.after.is_some());
+        if kinds != 1 {
+            self.c.push(
+                path,
+                Problem::Conflict("a window is `from`/`to`, `during` a fault, or `after` a fault (with `settle`): exactly one".into()),
+            );
+            return None;
+        }
+        if w.settle.is_some() && w.after.is_none() {
+            self.c.push(format!("{path}.settle"), Problem::Conflict("is used only with `after`".into()));
+            return None;
+        }
+        let window = if times {
+            let from = SimTime::ZERO.checked_add(w.from.unwrap_or(SpecDuration::ZERO))?;
+            let to = match w.to {
+                Some(to) => Some(SimTime::ZERO.checked_add(to)?),
+                None => None,
+            };
+            if to.is_some_and(|to| to <= from) {
+                self.c.push(
+                    format!("{path}.to"),
+                    Problem::Conflict(format!(
+                        "{} is not after `from` ({})",
+                        w.to?,
+                        w.from.unwrap_or_default()
+                    )),
+                );
+                return None;
+            }
+            let describe = match (w.from, w.to) {
+                (Some(f), Some(t)) => format!("from {f} to {t}"),
+                (Some(f), None) => format!("from {f} to the end"),
+                (None, Some(t)) => format!("from the start to {t}"),
+                (None, None) => unreachable!("`times` is set by one of them"),
+            };
+            WindowDef { from, to, describe }
+        } else {
+            let (field, r) = match (&w.during, &w.after) {
+                (Some(r), _) => ("during", r),
+                (_, Some(r)) => ("after", r),
+                _ => unreachable!("one of them is set (kinds == 1, !times)"),
+            };
+            let fault = self.fault_ref(&format!("{path}.{field}"), r, spec, faults)?;
+            let label = match &fault.name {
+                Some(n) => format!("fault {} ({n})", fault.spec_index),
+                None => format!("fault {}", fault.spec_index),
+            };
+            if field == "during" {
+                WindowDef { from: fault.start, to: fault.end, describe: format!("during {label}") }
+            } else {
+                let Some(end) = fault.end else {
+                    self.c.push(
+                        format!("{path}.after"),
+                        Problem::Conflict(format!("{label} has no `duration`: it never ends")),
+                    );
+                    return None;
+                };
+                let settle = w.settle.unwrap_or_default();
+                let from = end.checked_add(settle)?;
+                WindowDef { from, to: None, describe: format!("{settle} after {label} ends") }
+            }
+        };
+        if let Some(run) = spec.duration {
+            let end = SimTime::ZERO.checked_add(run)?;
+            if window.from >= end {
+                self.c.push(
+                    path,
+                    Problem::Conflict(format!(
+                        "the window ({}) begins at {} s, not before the run ends (spec.duration {run})",
+                        window.describe, window.from
+                    )),
+                );
+                return None;
+            }
+            if window.to.is_some_and(|to| to > end) {
+                self.c.push(
+                    path,
+                    Problem::Conflict(format!(
+                        "the window ({}) ends at {} s, after the run (spec.duration {run})",
+                        window.describe, window.to?
+                    )),
+                );
+                return None;
+            }
+        }
+        Some(window)
+    }
+
+    fn fault_ref<'f>(
+        &mut self,
+        path: &str,
+        r: &FaultRef,
+        spec: &ConstellationSpec,
+        faults: &'f [FaultDef],
+    ) -> Option<&'f FaultDef> {
+        let index = match r {
+            FaultRef::Index(i) => {
+                let i = *i as usize;
+                if i >= spec.faults.len() {
+                    self.c.push(
+                        path,
+                        Problem::Conflict(format!(
+                            "there is no fault {i}: spec.faults has {}",
+                            spec.faults.len()
+                        )),
+                    );
+                    return None;
+                }
+                i
+            }
+            FaultRef::Name(name) => {
+                match spec
+                    .faults
+                    .iter()
+                    .position(|f| f.name.as_ref().is_some_and(|n| n.eq_ignore_ascii_case(name)))
+                {
+                    Some(i) => i,
+                    None => {
+                        let known: Vec<String> = spec
+                            .faults
+                            .iter()
+                            .filter_map(|f| f.name.as_ref().map(|n| n.to_ascii_lowercase()))
+                            .collect();
+                        let hint = closest_name(&name.to_ascii_lowercase(), known.iter())
+                            .map(|s| format!(" (did you mean {s:?}?)"))
+                            .unwrap_or_default();
+                        self.c.push(path, Problem::Conflict(format!("no fault named {name:?}{hint}")));
+                        return None;
+                    }
+                }
+            }
+        };
+        // A fault that did not compile has its own problem already.
+        faults.iter().find(|f| f.spec_index == index)
+    }
+}
+
+fn required_objective_hint(kind: ObjectiveKind) -> &'static str {
+    match kind {
+        ObjectiveKind::Latency => "for a latency objective",
+        ObjectiveKind::Delivery => "for a delivery objective",
+        ObjectiveKind::Outage => "for an outage objective",
+        ObjectiveKind::Jitter => "for a jitter objective",
     }
 }
 
@@ -1092,6 +1517,116 @@ mod tests {
         assert_problem(&p, &["spec.faults[0].b", "ground nodes link only to satellites"]);
         let p = problems(&format!("{SHELL}\n  faults:\n  - {{kind: stationDown, node: s-0-0, at: 1m}}"));
         assert_problem(&p, &["spec.faults[0].node", "satellite", "nodeDown"]);
+    }
+
+    /// A shell, two stations, a named fault and one flow, then `extra` under `spec`.
+    fn mission(extra: &str) -> Vec<String> {
+        problems(&format!(
+            "{SHELL}\n  groundStations:\n  - {{name: g, latDeg: 0, lonDeg: 0}}\n  - {{name: h, latDeg: 1, lonDeg: 0}}\n  faults:\n  - {{name: cut, kind: nodeDown, node: s-0-0, at: 1m, duration: 1m}}\n  - {{kind: nodeDown, node: s-0-1, at: 5m}}\n  duration: 10m\n{extra}"
+        ))
+    }
+
+    const FLOW: &str = "  traffic:\n  - {name: tracks, from: g, to: h, packetsPerSecond: 50}\n";
+
+    #[test]
+    fn flows_name_two_different_existing_nodes_and_one_rate() {
+        let p = mission("  traffic:\n  - {name: tracks, from: g, to: hh, packetsPerSecond: 50}");
+        assert_problem(&p, &["spec.traffic[0].to", "no node named \"hh\"", "did you mean \"h\""]);
+        let p = mission("  traffic:\n  - {name: tracks, from: g, to: G, packetsPerSecond: 50}");
+        assert_problem(&p, &["spec.traffic[0].to", "a flow joins two different nodes"]);
+        let p = mission("  traffic:\n  - {name: tracks, from: g, to: h}");
+        assert_problem(&p, &["spec.traffic[0].packetsPerSecond", "needs a rate"]);
+        let p = mission("  traffic:\n  - {name: tracks, from: g, to: h, packetsPerSecond: 5, rateMbps: 1}");
+        assert_problem(&p, &["spec.traffic[0].rateMbps", "not both"]);
+        let p = mission("  traffic:\n  - {name: tracks, from: g, to: h, rateMbps: 1000, sizeBytes: 100}");
+        assert_problem(&p, &["spec.traffic[0].rateMbps", "1250000 datagrams/s", "larger datagrams"]);
+        let p = mission(
+            "  traffic:\n  - {name: tracks, from: g, to: h, packetsPerSecond: 5, sizeBytes: 8, dscp: 64}",
+        );
+        assert_problem(&p, &["spec.traffic[0].sizeBytes", "8 is outside 32..1472"]);
+        assert_problem(&p, &["spec.traffic[0].dscp", "64 is outside 0..63"]);
+        let p = mission(
+            "  traffic:\n  - {name: a, from: g, to: h, packetsPerSecond: 5}\n  - {name: A, from: h, to: g, packetsPerSecond: 5}",
+        );
+        assert_problem(&p, &["spec.traffic[1].name", "already used by spec.traffic[0].name"]);
+        let p = mission("  traffic:\n  - {name: a, from: g, to: h, packetsPerSecond: 5, start: 10m}");
+        assert_problem(&p, &["spec.traffic[0].start", "not before the run ends"]);
+        let p = problems(&format!(
+            "{SHELL}\n  routeTo: ground\n  groundStations:\n  - {{name: g, latDeg: 0, lonDeg: 0}}\n  traffic:\n  - {{name: a, from: g, to: s-0-0, packetsPerSecond: 5}}"
+        ));
+        assert_problem(&p, &["spec.traffic[0].to", "routeTo: ground"]);
+    }
+
+    #[test]
+    fn objectives_name_their_flow_fault_and_a_window_inside_the_run() {
+        let p = mission(&format!("{FLOW}  objectives:\n  - {{flow: track, kind: delivery, minPct: 99}}"));
+        assert_problem(
+            &p,
+            &["spec.objectives[0].flow", "no flow named \"track\"", "did you mean \"tracks\""],
+        );
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: latency, percentile: 101, maxMs: 5}}"
+        ));
+        assert_problem(&p, &["spec.objectives[0].percentile", "101 is outside 0..100"]);
+        let p = mission(&format!("{FLOW}  objectives:\n  - {{flow: tracks, kind: latency}}"));
+        assert_problem(&p, &["spec.objectives[0].maxMs", "is required for a latency objective"]);
+        let p =
+            mission(&format!("{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, minPct: 5}}"));
+        assert_problem(&p, &["spec.objectives[0].minPct", "is not used by outage objectives"]);
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, window: {{during: kut}}}}"
+        ));
+        assert_problem(
+            &p,
+            &["spec.objectives[0].window.during", "no fault named \"kut\"", "did you mean \"cut\""],
+        );
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, window: {{during: 2}}}}"
+        ));
+        assert_problem(&p, &["spec.objectives[0].window.during", "there is no fault 2"]);
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, window: {{after: 1}}}}"
+        ));
+        assert_problem(&p, &["spec.objectives[0].window.after", "fault 1 has no `duration`"]);
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, window: {{after: cut, settle: 9m}}}}"
+        ));
+        assert_problem(&p, &["spec.objectives[0].window", "begins at 660 s, not before the run ends"]);
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, window: {{from: 1m, to: 11m}}}}"
+        ));
+        assert_problem(&p, &["spec.objectives[0].window", "after the run"]);
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, window: {{from: 2m, to: 1m}}}}"
+        ));
+        assert_problem(&p, &["spec.objectives[0].window.to", "not after"]);
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, window: {{during: cut, from: 1m}}}}"
+        ));
+        assert_problem(&p, &["spec.objectives[0].window", "exactly one"]);
+        let p = mission(&format!(
+            "{FLOW}  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1, window: {{from: 1m, settle: 1s}}}}"
+        ));
+        assert_problem(&p, &["spec.objectives[0].window.settle", "only with `after`"]);
+    }
+
+    #[test]
+    fn a_mission_compiles_to_flows_and_objectives_with_resolved_windows() {
+        let plan = crate::testutil::plan(&format!(
+            "{SHELL}\n  groundStations:\n  - {{name: g, latDeg: 0, lonDeg: 0}}\n  - {{name: h, latDeg: 1, lonDeg: 0}}\n  faults:\n  - {{name: cut, kind: nodeDown, node: s-0-0, at: 1m, duration: 1m}}\n{FLOW}  objectives:\n  - {{name: fresh, flow: tracks, kind: latency, maxMs: 150, window: {{during: cut}}}}\n  - {{flow: tracks, kind: outage, maxS: 2, window: {{after: 0, settle: 30s}}}}"
+        ));
+        let f = &plan.flows[0];
+        assert_eq!((f.name.as_str(), f.packets_per_second, f.size_bytes, f.end), ("tracks", 50.0, 200, None));
+        let o = &plan.objectives;
+        assert_eq!(o[0].name, "fresh");
+        assert_eq!(o[0].requirement, Requirement::Latency { percentile: 99.0, max_ms: 150.0 });
+        assert_eq!(
+            (o[0].window.from.as_secs_f64(), o[0].window.to.map(|t| t.as_secs_f64())),
+            (60.0, Some(120.0))
+        );
+        assert_eq!(o[0].window.describe, "during fault 0 (cut)");
+        assert_eq!(o[1].name, "tracks-outage");
+        assert_eq!((o[1].window.from.as_secs_f64(), o[1].window.to), (150.0, None));
     }
 
     #[test]

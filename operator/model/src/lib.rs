@@ -15,6 +15,7 @@ pub mod faults;
 pub mod geo;
 pub mod geometry;
 pub mod links;
+pub mod mission;
 pub mod orbit;
 pub mod plan;
 pub mod routing;

@@ -152,6 +152,7 @@ pub enum FaultTarget {
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaultDef {
     pub spec_index: usize,
+    pub name: Option<String>,
     pub kind: FaultKind,
     pub target: FaultTarget,
     pub start: SimTime,
@@ -187,6 +188,10 @@ pub struct Plan {
     /// Route hysteresis (`Routes::compute_stable`); 0 = always the shortest paths.
     pub route_hysteresis_ns: u64,
     pub faults: Vec<FaultDef>,
+    /// How long an experiment runs (`spec.duration`).
+    pub duration: Option<SpecDuration>,
+    pub flows: Vec<crate::mission::FlowDef>,
+    pub objectives: Vec<crate::mission::ObjectiveDef>,
     /// Things that are allowed but probably not meant (e.g. a TLE far from the epoch).
     pub warnings: Vec<String>,
     pub addressing: crate::addressing::Addressing,
@@ -251,6 +256,9 @@ impl Plan {
         }
         if old.node_templates != new.node_templates {
             return Some("spec.nodes (the programs nodes run) changed".into());
+        }
+        if old.flows != new.flows {
+            return Some("spec.traffic changed".into());
         }
         None
     }

@@ -4,9 +4,11 @@
 //! These types only describe; `crate::compile` checks them and says what is wrong. The
 //! numeric bounds it checks are stated here too (`range`), for the CRD's schema.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 use crate::addressing::Ipv4Cidr;
@@ -16,6 +18,10 @@ use crate::compile::{
     MIN_ALTITUDE_KM, NAME_PATTERN,
 };
 use crate::error::SpecError;
+use crate::mission::{
+    MAX_DSCP, MAX_FLOWS, MAX_LATENCY_MS, MAX_OBJECTIVES, MAX_OUTAGE_S, MAX_PACKETS_PER_SECOND,
+    MAX_SIZE_BYTES, MIN_SIZE_BYTES,
+};
 use crate::time::{Epoch, SpecDuration};
 
 pub const API_VERSION: &str = "orbitnet.dev/v1alpha1";
@@ -80,6 +86,18 @@ pub struct ConstellationSpec {
     pub route_hysteresis_us: f64,
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// How long an experiment runs: the default of `orbitnet run --duration`; on Kubernetes,
+    /// a Constellation with a duration ends (phase `Finished`) with its verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<SpecDuration>,
+    /// The mission's data: flows orbitnet sends and measures between nodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_FLOWS))]
+    pub traffic: Vec<Flow>,
+    /// What the flows must achieve; `orbitnet run --check` and the operator give a verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_OBJECTIVES))]
+    pub objectives: Vec<Objective>,
     /// Address ranges of the emulated network.
     #[serde(default)]
     pub addressing: AddressingSpec,
@@ -434,6 +452,10 @@ pub enum RouteTo {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fault {
+    /// A name objectives can refer to (`window.during`, `window.after`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_NAME_LEN), pattern(NAME_PATTERN))]
+    pub name: Option<String>,
     pub kind: FaultKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -510,6 +532,178 @@ impl FaultKind {
             FaultKind::Jamming => "jamming",
             FaultKind::Degraded => "degraded",
         }
+    }
+}
+
+/// A flow of the mission's data: UDP datagrams from one node to another at a steady rate,
+/// each carrying a sequence number and its send time, so the receiving end measures one-way
+/// delay, loss, reordering, duplicates and outages. orbitnet sends and receives them itself,
+/// inside the nodes' network namespaces, whatever program the nodes run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Flow {
+    #[schemars(length(min = 1, max = MAX_NAME_LEN), pattern(NAME_PATTERN))]
+    pub name: String,
+    /// The sending node: a ground station, platform or satellite.
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub from: String,
+    /// The receiving node.
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub to: String,
+    /// `udp` (the only protocol so far).
+    #[serde(default)]
+    pub protocol: FlowProtocol,
+    /// Datagrams per second; or give `rateMbps`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = MAX_PACKETS_PER_SECOND), extend("exclusiveMinimum" = true))]
+    pub packets_per_second: Option<f64>,
+    /// Bit rate of the UDP payloads, instead of `packetsPerSecond`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = MAX_RATE_MBPS), extend("exclusiveMinimum" = true))]
+    pub rate_mbps: Option<f64>,
+    /// UDP payload per datagram. Default 200.
+    #[serde(default = "default_size_bytes")]
+    #[schemars(range(min = MIN_SIZE_BYTES, max = MAX_SIZE_BYTES))]
+    pub size_bytes: u32,
+    /// DiffServ code point of the datagrams (e.g. 46, expedited forwarding). Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(max = MAX_DSCP))]
+    pub dscp: Option<u32>,
+    /// When the flow begins sending, after the epoch. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<SpecDuration>,
+    /// How long it sends; without it, until the end of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<SpecDuration>,
+}
+
+fn default_size_bytes() -> u32 {
+    200
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum FlowProtocol {
+    #[default]
+    Udp,
+}
+
+/// A requirement on one flow over a window of the run. Which bound applies depends on
+/// `kind`: `latency`: `maxMs` for the `percentile` (default 99; 100 is the maximum) of
+/// one-way delay; `delivery`: `minPct` of the datagrams sent delivered; `outage`: `maxS`,
+/// the longest time without delivery; `jitter`: `maxMs`, the mean difference of
+/// consecutive one-way delays (RFC 3393's IPDV).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Objective {
+    /// Names the objective in verdicts and JUnit; default `<flow>-<kind>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_NAME_LEN), pattern(NAME_PATTERN))]
+    pub name: Option<String>,
+    /// The flow (its name in `traffic`, exactly).
+    #[schemars(length(min = 1, max = MAX_NAME_LEN))]
+    pub flow: String,
+    pub kind: ObjectiveKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub percentile: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = MAX_LATENCY_MS), extend("exclusiveMinimum" = true))]
+    pub max_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = 100.0))]
+    pub min_pct: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0.0, max = MAX_OUTAGE_S))]
+    pub max_s: Option<f64>,
+    /// When it must hold; without it, the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ObjectiveKind {
+    Latency,
+    Delivery,
+    Outage,
+    Jitter,
+}
+
+impl ObjectiveKind {
+    pub const ALL: [ObjectiveKind; 4] =
+        [ObjectiveKind::Latency, ObjectiveKind::Delivery, ObjectiveKind::Outage, ObjectiveKind::Jitter];
+
+    /// The bound fields an objective of this kind may set, besides `name`, `flow` and
+    /// `window`; the first is required.
+    pub fn fields(self) -> &'static [&'static str] {
+        match self {
+            ObjectiveKind::Latency => &["maxMs", "percentile"],
+            ObjectiveKind::Delivery => &["minPct"],
+            ObjectiveKind::Outage => &["maxS"],
+            ObjectiveKind::Jitter => &["maxMs"],
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectiveKind::Latency => "latency",
+            ObjectiveKind::Delivery => "delivery",
+            ObjectiveKind::Outage => "outage",
+            ObjectiveKind::Jitter => "jitter",
+        }
+    }
+}
+
+/// Part of a run: `from`/`to` (either may be left out: the run's start, its end), `during` a
+/// fault, or `after` a fault ends plus `settle`. Faults are given by name or index.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Window {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<SpecDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<SpecDuration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub during: Option<FaultRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<FaultRef>,
+    /// With `after`: the window begins this long after the fault ends. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<SpecDuration>,
+}
+
+/// A fault, by its index in `faults` or its name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FaultRef {
+    Index(u32),
+    Name(String),
+}
+
+impl fmt::Display for FaultRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultRef::Index(i) => write!(f, "{i}"),
+            FaultRef::Name(n) => write!(f, "{n:?}"),
+        }
+    }
+}
+
+impl JsonSchema for FaultRef {
+    fn schema_name() -> Cow<'static, str> {
+        "FaultRef".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "x-kubernetes-int-or-string": true,
+            "description": "A fault: its index in `faults` (from 0) or its name."
+        })
     }
 }
 

@@ -1,0 +1,14 @@
+//! The mission's flows measured and judged. A flow's receiver counts what arrives
+//! (`measure`), the model says what should have (`predict`), and the objectives of the spec
+//! turn both into verdicts (`verdict`) that people read as a table and CI as an exit status
+//! and JUnit (`junit`). Pure: the engine feeds it datagrams, the runners and the operator
+//! read its verdicts.
+
+pub mod junit;
+pub mod measure;
+pub mod predict;
+pub mod verdict;
+
+pub use measure::{Arrival, FlowSeries, FlowTick, Histogram, ModelTick, Receiver};
+pub use predict::Predictor;
+pub use verdict::{Outcome, Span, Verdict, evaluate, exit_status, predict, table};
