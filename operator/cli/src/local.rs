@@ -17,7 +17,8 @@ pub struct RunArgs {
     /// time. Default 0.
     #[arg(long, allow_hyphen_values = true)]
     start: Option<String>,
-    /// Emulation time to run for ("60s", "10m"); default: until Ctrl-C.
+    /// Emulation time to run for ("60s", "10m"); default: the spec's `duration`, or until
+    /// Ctrl-C.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<SpecDuration>,
     /// Emulation seconds per wall-clock second.
@@ -49,6 +50,13 @@ pub struct RunArgs {
     /// round-trip error stays under 2 x hops x this); "0s" for every change.
     #[arg(long, value_parser = parse_duration, default_value_t = Settings::default().delay_tolerance)]
     delay_tolerance: SpecDuration,
+    /// At the end, judge the spec's objectives on what the flows measured: a table, and the
+    /// exit status 0 (all passed), 1 (one failed) or 2 (one could not be judged).
+    #[arg(long)]
+    check: bool,
+    /// Write the objectives' verdicts as JUnit XML to this file (implies --check).
+    #[arg(long)]
+    junit: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<SpecDuration, String> {
@@ -80,11 +88,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => SimTime::ZERO,
     };
-    orbitnet_local::run(RunOptions {
+    let check = args.check || args.junit.is_some();
+    if check && plan.objectives.is_empty() {
+        bail!("--check: {} has no objectives to judge (spec.objectives)", args.file.display());
+    }
+    let duration = args.duration.or(plan.duration);
+    let summary = orbitnet_local::run(RunOptions {
         file: args.file,
         plan,
         start,
-        duration: args.duration,
+        duration,
         time_scale: args.time_scale,
         dry_run: args.dry_run,
         telemetry: args.telemetry,
@@ -96,7 +109,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             delay_tolerance: args.delay_tolerance,
             ..Settings::default()
         },
+        check,
+        junit: args.junit,
     })?;
+    if check {
+        crate::verdict_status(&summary.verdicts)?;
+    }
     Ok(())
 }
 

@@ -60,11 +60,29 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<Verdicts>().is_some() => {
+            let Some(Verdicts(code)) = e.downcast_ref::<Verdicts>() else { unreachable!() };
+            ExitCode::from(*code)
+        }
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Objectives judged, not all passed: exit status 1 (one failed) or 2 (inconclusive); the
+/// verdicts are printed already.
+#[derive(Debug, thiserror::Error)]
+#[error("objectives not met (exit status {0})")]
+pub struct Verdicts(pub u8);
+
+/// `Ok` when every objective passed, else the exit status the verdicts call for.
+fn verdict_status(verdicts: &[orbitnet_mission::Verdict]) -> anyhow::Result<()> {
+    match orbitnet_mission::exit_status(verdicts) {
+        0 => Ok(()),
+        code => Err(Verdicts(code as u8).into()),
     }
 }
 

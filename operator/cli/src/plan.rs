@@ -48,6 +48,11 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// What the physics alone allows the spec's objectives: each predicted to pass or fail
+    /// from the model's paths over the run (`spec.duration`, or --to). Exit status as
+    /// `run --check`.
+    #[arg(long, conflicts_with_all = ["at", "format", "summary", "all_links"])]
+    objectives: bool,
 }
 
 fn parse_step(s: &str) -> anyhow::Result<SpecDuration> {
@@ -82,6 +87,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let step = args.step.as_deref().map(parse_step).transpose()?.unwrap_or(plan.tick);
     if let Some(n) = args.threads {
         rayon_threads(n)?;
+    }
+    if args.objectives {
+        let end = match (&args.to, plan.duration) {
+            (Some(_), _) => to,
+            (None, Some(d)) => SimTime::ZERO.checked_add(d).context("spec.duration is too long")?,
+            (None, None) => {
+                bail!("--objectives needs the run's length: set spec.duration or give --from and --to")
+            }
+        };
+        return objectives(&plan, from, end, step);
     }
 
     let stdout = std::io::stdout();
@@ -124,6 +139,36 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// `plan --objectives`: every objective judged on the model's paths from `from` to `to`.
+fn objectives(
+    plan: &orbitnet_model::Plan,
+    from: SimTime,
+    to: SimTime,
+    step: SpecDuration,
+) -> anyhow::Result<()> {
+    if plan.objectives.is_empty() {
+        bail!("the spec has no objectives (spec.objectives)");
+    }
+    let mut ticks: Vec<Vec<(f64, orbitnet_mission::ModelTick)>> = vec![Vec::new(); plan.flows.len()];
+    // The run is [from, to): its last tick starts before `to`.
+    let last = SimTime::from_nanos((to.as_nanos() - 1).max(from.as_nanos()));
+    orbitnet_offline::for_each_tick(plan, from, last, step, true, |state| -> anyhow::Result<()> {
+        let mut predictor = orbitnet_mission::Predictor::new(plan, &state);
+        for (i, flow) in plan.flows.iter().enumerate() {
+            ticks[i].push((state.t.as_secs_f64(), predictor.flow(flow)));
+        }
+        Ok(())
+    })?;
+    let verdicts: Vec<orbitnet_mission::Verdict> = plan
+        .objectives
+        .iter()
+        .map(|o| orbitnet_mission::predict(plan, o, &ticks[o.flow], to.as_secs_f64()))
+        .collect();
+    println!("objectives of {:?} as the model's paths allow them, t = {from} .. {to} s:", plan.name);
+    print!("{}", orbitnet_mission::table(&verdicts));
+    crate::verdict_status(&verdicts)
 }
 
 fn rayon_threads(n: usize) -> anyhow::Result<()> {

@@ -458,3 +458,109 @@ fn live_edits_take_effect_and_bad_ones_are_ignored() {
     let (status, log) = finish(run, Duration::from_secs(30));
     assert!(status.success(), "{log}");
 }
+
+/// tiny.yaml's flow `tracks` from alpha to bravo, 200 datagrams a second, and `objectives`.
+fn with_flow(faults: &str, objectives: &str) -> String {
+    format!(
+        "{faults}  traffic:\n  - {{name: tracks, from: alpha, to: bravo, packetsPerSecond: 200, dscp: 46}}\n  objectives:\n{objectives}"
+    )
+}
+
+fn flows(s: &Scenario) -> Vec<Value> {
+    records(s).into_iter().filter(|r| r["type"] == "flow").collect()
+}
+
+#[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
+fn flows_are_measured_beside_the_model_through_loss_and_a_lost_satellite() {
+    require_kernel();
+    // The satellite alpha uses at 10 s is lost for 5 s; bravo's links lose 20 % from 20 s.
+    let plan = orbitnet_model::compile_yaml(&tiny_without_random_loss()).unwrap();
+    let alpha = plan.node_index("alpha").unwrap();
+    let state = plan.state_at(orbitnet_model::SimTime::from_nanos(10_000_000_000));
+    let serving = &plan.node(state.ground_choice.per_ground[(alpha as usize) - plan.n_sats][0]).name;
+    let faults = format!(
+        "  faults:\n  - {{name: lost, kind: nodeDown, node: {serving}, at: 10s, duration: 5s}}\n  - {{name: lossy, kind: degraded, node: bravo, lossPct: 20, at: 20s, duration: 10s}}\n"
+    );
+    let objectives = "  - {flow: tracks, kind: latency, percentile: 50, maxMs: 500}\n  - {flow: tracks, kind: delivery, minPct: 50, window: {during: lossy}}\n  - {flow: tracks, kind: outage, maxS: 1, window: {during: lost}}\n";
+    let s = Scenario::new("flows", &with_flow(&faults, objectives));
+    let per_traversal = per_traversal_overhead_ms(4);
+    let junit = s.dir.join("junit.xml");
+    let run = start(&s, &["--duration", "32s", "--check", "--junit", junit.to_str().unwrap()]);
+    let (status, log) = finish(run, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(0), "every objective passes: {log}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"3\" failures=\"0\" errors=\"0\""), "{xml}");
+
+    let flows = flows(&s);
+    let f = |r: &Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+    // One-way delay: the model's plus what each traversal costs this machine.
+    let mut errors: Vec<f64> = flows
+        .iter()
+        .filter(|r| r["delayMs"].is_array() && r["modelDelayMs"].is_number())
+        .map(|r| r["delayMs"][1].as_f64().unwrap() - f(r, "modelDelayMs") - f(r, "hops") * per_traversal)
+        .collect();
+    assert!(errors.len() >= 25, "{} ticks with a delay and a model path", errors.len());
+    errors.sort_by(f64::total_cmp);
+    let median = errors[errors.len() / 2];
+    eprintln!(
+        "one-way delay - model - hops x {per_traversal:.3} ms over {} ticks: median {median:.3} ms, min {:.3}, max {:.3}",
+        errors.len(),
+        errors[0],
+        errors[errors.len() - 1]
+    );
+    assert!(median.abs() <= 0.5, "median error {median:.3} ms");
+    // 20 % loss on one traversal: delivery within four standard deviations of 80 %.
+    let lossy: Vec<&Value> = flows.iter().filter(|r| (20.0..30.0).contains(&f(r, "t"))).collect();
+    let sent: f64 = lossy.iter().map(|r| f(r, "sent")).sum();
+    let received: f64 = lossy.iter().map(|r| f(r, "received")).sum();
+    let sigma = (0.8 * 0.2 / sent).sqrt();
+    eprintln!(
+        "degraded: {received} of {sent} delivered ({:.2} %), sigma {:.2} %",
+        received / sent * 100.0,
+        sigma * 100.0
+    );
+    assert!(sent >= 1_500.0, "{sent} sent in the degraded window");
+    assert!((received / sent - 0.8).abs() <= 4.0 * sigma, "{received} of {sent}");
+    // The satellite lost: no gap in delivery longer than a tick.
+    let gap = flows
+        .iter()
+        .filter(|r| (9.0..17.0).contains(&f(r, "t")))
+        .map(|r| f(r, "maxGapS"))
+        .fold(0.0, f64::max);
+    eprintln!("longest gap around the lost satellite: {gap:.3} s");
+    assert!(gap <= 1.0, "outage {gap} s");
+    let verdicts: Vec<Value> = records(&s).into_iter().filter(|r| r["type"] == "verdict").collect();
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}");
+}
+
+#[test]
+#[ignore = "kernel tier: needs root and sch_netem; run by make test-kernel"]
+fn check_exits_0_when_objectives_pass_1_when_one_fails_2_when_one_cannot_be_judged() {
+    require_kernel();
+    let cases = [
+        ("pass", "  - {flow: tracks, kind: delivery, minPct: 90}\n", 0, "failures=\"0\" errors=\"0\""),
+        (
+            "fail",
+            "  - {flow: tracks, kind: latency, percentile: 50, maxMs: 1}\n",
+            1,
+            "failures=\"1\" errors=\"0\"",
+        ),
+        (
+            "late",
+            "  - {flow: tracks, kind: delivery, minPct: 90, window: {from: 100s, to: 110s}}\n",
+            2,
+            "failures=\"0\" errors=\"1\"",
+        ),
+    ];
+    for (name, objective, code, counts) in cases {
+        let s = Scenario::new(&format!("check-{name}"), &with_flow("", objective));
+        let junit = s.dir.join("junit.xml");
+        let run = start(&s, &["--duration", "6s", "--junit", junit.to_str().unwrap()]);
+        let (status, log) = finish(run, Duration::from_secs(90));
+        assert_eq!(status.code(), Some(code), "{name}: {log}");
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        assert!(xml.contains(counts), "{name}: {xml}");
+        assert!(log.contains("OBJECTIVE"), "{name}: the verdict table is printed: {log}");
+    }
+}

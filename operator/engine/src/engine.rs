@@ -70,6 +70,8 @@ pub enum ProblemKind {
     Unwired,
     /// A link could not be built (retried every tick, said when it first fails).
     Build,
+    /// A flow could not send (said once per flow).
+    Traffic,
 }
 
 /// Something that went wrong at a tick, with what it concerns.
@@ -128,6 +130,9 @@ pub struct Tick {
     pub events: Vec<Event>,
     /// Links built while preparing this tick (not those of `build_all`).
     pub built: usize,
+    /// The flows' ticks that settled (no datagram of them still in flight): (index in
+    /// `Plan::flows`, its measurement beside the model).
+    pub flows: Vec<(usize, orbitnet_mission::FlowTick)>,
 }
 
 impl Tick {
@@ -185,6 +190,8 @@ pub struct Engine<H> {
     /// Problems met preparing, reported with the next apply.
     problems: Vec<Problem>,
     built: usize,
+    /// The mission's flows with an end here, once started.
+    traffic: Option<crate::traffic::Traffic>,
 }
 
 impl<H: Host> Engine<H> {
@@ -245,7 +252,24 @@ impl<H: Host> Engine<H> {
             stale: true,
             problems: Vec::new(),
             built: 0,
+            traffic: None,
         }
+    }
+
+    /// Starts sending and receiving the plan's flows that have an end among the nodes
+    /// `namespace` gives; `clock` tells emulation time. Measurements come with each tick.
+    pub fn start_traffic(
+        &mut self,
+        namespace: &dyn Fn(NodeIdx) -> Option<orbitnet_dataplane::netns::Netns>,
+        clock: crate::clock::Clock,
+    ) -> Result<(), crate::traffic::FlowError> {
+        self.traffic = Some(crate::traffic::Traffic::start(&self.plan, namespace, clock)?);
+        Ok(())
+    }
+
+    /// Stops the flows and returns everything measured of each (empty without traffic).
+    pub fn finish_traffic(&mut self) -> Vec<orbitnet_mission::FlowSeries> {
+        self.traffic.take().map(crate::traffic::Traffic::finish).unwrap_or_default()
     }
 
     pub fn plan(&self) -> &Plan {
@@ -431,6 +455,19 @@ impl<H: Host> Engine<H> {
         let mut problems = std::mem::take(&mut self.problems);
         problems.extend(self.report_problems(&report));
         let events = events(&self.plan, self.applied.as_ref(), &state);
+        let flows = match &mut self.traffic {
+            Some(traffic) => {
+                traffic.applied(&self.plan, &state, k);
+                problems.extend(traffic.errors().into_iter().map(|message| Problem {
+                    kind: ProblemKind::Traffic,
+                    node: None,
+                    link: None,
+                    message,
+                }));
+                traffic.settle(k)
+            }
+            None => Vec::new(),
+        };
         self.applied = Some(Applied {
             k,
             ground_choice: state.ground_choice.clone(),
@@ -447,6 +484,7 @@ impl<H: Host> Engine<H> {
             shaping,
             events,
             built: std::mem::take(&mut self.built),
+            flows,
         };
         self.stale = false;
         tick

@@ -13,9 +13,11 @@ pub mod clock;
 mod engine;
 mod lookahead;
 pub mod settings;
+pub mod traffic;
 
 pub use clock::Clock;
 pub use engine::{
     BuildSummary, Built, Engine, Event, Host, Incompatible, MadeUp, Problem, ProblemKind, Tick,
 };
 pub use settings::Settings;
+pub use traffic::{FlowError, Traffic};

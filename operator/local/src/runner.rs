@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use orbitnet_dataplane::naming;
+use orbitnet_dataplane::netns::Netns;
 use orbitnet_dataplane::preflight::{self, PreflightError};
 use orbitnet_engine::{Clock, Event, ProblemKind, Settings, Tick};
 use orbitnet_model::{Epoch, LinkKind, NodeIdx, Plan, SimTime, SpecDuration, State};
 
 use crate::lock::{LockError, RunLock};
-use crate::telemetry::{PathRecord, Record, Telemetry, TickRecord};
+use crate::telemetry::{FlowRecord, PathRecord, Record, Telemetry, TickRecord};
 use crate::topology::{self, Emulation, UpError};
 use crate::view::{Mode, Status, View};
 use crate::watch::SpecWatch;
@@ -38,6 +40,10 @@ pub struct RunOptions {
     pub paths: Vec<(String, String)>,
     /// The engine's settings (look-ahead, delay tolerance).
     pub settings: Settings,
+    /// Print the objectives' verdicts at the end (the caller turns them into an exit status).
+    pub check: bool,
+    /// Write the verdicts as JUnit XML here.
+    pub junit: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +62,8 @@ pub enum RunError {
     Signals(std::io::Error),
     #[error("cannot write telemetry: {0}")]
     Telemetry(std::io::Error),
+    #[error("cannot write the JUnit file {0}: {1}")]
+    Junit(PathBuf, std::io::Error),
 }
 
 /// What a run did, for the last lines printed.
@@ -66,6 +74,8 @@ pub struct RunSummary {
     pub stopped_by: String,
     pub apply_ms: stats::Percentiles,
     pub errors: usize,
+    /// The objectives' verdicts (empty without objectives).
+    pub verdicts: Vec<orbitnet_mission::Verdict>,
 }
 
 /// The ground node pairs to follow: those asked for, or pairs of the first four.
@@ -276,6 +286,28 @@ fn run_loop(
     report_problems(&first, telemetry, view, &mut summary);
 
     let clock = Clock::start(emu.engine.plan(), opts.time_scale, span.first_tick);
+    let flows = emu.engine.plan().flows.len();
+    if flows > 0 {
+        let plan_name = emu.engine.plan().name.clone();
+        let names: Vec<String> = emu.engine.plan().nodes.iter().map(|n| n.name.clone()).collect();
+        let namespace =
+            |n: NodeIdx| Netns::open_named(&naming::netns_name(&plan_name, &names[n as usize])).ok();
+        match emu.engine.start_traffic(&namespace, clock) {
+            Ok(()) => view.message(&format!("{flows} flows sending and measured")),
+            Err(e) => {
+                summary.errors += 1;
+                view.message(&format!("the flows cannot run: {e}"));
+                telemetry.emit(&Record::Error {
+                    t: span.start.as_secs_f64(),
+                    node: String::new(),
+                    link: None,
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
+    let mut last_flows: Vec<Option<FlowRecord>> = vec![None; flows];
+    let mut emitted: Vec<i64> = vec![i64::MIN; flows];
     let mut watcher = SpecWatch::new(&opts.file);
     let mut k = span.first_tick;
     let mut handovers_total = 0usize;
@@ -344,14 +376,44 @@ fn run_loop(
         handovers_total += tick.handovers();
         let record = tick_record(emu.engine.plan(), &tick, pairs, late_ms);
         telemetry.emit(&Record::Tick(record.clone()));
+        for (i, ft) in &tick.flows {
+            let r = FlowRecord::of(&emu.engine.plan().flows[*i].name, ft);
+            telemetry.emit(&Record::Flow(r.clone()));
+            emitted[*i] = emitted[*i].max(ft.k);
+            last_flows[*i] = Some(r);
+        }
         telemetry.flush();
-        view.status(&status(&emu, &tick.state, &record, &summary, &late, handovers_total, opts.time_scale));
+        let mut shown = status(&emu, &tick.state, &record, &summary, &late, handovers_total, opts.time_scale);
+        shown.lines.extend(last_flows.iter().flatten().map(flow_line));
+        view.status(&shown);
         k = next;
         summary.ticks += 1;
     }
 
     view.finish();
     let t = clock.time_of(k);
+    if flows > 0 {
+        view.message("stopping the flows (waiting 2 s for datagrams in flight)");
+        let series = emu.engine.finish_traffic();
+        let run = orbitnet_mission::Span {
+            from: span.start.as_secs_f64(),
+            to: t.as_secs_f64() + emu.engine.plan().tick.as_secs_f64(),
+        };
+        summary.verdicts = mission_end(emu.engine.plan(), &series, &emitted, run, telemetry, view);
+        if let Some(path) = &opts.junit {
+            let xml = orbitnet_mission::junit::junit(
+                &emu.engine.plan().name,
+                &summary.verdicts,
+                started.elapsed().as_secs_f64(),
+                &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            );
+            if let Err(e) = std::fs::write(path, xml) {
+                let _ = emu.teardown();
+                return Err(RunError::Junit(path.clone(), e));
+            }
+            view.message(&format!("JUnit: {}", path.display()));
+        }
+    }
     telemetry.emit(&Record::Stop {
         t: t.as_secs_f64(),
         reason: summary.stopped_by.clone(),
@@ -376,6 +438,67 @@ fn run_loop(
         summary.errors
     ));
     Ok(summary)
+}
+
+/// A flow's last settled tick, for the live view.
+fn flow_line(r: &FlowRecord) -> String {
+    let delivered = if r.sent > 0 { r.received as f64 / r.sent as f64 * 100.0 } else { 0.0 };
+    let measured = r.delay_ms.map_or("-".into(), |d| format!("{:.2} ms", d[1]));
+    let model = r.model_delay_ms.map_or("no path".into(), |m| format!("{m:.2} ms"));
+    format!(
+        "flow {} @ {} s: {}/{} delivered ({delivered:.1} %), median {measured}, model {model}",
+        r.flow, r.t, r.received, r.sent
+    )
+}
+
+/// The end of a run with flows: the ticks not yet written, each flow's fidelity, the
+/// objectives' verdicts (written, and shown as a table).
+fn mission_end(
+    plan: &Plan,
+    series: &[orbitnet_mission::FlowSeries],
+    emitted: &[i64],
+    run: orbitnet_mission::Span,
+    telemetry: &mut Telemetry,
+    view: &mut View,
+) -> Vec<orbitnet_mission::Verdict> {
+    for (i, s) in series.iter().enumerate() {
+        for ft in s.ticks.values().filter(|t| t.k > emitted[i]) {
+            telemetry.emit(&Record::Flow(FlowRecord::of(&plan.flows[i].name, ft)));
+        }
+        let mut errors: Vec<f64> =
+            s.ticks.values().filter_map(|t| Some(t.delay.percentile_ms(50.0)? - t.model.delay_ms?)).collect();
+        if !errors.is_empty() {
+            let (median, p99) = (stats::quantile_of(&errors, 0.5), stats::quantile_of(&errors, 0.99));
+            errors.clear();
+            let sent: u64 = s.ticks.values().map(|t| t.sent).sum();
+            let received: u64 = s.ticks.values().map(|t| t.received).sum();
+            view.message(&format!(
+                "flow {}: {received} of {sent} datagrams delivered; measured - model one-way delay: median {median:+.3} ms, p99 {p99:+.3} ms",
+                plan.flows[i].name
+            ));
+            telemetry.emit(&Record::Fidelity {
+                flow: plan.flows[i].name.clone(),
+                ticks: s.ticks.values().filter(|t| !t.delay.is_empty() && t.model.delay_ms.is_some()).count(),
+                median_error_ms: median,
+                p99_error_ms: p99,
+            });
+        }
+    }
+    let verdicts: Vec<orbitnet_mission::Verdict> =
+        plan.objectives.iter().map(|o| orbitnet_mission::evaluate(plan, o, &series[o.flow], run)).collect();
+    for v in &verdicts {
+        telemetry.emit(&Record::Verdict(v.clone()));
+    }
+    if !verdicts.is_empty() {
+        view.message(&format!(
+            "objectives over t = {} .. {} s:\n{}",
+            run.from,
+            run.to,
+            orbitnet_mission::table(&verdicts).trim_end()
+        ));
+    }
+    telemetry.flush();
+    verdicts
 }
 
 /// Takes a live edit of the file if it can, from the next tick on.

@@ -77,6 +77,57 @@ pub enum Record {
         ticks: u64,
         skipped: u64,
     },
+    /// One flow over one tick: what was sent in it, what arrived, the model beside it.
+    Flow(FlowRecord),
+    /// How far one flow's measured delay was from the model's, over the whole run.
+    Fidelity {
+        flow: String,
+        /// Ticks with both a measured median and a model path.
+        ticks: usize,
+        /// Of (measured median - model) per tick, ms.
+        median_error_ms: f64,
+        p99_error_ms: f64,
+    },
+    /// One objective's verdict at the end of the run.
+    Verdict(orbitnet_mission::Verdict),
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowRecord {
+    /// Emulation time of the tick the datagrams were sent in.
+    pub t: f64,
+    pub flow: String,
+    pub sent: u64,
+    pub received: u64,
+    pub duplicates: u64,
+    pub reordered: u64,
+    /// One-way delay of the datagrams delivered: min, median, p99, max (ms).
+    pub delay_ms: Option<[f64; 4]>,
+    /// The model's path delay, `None` without a path.
+    pub model_delay_ms: Option<f64>,
+    pub hops: usize,
+    /// The longest gap between delivered datagrams' send times ending in this tick, s.
+    pub max_gap_s: f64,
+}
+
+impl FlowRecord {
+    pub fn of(name: &str, t: &orbitnet_mission::FlowTick) -> Self {
+        let d = &t.delay;
+        let delay_ms = d.min_ms().zip(d.percentile_ms(50.0)).zip(d.percentile_ms(99.0)).zip(d.max_ms());
+        Self {
+            t: t.t,
+            flow: name.to_owned(),
+            sent: t.sent,
+            received: t.received,
+            duplicates: t.duplicates,
+            reordered: t.reordered,
+            delay_ms: delay_ms.map(|(((min, p50), p99), max)| [min, p50, p99, max]),
+            model_delay_ms: t.model.delay_ms,
+            hops: t.model.hops,
+            max_gap_s: t.max_gap,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

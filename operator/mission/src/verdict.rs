@@ -411,7 +411,11 @@ mod tests {
     #[test]
     fn latency_percentiles_over_the_whole_run() {
         // 1 % of the datagrams at 90 ms, the rest at 40.
-        let s = series(100, |t| if (t * 100.0).round() as u64 % 100 == 0 { 90.0 } else { 40.0 }, |_| false);
+        let s = series(
+            100,
+            |t| if ((t * 100.0).round() as u64).is_multiple_of(100) { 90.0 } else { 40.0 },
+            |_| false,
+        );
         let v = verdict("{flow: tracks, kind: latency, percentile: 99, maxMs: 50}", &s, RUN);
         assert_eq!(measured(&v), (Some(40.005), Outcome::Pass), "{v:?}");
         let v = verdict("{flow: tracks, kind: latency, percentile: 100, maxMs: 50}", &s, RUN);
@@ -481,7 +485,11 @@ mod tests {
 
     #[test]
     fn jitter_is_the_mean_delay_difference_of_consecutive_datagrams() {
-        let s = series(100, |t| if (t * 100.0).round() as u64 % 2 == 0 { 40.0 } else { 42.0 }, |_| false);
+        let s = series(
+            100,
+            |t| if ((t * 100.0).round() as u64).is_multiple_of(2) { 40.0 } else { 42.0 },
+            |_| false,
+        );
         let v = verdict("{flow: tracks, kind: jitter, maxMs: 1}", &s, RUN);
         let (value, outcome) = measured(&v);
         assert!((value.unwrap() - 2.0).abs() < 1e-3 && outcome == Outcome::Fail, "{v:?}");
@@ -561,7 +569,7 @@ mod tests {
         let undecided =
             Verdict { measured: Some(Judged::without(Outcome::Inconclusive, "x".into())), ..undecided };
         assert_eq!(exit_status(&[]), 0);
-        assert_eq!(exit_status(&[pass.clone()]), 0);
+        assert_eq!(exit_status(std::slice::from_ref(&pass)), 0);
         assert_eq!(exit_status(&[pass.clone(), undecided.clone()]), 2);
         assert_eq!(exit_status(&[pass.clone(), undecided.clone(), fail.clone()]), 1);
         let t = table(&[pass, fail]);

@@ -1335,7 +1335,9 @@ mod tests {
         assert_eq!(plan.node(70).kind, NodeKind::Platform);
         // Walker star 6 x 11: 66 in-plane links, 5 x 11 cross-plane (no seam link).
         assert_eq!(plan.isls.len(), 66 + 55);
+        assert_eq!(plan.node(71).name, "isr-1");
         assert_eq!(plan.faults.len(), 4);
+        assert_eq!((plan.flows.len(), plan.objectives.len()), (3, 6));
         assert_eq!(plan.tick, SpecDuration::from_secs(1));
     }
 
@@ -1543,7 +1545,7 @@ mod tests {
         let p = mission(
             "  traffic:\n  - {name: tracks, from: g, to: h, packetsPerSecond: 5, sizeBytes: 8, dscp: 64}",
         );
-        assert_problem(&p, &["spec.traffic[0].sizeBytes", "8 is outside 32..1472"]);
+        assert_problem(&p, &["spec.traffic[0].sizeBytes", "8 is outside 40..1472"]);
         assert_problem(&p, &["spec.traffic[0].dscp", "64 is outside 0..63"]);
         let p = mission(
             "  traffic:\n  - {name: a, from: g, to: h, packetsPerSecond: 5}\n  - {name: A, from: h, to: g, packetsPerSecond: 5}",
