@@ -10,9 +10,15 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # package:test-target pairs that hold kernel tests
-suites=("orbitnet-dataplane:kernel" "orbitnet-agent:kernel" "orbitnet:kernel")
+suites=("orbitnet-dataplane:kernel" "orbitnet-agent:kernel" "orbitnet:kernel" "orbitnet-mission:junit")
 
 [ "$(id -u)" = 0 ] || skip_tier kernel "it needs root (network namespaces, qdiscs); run: sudo make test-kernel"
+
+# xmllint checks the JUnit files `orbitnet run --junit` writes against their schema.
+if ! command -v xmllint >/dev/null && command -v apt-get >/dev/null; then
+  echo "kernel tier: installing libxml2-utils (xmllint) from Debian" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libxml2-utils >/dev/null
+fi
 
 bins=()
 for suite in "${suites[@]}"; do

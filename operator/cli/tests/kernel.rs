@@ -562,5 +562,9 @@ fn check_exits_0_when_objectives_pass_1_when_one_fails_2_when_one_cannot_be_judg
         let xml = std::fs::read_to_string(&junit).unwrap();
         assert!(xml.contains(counts), "{name}: {xml}");
         assert!(log.contains("OBJECTIVE"), "{name}: the verdict table is printed: {log}");
+        let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../mission/tests/data/junit.xsd");
+        let lint = Command::new("xmllint").args(["--noout", "--schema", schema]).arg(&junit).output();
+        let lint = lint.expect("xmllint (libxml2-utils; scripts/test-kernel.sh installs it)");
+        assert!(lint.status.success(), "{name}: {}\n{xml}", String::from_utf8_lossy(&lint.stderr));
     }
 }

@@ -405,7 +405,7 @@ fn run_loop(
                 &emu.engine.plan().name,
                 &summary.verdicts,
                 started.elapsed().as_secs_f64(),
-                &chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                &chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
             );
             if let Err(e) = std::fs::write(path, xml) {
                 let _ = emu.teardown();

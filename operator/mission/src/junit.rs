@@ -6,7 +6,8 @@
 use crate::verdict::{Outcome, Verdict};
 
 /// The JUnit XML document of `verdicts` for constellation `name`; `time_s` is the run's
-/// wall-clock duration.
+/// wall-clock duration, `timestamp` its start in UTC as ISO 8601 without a zone
+/// (`2026-11-30T17:30:48`, as Ant writes it).
 pub fn junit(name: &str, verdicts: &[Verdict], time_s: f64, timestamp: &str) -> String {
     let count = |o| verdicts.iter().filter(|v| v.outcome() == o).count();
     let (failures, errors) = (count(Outcome::Fail), count(Outcome::Inconclusive));
