@@ -79,5 +79,5 @@ fi
 mem=4G
 [ $mode = bringup ] && mem=8G
 scripts/vm.sh --writable --mem $mem --smp 2 --timeout 2400 -- \
-  env ORBITNET_CLUSTER_IMAGES="$images" ORBITNET_CLUSTER_TEST="$test_bin" \
+  env ORBITNET_CLUSTER_IMAGES="$images" ORBITNET_CLUSTER_TEST="$test_bin" ORBITNET_BIN="$(realpath "$orbitnet")" \
   bash scripts/cluster-guest.sh $mode "${scenarios[@]}"

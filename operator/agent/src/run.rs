@@ -20,6 +20,7 @@ use kube::runtime::reflector::store::WriterDropped;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
+use orbitnet_api::crd::ObjectiveStatus;
 use orbitnet_api::crd::{AgentReport, Constellation};
 use orbitnet_api::labels::LABEL_CONSTELLATION;
 use orbitnet_api::reports;
@@ -49,6 +50,9 @@ const POLL: Duration = Duration::from_millis(200);
 const RESCAN: Duration = Duration::from_secs(1);
 /// A report that differs only in lag is written when the lag moved by more than this.
 const LAG_CHANGE_MS: u32 = 1_000;
+/// The flows' verdicts are worked out (and reported if they changed) at most this often
+/// while a run lasts: the API server gets summaries, never per-tick writes.
+const VERDICT_EVERY: Duration = Duration::from_secs(10);
 
 /// Why the agent could not start, or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -273,6 +277,11 @@ struct Held {
     slow_underlay: Vec<String>,
     lag_ms: u32,
     sent: Option<AgentReport>,
+    /// The objectives of the flows received here, as last judged, and when.
+    objectives: Vec<ObjectiveStatus>,
+    judged_at: Option<Instant>,
+    /// The experiment is over here: flows stopped, verdicts final.
+    finished: bool,
 }
 
 impl Held {
@@ -446,6 +455,9 @@ impl Loop {
                                 slow_underlay: Vec::new(),
                                 lag_ms: 0,
                                 sent: None,
+                                objectives: Vec::new(),
+                                judged_at: None,
+                                finished: false,
                             },
                         );
                     }
@@ -492,6 +504,9 @@ impl Loop {
             held.slow_underlay = tick.shaping;
             held.lag_ms = clock.map_or(0, |c| u32::try_from(c.late(k).as_millis()).unwrap_or(u32::MAX));
         }
+        if let Some(clock) = clock {
+            mission(held, &placed.local, &local, clock);
+        }
         let (links_built, links_up) = held.wired.links();
         let mut problems = held.wired.build_errors.iter().chain(&held.apply_errors);
         let report = AgentReport {
@@ -504,6 +519,7 @@ impl Loop {
                 .unwrap_or(u32::MAX),
             last_error: problems.next().or(held.slow_underlay.first()).cloned(),
             lag_ms: held.lag_ms,
+            objectives: held.objectives.clone(),
         };
         let next = clock.map_or(POLL, |c| c.due(k + 1).saturating_duration_since(Instant::now()));
         self.send_if_changed(uid, key, report);
@@ -539,6 +555,75 @@ impl Loop {
             self.netns.extend(pods::find_netns(&self.proc_root, &missing, self.host_netns));
         }
         local.iter().map(|(&node, uid)| (node, (uid.clone(), self.netns.get(uid).cloned()))).collect()
+    }
+}
+
+/// The mission's flows of one constellation on this node: started once every local end's
+/// pod has a namespace, the objectives of the flows received here judged every
+/// `VERDICT_EVERY`, and finally once the spec's `duration` is over (the flows stopped).
+fn mission(
+    held: &mut Held,
+    placed: &HashMap<NodeIdx, String>,
+    local: &HashMap<NodeIdx, LocalNs>,
+    clock: Clock,
+) {
+    if held.wired.plan().flows.is_empty() || held.finished {
+        return;
+    }
+    let ends: Vec<NodeIdx> = held
+        .wired
+        .plan()
+        .flows
+        .iter()
+        .flat_map(|f| [f.from, f.to])
+        .filter(|n| placed.contains_key(n))
+        .collect();
+    if ends.is_empty() {
+        return;
+    }
+    if !held.wired.traffic_started() {
+        if !ends.iter().all(|n| local.get(n).is_some_and(|(_, path)| path.is_some())) {
+            return;
+        }
+        match held.wired.start_traffic(local, clock) {
+            Ok(()) => tracing::info!(
+                namespace = %held.namespace,
+                constellation = %held.name,
+                ends = ends.len(),
+                "flows started"
+            ),
+            Err(error) => {
+                tracing::warn!(namespace = %held.namespace, constellation = %held.name, %error, "flows cannot start");
+                held.apply_errors.push(error.to_string());
+                return;
+            }
+        }
+    }
+    let now = clock.now();
+    let end = held.wired.plan().duration.and_then(|d| SimTime::ZERO.checked_add(d));
+    // Datagrams of the run's last tick arrive up to IN_FLIGHT after it.
+    let over = end.is_some_and(|end| {
+        now.as_nanos() >= end.as_nanos() + orbitnet_engine::traffic::IN_FLIGHT.as_nanos() as i64
+    });
+    if !over && held.judged_at.is_some_and(|at| at.elapsed() < VERDICT_EVERY) {
+        return;
+    }
+    held.judged_at = Some(Instant::now());
+    let series = if over { held.wired.finish_traffic() } else { held.wired.traffic_snapshot() };
+    let plan = held.wired.plan();
+    // Judged up to what has settled: a tick's datagrams may be in flight for IN_FLIGHT.
+    let settled = now.as_secs_f64() - orbitnet_engine::traffic::IN_FLIGHT.as_secs_f64();
+    let to = end.map_or(settled, |e| e.as_secs_f64().min(settled));
+    let verdicts = orbitnet_mission::judge_received(plan, &series, &|n| placed.contains_key(&n), to);
+    held.objectives = verdicts.iter().map(|v| ObjectiveStatus::of(v, over)).collect();
+    if over {
+        held.finished = true;
+        tracing::info!(
+            namespace = %held.namespace,
+            constellation = %held.name,
+            objectives = held.objectives.len(),
+            "the run is over; flows stopped, verdicts final"
+        );
     }
 }
 

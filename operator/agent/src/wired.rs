@@ -392,6 +392,35 @@ impl Wired {
         self.engine.links()
     }
 
+    /// Starts the plan's flows with an end in the pods of `local` (their namespaces); the
+    /// engine measures them from then on. `clock` tells emulation time.
+    pub fn start_traffic(
+        &mut self,
+        local: &HashMap<NodeIdx, LocalNs>,
+        clock: orbitnet_engine::Clock,
+    ) -> Result<(), orbitnet_engine::FlowError> {
+        let namespace = |node: NodeIdx| {
+            let path = local.get(&node)?.1.as_ref()?;
+            orbitnet_dataplane::netns::Netns::open(path).ok()
+        };
+        self.engine.start_traffic(&namespace, clock)
+    }
+
+    pub fn traffic_started(&self) -> bool {
+        self.engine.traffic_started()
+    }
+
+    /// What the flows measured so far.
+    pub fn traffic_snapshot(&self) -> Vec<orbitnet_mission::FlowSeries> {
+        self.engine.traffic_snapshot()
+    }
+
+    /// Stops the flows at once and returns what they measured (what was sent in the last
+    /// `IN_FLIGHT` is cut short: the caller judges only up to before it).
+    pub fn finish_traffic(&mut self) -> Vec<orbitnet_mission::FlowSeries> {
+        self.engine.finish_traffic(false)
+    }
+
     /// The peer nodes' addresses the VXLAN ends tunnel to: the underlay to measure.
     pub fn peers(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.engine.host().tunnels.values().copied()

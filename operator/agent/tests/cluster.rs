@@ -556,4 +556,71 @@ fn a_constellation_on_a_real_cluster() {
         gone.as_secs_f64(),
         deleting.elapsed().as_secs_f64()
     );
+
+    experiment();
+}
+
+/// An experiment: tiny with a flow, two objectives (one the path's delay allows, one it
+/// cannot) and a duration. The agent measures, the operator judges, the status and
+/// `orbitnet verdict` say so, as `run --check` would.
+fn experiment() {
+    let name = "tiny-mission";
+    let yaml = std::fs::read_to_string(repo().join("scenarios/tiny.yaml"))
+        .unwrap()
+        .replace("metadata: {name: tiny}", &format!("metadata: {{name: {name}}}"))
+        + "  duration: 40s\n  traffic:\n  - {name: tracks, from: alpha, to: bravo, packetsPerSecond: 100}\n  objectives:\n  - {name: delivered, flow: tracks, kind: delivery, minPct: 90}\n  - {name: instant, flow: tracks, kind: latency, percentile: 50, maxMs: 1}\n";
+    let file = std::env::temp_dir().join("orbitnet-tiny-mission.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let plan = orbitnet_model::compile_yaml(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let started = Instant::now();
+    kubectl(&["-n", NAMESPACE, "apply", "-f", file.to_str().unwrap()]).unwrap();
+    let orbitnet = std::env::var("ORBITNET_BIN")
+        .expect("ORBITNET_BIN: the orbitnet binary (scripts/cluster.sh sets it)");
+    let junit = std::env::temp_dir().join("orbitnet-tiny-mission.xml");
+    let out = Command::new(&orbitnet)
+        .args(["verdict", name, "-n", NAMESPACE, "--wait", "--timeout", "10m", "--junit"])
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    println!(
+        "EXPERIMENT {name}: orbitnet verdict after {:.1} s:\n{printed}",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(1), "one objective cannot hold: {printed}");
+    let cst = constellation(name).unwrap();
+    let status = &cst["status"];
+    assert_eq!(status["phase"], "Finished", "{status}");
+    let objectives = status["objectives"].as_array().unwrap();
+    let result = |n: &str| objectives.iter().find(|o| o["name"] == n).map(|o| o["result"].clone());
+    assert_eq!(result("delivered"), Some("PASS".into()), "{objectives:?}");
+    assert_eq!(result("instant"), Some("FAIL".into()), "{objectives:?}");
+    let instant = objectives.iter().find(|o| o["name"] == "instant").unwrap();
+    let value = instant["value"].as_f64().unwrap();
+    let model = instant["model"].as_f64().unwrap();
+    println!("experiment: median one-way delay {value:.2} ms, model {model:.2} ms");
+    assert!(value >= model - 0.5, "faster than the model: {value} ms < {model} ms");
+    let met = status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "ObjectivesMet").cloned();
+    assert_eq!(met.as_ref().map(|c| c["reason"].clone()), Some("Failed".into()), "{met:?}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("tests=\"2\" failures=\"1\" errors=\"0\""), "{xml}");
+    let events = kubectl(&[
+        "-n",
+        NAMESPACE,
+        "get",
+        "events",
+        "--field-selector",
+        "reason=ObjectiveFailed",
+        "-o",
+        "name",
+    ])
+    .unwrap();
+    assert!(!events.trim().is_empty(), "an ObjectiveFailed event");
+    let n = plan.nodes.len();
+    kubectl(&["-n", NAMESPACE, "delete", "constellation", name, "--wait=false"]).unwrap();
+    wait_for("the experiment's Constellation to go", Duration::from_secs(150), || {
+        constellation(name).is_none().then_some(())
+    });
+    wait_for("the experiment's pods to go", Duration::from_secs(300), || pods(name).is_empty().then_some(()));
+    println!("experiment: {n} pods, verdict and cleanup in {:.1} s", started.elapsed().as_secs_f64());
 }

@@ -120,6 +120,9 @@ pub enum Phase {
     Degraded,
     /// The spec cannot be emulated (see the `Ready` condition's message).
     Failed,
+    /// The experiment's `duration` is over and its objectives are judged (see the
+    /// `ObjectivesMet` condition and `objectives`).
+    Finished,
 }
 
 impl Phase {
@@ -130,11 +133,12 @@ impl Phase {
             Phase::Running => "Running",
             Phase::Degraded => "Degraded",
             Phase::Failed => "Failed",
+            Phase::Finished => "Finished",
         }
     }
 
-    pub const ALL: [Phase; 5] =
-        [Phase::Pending, Phase::Creating, Phase::Running, Phase::Degraded, Phase::Failed];
+    pub const ALL: [Phase; 6] =
+        [Phase::Pending, Phase::Creating, Phase::Running, Phase::Degraded, Phase::Failed, Phase::Finished];
 }
 
 /// Written by the operator (everything but `agents`) and by the link agents (`agents`, one
@@ -174,10 +178,96 @@ pub struct ConstellationStatus {
     /// Faults active at `simTime`, one line each, e.g. `nodeDown on polar-2-5`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub active_faults: Vec<String>,
+    /// The spec's objectives judged: what the flows measured, the model's prediction and
+    /// the result, from the link agents that receive the flows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub objectives: Vec<ObjectiveStatus>,
     /// What each node's link agent has applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["node"]))]
     pub agents: Vec<AgentReport>,
+}
+
+/// One objective's verdict: measured value and result, the model's beside them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectiveStatus {
+    pub name: String,
+    pub flow: String,
+    /// The bound, e.g. "p99 one-way delay <= 150 ms".
+    pub requirement: String,
+    pub window: String,
+    /// `PASS`, `FAIL`, `INCONCLUSIVE`, or `PENDING` while the window is still open.
+    pub result: String,
+    /// The measured value, in the requirement's unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    /// The numbers behind the result.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// What the model's paths allow, its result and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<f64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model_result: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub model_detail: String,
+    /// Judged at the end of the run: the result will not change.
+    #[serde(default)]
+    pub settled: bool,
+}
+
+impl ObjectiveStatus {
+    /// A verdict as the status says it; `settled` once the run is over.
+    pub fn of(v: &orbitnet_mission::Verdict, settled: bool) -> Self {
+        let m = v.measured.as_ref();
+        let result = match m.map(|m| m.outcome) {
+            Some(o) if settled => o.to_string(),
+            Some(_) => "PENDING".into(),
+            None => "PENDING".into(),
+        };
+        Self {
+            name: v.objective.clone(),
+            flow: v.flow.clone(),
+            requirement: v.requirement.clone(),
+            window: v.window.clone(),
+            result,
+            value: m.and_then(|m| m.value),
+            detail: m.map(|m| m.detail.clone()).unwrap_or_default(),
+            model: v.predicted.value,
+            model_result: v.predicted.outcome.to_string(),
+            model_detail: v.predicted.detail.clone(),
+            settled,
+        }
+    }
+
+    /// Back to a verdict, for tables and JUnit; `None` while pending.
+    pub fn verdict(&self) -> Option<orbitnet_mission::Verdict> {
+        use orbitnet_mission::{Outcome, verdict::Judged};
+        let outcome = |s: &str| match s {
+            "PASS" => Some(Outcome::Pass),
+            "FAIL" => Some(Outcome::Fail),
+            "INCONCLUSIVE" => Some(Outcome::Inconclusive),
+            _ => None,
+        };
+        Some(orbitnet_mission::Verdict {
+            objective: self.name.clone(),
+            flow: self.flow.clone(),
+            requirement: self.requirement.clone(),
+            window: self.window.clone(),
+            measured: Some(Judged {
+                value: self.value,
+                outcome: outcome(&self.result)?,
+                detail: self.detail.clone(),
+            }),
+            predicted: Judged {
+                value: self.model,
+                outcome: outcome(&self.model_result).unwrap_or(Outcome::Inconclusive),
+                detail: self.model_detail.clone(),
+            },
+        })
+    }
 }
 
 /// A condition as Kubernetes writes them (metav1.Condition's fields).
@@ -225,6 +315,11 @@ pub struct AgentReport {
     /// How far behind the emulation clock the last tick was applied, in milliseconds.
     #[serde(default)]
     pub lag_ms: u32,
+    /// The objectives of the flows received on this node, judged on what arrived (at most
+    /// every 10 s while the run lasts, and once at its end).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub objectives: Vec<ObjectiveStatus>,
 }
 
 /// A CEL rule (`x-kubernetes-validations`) on the schema at `path`.

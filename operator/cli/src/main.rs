@@ -10,6 +10,7 @@ mod local;
 mod node;
 mod plan;
 mod validate;
+mod verdict;
 
 #[derive(Parser)]
 #[command(
@@ -34,6 +35,9 @@ enum Command {
     Down(local::DownArgs),
     /// Summarise a run's telemetry and plot it (SVG).
     Report(local::ReportArgs),
+    /// A Constellation's objectives as judged in a cluster: table, JUnit and exit status
+    /// (0 all passed, 1 one failed, 2 one could not be judged).
+    Verdict(verdict::Args),
     /// Print the Constellation CustomResourceDefinition (YAML).
     Crd,
     /// Run the Kubernetes operator: Constellations to pods, status and events.
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Run(args) => local::run(args),
         Command::Down(args) => local::down(args),
         Command::Report(args) => local::report(args),
+        Command::Verdict(args) => verdict::run(args),
         Command::Crd => kube::crd(),
         Command::Operator(args) => kube::operator(args),
         Command::Agent(args) => kube::agent(args),

@@ -389,6 +389,8 @@ async fn apply(
         Phase::Running | Phase::Degraded => Action::requeue(ctx.settings.resync),
         Phase::Pending | Phase::Creating => Action::requeue(CREATING_RESYNC),
         Phase::Failed => Action::await_change(),
+        // Agents may still withdraw; nothing runs out of time any more.
+        Phase::Finished => Action::requeue(ctx.settings.resync),
     })
 }
 
@@ -506,8 +508,24 @@ async fn report_changes(
     {
         let ready = status.conditions.iter().find(|c| c.type_ == status::READY);
         let note = ready.map(|c| c.message.clone()).unwrap_or_default();
-        let type_ = if phase == Phase::Degraded { EventType::Warning } else { EventType::Normal };
+        let met = status.conditions.iter().find(|c| c.type_ == status::OBJECTIVES_MET);
+        let note = match (phase, met) {
+            (Phase::Finished, Some(c)) => format!("{}: {}", c.reason, c.message),
+            _ => note,
+        };
+        let warn =
+            phase == Phase::Degraded || (phase == Phase::Finished && met.is_some_and(|c| c.status != "True"));
+        let type_ = if warn { EventType::Warning } else { EventType::Normal };
         publish(ctx, cst, type_, phase.as_str(), note).await;
+    }
+    // An objective failing is news once (the agents judge while the run lasts).
+    for o in status.objectives.iter().filter(|o| o.result == "FAIL") {
+        let failed_before =
+            previous.is_some_and(|p| p.objectives.iter().any(|b| b.name == o.name && b.result == "FAIL"));
+        if !failed_before {
+            let note = format!("{} ({}, {}): {}", o.name, o.requirement, o.window, o.detail);
+            publish(ctx, cst, EventType::Warning, "ObjectiveFailed", note).await;
+        }
     }
     let Some(sim) = orbitnet_api::sim_time(status.started_at.as_deref(), now) else { return };
     let uid = uid_of(cst);

@@ -5,10 +5,16 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use orbitnet_model::spec::GroundPolicy;
 use orbitnet_model::{Plan, SimTime, SpecDuration};
 
-use orbitnet_api::crd::{AgentReport, Condition, ConstellationStatus, Phase};
+use orbitnet_api::crd::{AgentReport, Condition, ConstellationStatus, ObjectiveStatus, Phase};
 
 pub const READY: &str = "Ready";
 pub const DEGRADED: &str = "Degraded";
+/// Only for a spec with objectives: Unknown while the run lasts, then True or False.
+pub const OBJECTIVES_MET: &str = "ObjectivesMet";
+
+/// How long after the end of an experiment the operator waits for the agents' final
+/// verdicts before it calls the missing ones inconclusive.
+pub const VERDICT_GRACE: SpecDuration = SpecDuration::from_secs(60);
 
 /// A pod as the status needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +79,11 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
         && !ready
         && (previous.observed_generation.is_some_and(|g| g < generation)
             || previous.agents.iter().any(|a| a.observed_generation < generation));
-    let phase = if ready {
+    let sim = orbitnet_api::sim_time(started_at.as_deref(), o.now);
+    let (objectives, finished) = objectives(plan, &previous, sim, generation);
+    let phase = if finished {
+        Phase::Finished
+    } else if ready {
         Phase::Running
     } else if updating {
         Phase::Creating
@@ -98,8 +108,14 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
     let degraded = phase == Phase::Degraded;
     let (degraded_reason, degraded_message) =
         if degraded { (ready_reason, ready_message.clone()) } else { ("AsExpected", String::new()) };
+    let mut conditions = vec![
+        condition(&previous, READY, ready, ready_reason, &ready_message, o),
+        condition(&previous, DEGRADED, degraded, degraded_reason, &degraded_message, o),
+    ];
+    if !plan.objectives.is_empty() {
+        conditions.push(objectives_condition(&previous, &objectives, finished, o));
+    }
 
-    let sim = orbitnet_api::sim_time(started_at.as_deref(), o.now);
     let t = sim.unwrap_or(SimTime::ZERO);
     let state = plan.state_at(t);
     let active_faults = state
@@ -112,10 +128,7 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
     ConstellationStatus {
         observed_generation: o.generation,
         phase: Some(phase),
-        conditions: vec![
-            condition(&previous, READY, ready, ready_reason, &ready_message, o),
-            condition(&previous, DEGRADED, degraded, degraded_reason, &degraded_message, o),
-        ],
+        conditions,
         nodes: Some(count(nodes)),
         pods: Some(count(o.pods.len())),
         pods_running: Some(count(running)),
@@ -126,7 +139,106 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
             SpecDuration::from_secs(u64::try_from(t.as_nanos() / 1_000_000_000).unwrap_or(0)).to_string()
         }),
         active_faults,
+        objectives,
         agents: Vec::new(),
+    }
+}
+
+/// Each objective as the agent receiving its flow last judged it (pending until one has),
+/// and whether the experiment is over: its `duration` has passed and every verdict is
+/// final, or `VERDICT_GRACE` more has passed (the verdicts still missing are then
+/// inconclusive). Once finished, a generation stays finished.
+fn objectives(
+    plan: &Plan,
+    previous: &ConstellationStatus,
+    sim: Option<SimTime>,
+    generation: i64,
+) -> (Vec<ObjectiveStatus>, bool) {
+    let reported = |name: &str| {
+        previous
+            .agents
+            .iter()
+            .filter(|a| a.observed_generation == generation)
+            .find_map(|a| a.objectives.iter().find(|s| s.name == name))
+    };
+    let mut list: Vec<ObjectiveStatus> = plan
+        .objectives
+        .iter()
+        .map(|o| {
+            reported(&o.name).cloned().unwrap_or_else(|| ObjectiveStatus {
+                name: o.name.clone(),
+                flow: plan.flows[o.flow].name.clone(),
+                requirement: o.requirement.to_string(),
+                window: o.window.describe.clone(),
+                result: "PENDING".into(),
+                detail: "no verdict yet from the agent of the flow's receiving node".into(),
+                ..ObjectiveStatus::default()
+            })
+        })
+        .collect();
+    let Some(duration) = plan.duration else { return (list, false) };
+    let was_finished =
+        previous.phase == Some(Phase::Finished) && previous.observed_generation == Some(generation);
+    let end = SimTime::ZERO.checked_add(duration);
+    let over = |extra: SpecDuration| {
+        sim.zip(end.and_then(|e| e.checked_add(extra))).is_some_and(|(now, end)| now >= end)
+    };
+    let all_settled = list.iter().all(|s| s.settled);
+    let finished = was_finished || (over(SpecDuration::ZERO) && all_settled) || over(VERDICT_GRACE);
+    if finished {
+        for s in list.iter_mut().filter(|s| !s.settled) {
+            s.result = "INCONCLUSIVE".into();
+            s.detail = format!(
+                "no final verdict from the agent of the flow's receiving node within {VERDICT_GRACE} of the end ({})",
+                s.detail
+            );
+            s.settled = true;
+        }
+    }
+    (list, finished)
+}
+
+/// `ObjectivesMet`: Unknown while the run lasts; then True if every objective passed,
+/// False (reason `Failed` or `Inconclusive`) otherwise, naming them.
+fn objectives_condition(
+    previous: &ConstellationStatus,
+    objectives: &[ObjectiveStatus],
+    finished: bool,
+    o: &Observed,
+) -> Condition {
+    let named = |result: &str| -> Vec<String> {
+        objectives
+            .iter()
+            .filter(|s| s.result == result)
+            .map(|s| format!("{}: {}", s.name, s.detail))
+            .collect()
+    };
+    let (status, reason, message) = if !finished {
+        let judged = objectives.iter().filter(|s| s.result != "PENDING").count();
+        (
+            "Unknown",
+            "Running",
+            format!("the run lasts; {judged} of {} objectives judged so far", objectives.len()),
+        )
+    } else if !named("FAIL").is_empty() {
+        ("False", "Failed", named("FAIL").join("; "))
+    } else if !named("INCONCLUSIVE").is_empty() {
+        ("False", "Inconclusive", named("INCONCLUSIVE").join("; "))
+    } else {
+        ("True", "AllPassed", format!("all {} objectives passed", objectives.len()))
+    };
+    let last_transition_time = previous
+        .conditions
+        .iter()
+        .find(|c| c.type_ == OBJECTIVES_MET && c.status == status)
+        .map_or_else(|| rfc3339(o.now), |c| c.last_transition_time.clone());
+    Condition {
+        type_: OBJECTIVES_MET.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        last_transition_time,
+        observed_generation: o.generation,
     }
 }
 
@@ -265,6 +377,90 @@ mod tests {
 
     fn get<'a>(s: &'a ConstellationStatus, type_: &str) -> &'a Condition {
         s.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    /// tiny with a 60 s experiment: one flow from alpha to bravo, two objectives.
+    const MISSION: &str = "  duration: 60s\n  traffic:\n  - {name: tracks, from: alpha, to: bravo, packetsPerSecond: 10}\n  objectives:\n  - {flow: tracks, kind: delivery, minPct: 99}\n  - {flow: tracks, kind: outage, maxS: 1}\n";
+
+    fn judged(name: &str, result: &str, settled: bool) -> ObjectiveStatus {
+        ObjectiveStatus {
+            name: name.into(),
+            flow: "tracks".into(),
+            result: result.into(),
+            value: Some(99.5),
+            detail: format!("{name} measured"),
+            settled,
+            ..ObjectiveStatus::default()
+        }
+    }
+
+    #[test]
+    fn an_experiment_finishes_with_the_agents_verdicts_in_the_status() {
+        let (_, plan) = constellation(&format!("{TINY}{MISSION}"));
+        let running = pods(&plan, "Running", Some("worker-1"));
+        let mut previous = ConstellationStatus {
+            started_at: Some("2026-11-24T12:00:00Z".into()),
+            phase: Some(Phase::Running),
+            observed_generation: Some(1),
+            ..ConstellationStatus::default()
+        };
+        let at = |s: i64| now() + chrono::Duration::seconds(s);
+        let o =
+            Observed { generation: Some(1), previous: None, plan: Ok(&plan), pods: &running, now: at(30) };
+        // Half-way: no verdict yet, then the receiving agent's running figures.
+        previous.agents = vec![agent("worker-1", 10)];
+        let s = compute(&Observed { previous: Some(&previous), ..o.clone() });
+        assert_eq!(s.phase, Some(Phase::Running));
+        assert_eq!(s.objectives.len(), 2);
+        assert!(s.objectives.iter().all(|o| o.result == "PENDING" && !o.settled), "{:?}", s.objectives);
+        let met = get(&s, OBJECTIVES_MET);
+        assert_eq!((met.status.as_str(), met.reason.as_str()), ("Unknown", "Running"));
+
+        // After the end, final verdicts: one failed.
+        previous.agents[0].objectives =
+            vec![judged("tracks-delivery", "PASS", true), judged("tracks-outage", "FAIL", true)];
+        let s = compute(&Observed { previous: Some(&previous), now: at(65), ..o.clone() });
+        assert_eq!(s.phase, Some(Phase::Finished));
+        let met = get(&s, OBJECTIVES_MET);
+        assert_eq!((met.status.as_str(), met.reason.as_str()), ("False", "Failed"));
+        assert!(met.message.contains("tracks-outage: tracks-outage measured"), "{}", met.message);
+        assert_eq!(s.objectives[0].verdict().unwrap().outcome(), orbitnet_mission::Outcome::Pass);
+
+        // All passed: True; and a finished generation stays finished.
+        previous.agents[0].objectives =
+            vec![judged("tracks-delivery", "PASS", true), judged("tracks-outage", "PASS", true)];
+        let s = compute(&Observed { previous: Some(&previous), now: at(65), ..o.clone() });
+        assert_eq!((get(&s, OBJECTIVES_MET).status.as_str(), s.phase), ("True", Some(Phase::Finished)));
+        let s = compute(&Observed { previous: Some(&s), now: at(300), ..o.clone() });
+        assert_eq!(s.phase, Some(Phase::Finished));
+    }
+
+    #[test]
+    fn verdicts_missing_after_the_grace_period_are_inconclusive() {
+        let (_, plan) = constellation(&format!("{TINY}{MISSION}"));
+        let running = pods(&plan, "Running", Some("worker-1"));
+        let mut previous = ConstellationStatus {
+            started_at: Some("2026-11-24T12:00:00Z".into()),
+            phase: Some(Phase::Running),
+            observed_generation: Some(1),
+            agents: vec![agent("worker-1", 10)],
+            ..ConstellationStatus::default()
+        };
+        previous.agents[0].objectives = vec![judged("tracks-delivery", "PENDING", false)];
+        let at = |s: i64| now() + chrono::Duration::seconds(s);
+        let o = Observed {
+            generation: Some(1),
+            previous: Some(&previous),
+            plan: Ok(&plan),
+            pods: &running,
+            now: at(90),
+        };
+        assert_eq!(compute(&o).phase, Some(Phase::Running), "still within the grace period");
+        let s = compute(&Observed { now: at(121), ..o });
+        assert_eq!(s.phase, Some(Phase::Finished));
+        assert!(s.objectives.iter().all(|o| o.result == "INCONCLUSIVE" && o.settled), "{:?}", s.objectives);
+        let met = get(&s, OBJECTIVES_MET);
+        assert_eq!((met.status.as_str(), met.reason.as_str()), ("False", "Inconclusive"));
     }
 
     #[test]

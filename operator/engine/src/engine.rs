@@ -267,9 +267,20 @@ impl<H: Host> Engine<H> {
         Ok(())
     }
 
-    /// Stops the flows and returns everything measured of each (empty without traffic).
-    pub fn finish_traffic(&mut self) -> Vec<orbitnet_mission::FlowSeries> {
-        self.traffic.take().map(crate::traffic::Traffic::finish).unwrap_or_default()
+    /// Whether the flows run (`start_traffic` succeeded).
+    pub fn traffic_started(&self) -> bool {
+        self.traffic.is_some()
+    }
+
+    /// What the flows measured so far (empty without traffic).
+    pub fn traffic_snapshot(&self) -> Vec<orbitnet_mission::FlowSeries> {
+        self.traffic.as_ref().map(crate::traffic::Traffic::snapshot).unwrap_or_default()
+    }
+
+    /// Stops the flows and returns everything measured of each (empty without traffic);
+    /// with `wait`, after the datagrams in flight have arrived.
+    pub fn finish_traffic(&mut self, wait: bool) -> Vec<orbitnet_mission::FlowSeries> {
+        self.traffic.take().map(|t| t.finish(wait)).unwrap_or_default()
     }
 
     pub fn plan(&self) -> &Plan {

@@ -25,7 +25,7 @@ use crate::clock::Clock;
 
 const MAGIC: u32 = 0x4f52_4246; // "ORBF"
 /// Bytes of the header every datagram starts with.
-pub const HEADER_BYTES: usize = 40;
+pub const HEADER_BYTES: usize = 48;
 /// A datagram still in flight this long after it was sent counts as lost.
 pub const IN_FLIGHT: Duration = Duration::from_secs(2);
 
@@ -37,6 +37,9 @@ struct Header {
     k: i64,
     sent_t_ns: i64,
     sent_wall_ns: i64,
+    /// The sequence number of the first datagram of tick `k`: a receiver on another host
+    /// learns from it how many were sent in each tick.
+    tick_first_seq: u64,
 }
 
 impl Header {
@@ -48,6 +51,7 @@ impl Header {
         buf[16..24].copy_from_slice(&self.k.to_le_bytes());
         buf[24..32].copy_from_slice(&self.sent_t_ns.to_le_bytes());
         buf[32..40].copy_from_slice(&self.sent_wall_ns.to_le_bytes());
+        buf[40..48].copy_from_slice(&self.tick_first_seq.to_le_bytes());
     }
 
     fn read(buf: &[u8]) -> Option<Self> {
@@ -61,6 +65,7 @@ impl Header {
             k: u64_at(16) as i64,
             sent_t_ns: u64_at(24) as i64,
             sent_wall_ns: u64_at(32) as i64,
+            tick_first_seq: u64_at(40),
         })
     }
 }
@@ -238,15 +243,9 @@ impl Traffic {
         std::mem::take(&mut *self.shared.errors.lock().expect("no thread panics holding it"))
     }
 
-    /// Stops sending, waits for what is in flight, stops receiving; returns everything
-    /// measured per flow (flows without an end here stay empty).
-    pub fn finish(mut self) -> Vec<FlowSeries> {
-        self.shared.applied.store(i64::MIN, Ordering::Release);
-        std::thread::sleep(IN_FLIGHT);
-        self.shared.stop.store(true, Ordering::Release);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+    /// Everything measured so far per flow (sender and receiver counts merged, the model
+    /// beside each tick); flows without an end here stay empty.
+    pub fn snapshot(&self) -> Vec<FlowSeries> {
         let sent = self.shared.sent.lock().expect("no thread panics holding it");
         let received = self.shared.received.lock().expect("no thread panics holding it");
         let model = self.shared.model.lock().expect("no thread panics holding it");
@@ -262,6 +261,21 @@ impl Traffic {
                 s
             })
             .collect()
+    }
+
+    /// Stops sending, waits for what is in flight (`wait`; not needed when what was sent
+    /// in the last `IN_FLIGHT` does not count), stops receiving; returns everything
+    /// measured per flow (flows without an end here stay empty).
+    pub fn finish(mut self, wait: bool) -> Vec<FlowSeries> {
+        self.shared.applied.store(i64::MIN, Ordering::Release);
+        if wait {
+            std::thread::sleep(IN_FLIGHT);
+        }
+        self.shared.stop.store(true, Ordering::Release);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.snapshot()
     }
 }
 
@@ -330,6 +344,8 @@ fn send_loop(
         interval: Duration,
         next: Instant,
         seq: u64,
+        /// The tick of the last datagram, and the sequence number its tick began with.
+        tick: (i64, u64),
         buf: Vec<u8>,
         failed: bool,
     }
@@ -342,6 +358,7 @@ fn send_loop(
             interval: Duration::from_secs_f64(1.0 / flows[flow].packets_per_second),
             next: now,
             seq: 0,
+            tick: (i64::MIN, 0),
             buf: vec![0u8; flows[flow].size_bytes as usize],
             failed: false,
         })
@@ -366,12 +383,16 @@ fn send_loop(
                 if k == i64::MIN || !flows[s.flow].active_at(t) {
                     continue;
                 }
+                if s.tick.0 != k {
+                    s.tick = (k, s.seq);
+                }
                 let header = Header {
                     flow: s.flow as u16,
                     seq: s.seq,
                     k,
                     sent_t_ns: t.as_nanos(),
                     sent_wall_ns: wall_ns(),
+                    tick_first_seq: s.tick.1,
                 };
                 header.write(&mut s.buf);
                 match s.socket.send(&s.buf) {
@@ -454,6 +475,7 @@ fn receive_loop(shared: &Shared, sockets: Vec<(usize, UdpSocket)>, tick: orbitne
                     flow,
                     Arrival {
                         seq: h.seq,
+                        tick_first_seq: h.tick_first_seq,
                         k: h.k,
                         tick_t,
                         sent_t: SimTime::from_nanos(h.sent_t_ns).as_secs_f64(),
@@ -513,6 +535,7 @@ mod tests {
             k: -3,
             sent_t_ns: 123_456_789,
             sent_wall_ns: 1_800_000_000_000_000_000,
+            tick_first_seq: (1 << 40) - 5,
         };
         let mut buf = [0u8; HEADER_BYTES];
         h.write(&mut buf);

@@ -394,7 +394,7 @@ fn run_loop(
     let t = clock.time_of(k);
     if flows > 0 {
         view.message("stopping the flows (waiting 2 s for datagrams in flight)");
-        let series = emu.engine.finish_traffic();
+        let series = emu.engine.finish_traffic(true);
         let run = orbitnet_mission::Span {
             from: span.start.as_secs_f64(),
             to: t.as_secs_f64() + emu.engine.plan().tick.as_secs_f64(),

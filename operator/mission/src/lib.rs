@@ -11,4 +11,4 @@ pub mod verdict;
 
 pub use measure::{Arrival, FlowSeries, FlowTick, Histogram, ModelTick, Receiver};
 pub use predict::Predictor;
-pub use verdict::{Outcome, Span, Verdict, evaluate, exit_status, predict, table};
+pub use verdict::{Outcome, Span, Verdict, evaluate, exit_status, judge_received, predict, table};

@@ -141,6 +141,10 @@ pub struct FlowSeries {
     /// Send times of the first and last datagrams delivered, s.
     pub first_delivered: Option<f64>,
     pub last_delivered: Option<f64>,
+    /// The sequence number each tick's datagrams began with, as delivered datagrams say:
+    /// a receiver without the sender's counts works out from them what was sent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tick_starts: BTreeMap<i64, u64>,
 }
 
 impl FlowSeries {
@@ -186,6 +190,32 @@ impl FlowSeries {
         self.last_sent = max(self.last_sent, other.last_sent);
         self.first_delivered = min(self.first_delivered, other.first_delivered);
         self.last_delivered = max(self.last_delivered, other.last_delivered);
+        self.tick_starts.extend(other.tick_starts.iter().map(|(&k, &s)| (k, s)));
+    }
+
+    /// Whether the sender's counts are here (its end runs in this process).
+    pub fn has_sender_counts(&self) -> bool {
+        self.ticks.values().any(|t| t.sent > 0)
+    }
+
+    /// Fills in what was sent in each of `ticks` ((tick, its time), the ticks the flow sent
+    /// in, in order), for a receiver without the sender's counts: between two ticks whose
+    /// first sequence numbers are known, their difference; elsewhere (no datagram of the
+    /// tick or the next delivered) `per_tick`, the flow's rate times the tick, never fewer
+    /// than were delivered. The send span becomes these ticks' span (`tick_s` long each).
+    pub fn sent_from_sequence(&mut self, ticks: &[(i64, f64)], per_tick: f64, tick_s: f64) {
+        for &(k, t) in ticks {
+            let counted = match (self.tick_starts.get(&k), self.tick_starts.get(&(k + 1))) {
+                (Some(&a), Some(&b)) if b >= a => b - a,
+                _ => per_tick.round() as u64,
+            };
+            let tick = self.tick(k, t);
+            tick.sent = counted.max(tick.received);
+        }
+        if let (Some(&(_, first)), Some(&(_, last))) = (ticks.first(), ticks.last()) {
+            self.first_sent = Some(first);
+            self.last_sent = Some(last + tick_s);
+        }
     }
 }
 
@@ -203,6 +233,8 @@ pub struct Receiver {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Arrival {
     pub seq: u64,
+    /// The sequence number the datagram's tick began with.
+    pub tick_first_seq: u64,
     /// The tick it was sent in, and that tick's time (s).
     pub k: i64,
     pub tick_t: f64,
@@ -218,6 +250,7 @@ const SEEN_WINDOW: u64 = 1 << 16;
 impl Receiver {
     /// Counts one delivered datagram into `series`.
     pub fn arrived(&mut self, series: &mut FlowSeries, a: Arrival) {
+        series.tick_starts.entry(a.k).or_insert(a.tick_first_seq);
         if a.seq < self.floor || !self.seen.insert(a.seq) {
             series.tick(a.k, a.tick_t).duplicates += 1;
             return;
@@ -263,6 +296,7 @@ mod tests {
         let sent_t = seq as f64 * 0.01;
         Arrival {
             seq,
+            tick_first_seq: sent_t.floor() as u64 * 100,
             k: sent_t.floor() as i64,
             tick_t: sent_t.floor(),
             sent_t,
@@ -304,6 +338,23 @@ mod tests {
         assert!((s.gaps[0].from - 0.09).abs() < 1e-9 && (s.gaps[0].to - 0.6).abs() < 1e-9, "{:?}", s.gaps);
         assert_eq!(s.first_delivered, Some(0.0));
         assert!((s.last_delivered.unwrap() - 0.61).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_receiver_alone_works_out_what_was_sent_from_sequence_numbers() {
+        // 100 a second for 5 s; everything of second 2 lost, and half of second 4.
+        let mut s = FlowSeries::default();
+        let mut r = Receiver::default();
+        for seq in (0..200).chain(300..450) {
+            r.arrived(&mut s, arrival(seq, 5.0));
+        }
+        assert!(!s.has_sender_counts());
+        let ticks: Vec<(i64, f64)> = (0..5).map(|k| (k, k as f64)).collect();
+        s.sent_from_sequence(&ticks, 100.0, 1.0);
+        let sent: Vec<u64> = s.ticks.values().map(|t| t.sent).collect();
+        // Ticks 0, 1 and 3 from the next tick's first number; 2 and 4 from the rate.
+        assert_eq!(sent, vec![100, 100, 100, 100, 100]);
+        assert_eq!((s.first_sent, s.last_sent), (Some(0.0), Some(5.0)));
     }
 
     #[test]

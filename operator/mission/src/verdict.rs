@@ -309,6 +309,39 @@ pub fn predict(plan: &Plan, o: &ObjectiveDef, ticks: &[(f64, ModelTick)], run_to
     }
 }
 
+/// The verdicts of the objectives whose flows end at a node `here` holds, on what arrived
+/// by emulation time `to` of a run that began at 0. A flow whose sender runs in another
+/// process gets its sent counts from the sequence numbers that arrived
+/// (`FlowSeries::sent_from_sequence`), from the first tick a datagram came from.
+pub fn judge_received(
+    plan: &Plan,
+    series: &[FlowSeries],
+    here: &dyn Fn(orbitnet_model::NodeIdx) -> bool,
+    to: f64,
+) -> Vec<Verdict> {
+    let tick_s = plan.tick.as_secs_f64();
+    plan.objectives
+        .iter()
+        .filter(|o| here(plan.flows[o.flow].to))
+        .map(|o| {
+            let flow = &plan.flows[o.flow];
+            let mut s = series.get(o.flow).cloned().unwrap_or_default();
+            if !s.has_sender_counts()
+                && let Some(&first) = s.tick_starts.keys().next()
+            {
+                let ticks: Vec<(i64, f64)> = (first..)
+                    .map(|k| (k, plan.tick_time(k)))
+                    .take_while(|(_, t)| t.as_secs_f64() < to)
+                    .filter(|(_, t)| flow.active_at(*t))
+                    .map(|(k, t)| (k, t.as_secs_f64()))
+                    .collect();
+                s.sent_from_sequence(&ticks, flow.packets_per_second * tick_s, tick_s);
+            }
+            evaluate(plan, o, &s, Span { from: 0.0, to })
+        })
+        .collect()
+}
+
 /// 0 when every objective passed, 1 when one failed, 2 when none failed but one could not
 /// be judged.
 pub fn exit_status(verdicts: &[Verdict]) -> i32 {
@@ -390,7 +423,10 @@ mod tests {
                 ModelTick { path: true, delay_ms: Some(40.0), hops: 3, delivery: 1.0, jitter_ms: 0.0 };
             if !lost(t) {
                 let delay_ns = (delay_ms(t) * 1e6) as i64;
-                r.arrived(&mut s, Arrival { seq, k, tick_t: k as f64, sent_t: t, delay_ns });
+                r.arrived(
+                    &mut s,
+                    Arrival { seq, tick_first_seq: k as u64 * 100, k, tick_t: k as f64, sent_t: t, delay_ns },
+                );
             }
         }
         s
@@ -505,7 +541,14 @@ mod tests {
         for seq in [0, 2, 1, 2, 3, 3] {
             r.arrived(
                 &mut s,
-                Arrival { seq, k: 0, tick_t: 0.0, sent_t: seq as f64 * 0.01, delay_ns: 1_000_000 },
+                Arrival {
+                    seq,
+                    tick_first_seq: 0,
+                    k: 0,
+                    tick_t: 0.0,
+                    sent_t: seq as f64 * 0.01,
+                    delay_ns: 1_000_000,
+                },
             );
         }
         let v = verdict("{flow: tracks, kind: delivery, minPct: 100, window: {to: 1s}}", &s, RUN);
@@ -557,6 +600,26 @@ mod tests {
             "no path from alpha to bravo for 5 s inside the window (from 50 s): maxS 2 cannot hold"
         );
         assert_eq!(v.outcome(), Outcome::Fail);
+    }
+
+    #[test]
+    fn a_receiver_alone_judges_its_flows_from_sequence_numbers() {
+        // What a receiver on another host than the sender sees: no sent counts.
+        let full = series(100, |_| 40.0, |t| (50.0..55.0).contains(&t));
+        let mut received = full.clone();
+        for t in received.ticks.values_mut() {
+            t.sent = 0;
+        }
+        let p = plan(
+            "  - {flow: tracks, kind: delivery, minPct: 99}\n  - {flow: tracks, kind: outage, maxS: 1}\n",
+        );
+        let bravo = p.node_index("bravo").unwrap();
+        let v = judge_received(&p, &[received], &|n| n == bravo, 100.0);
+        assert_eq!(v.len(), 2);
+        assert_eq!(measured(&v[0]), (Some(95.0), Outcome::Fail), "{:?}", v[0]);
+        let (outage, _) = measured(&v[1]);
+        assert!((outage.unwrap() - 5.01).abs() < 1e-6, "{:?}", v[1]);
+        assert!(judge_received(&p, &[full], &|n| n != bravo, 100.0).is_empty(), "not received here");
     }
 
     #[test]

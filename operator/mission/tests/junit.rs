@@ -38,7 +38,10 @@ fn the_junit_file_is_valid_against_the_schema_ci_systems_read() {
     }
     let xml = junit("backbone", &verdicts, 61.5, "2026-11-30T17:30:48");
     assert!(xml.contains("tests=\"3\" failures=\"1\" errors=\"1\""), "{xml}");
-    assert!(xml.contains("<failure message=\"151.50 ms &gt; 150 &amp; &apos;more&apos;\" type=\"objective\">"), "{xml}");
+    assert!(
+        xml.contains("<failure message=\"151.50 ms &gt; 150 &amp; &apos;more&apos;\" type=\"objective\">"),
+        "{xml}"
+    );
     assert!(xml.contains("<error message=\"inconclusive: the run ended at 40 s\""), "{xml}");
     // A timestamp with a zone is not what the format's readers take.
     let zoned = junit("backbone", &verdicts, 1.0, "2026-11-30T17:30:48Z");

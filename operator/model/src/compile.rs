@@ -1545,7 +1545,7 @@ mod tests {
         let p = mission(
             "  traffic:\n  - {name: tracks, from: g, to: h, packetsPerSecond: 5, sizeBytes: 8, dscp: 64}",
         );
-        assert_problem(&p, &["spec.traffic[0].sizeBytes", "8 is outside 40..1472"]);
+        assert_problem(&p, &["spec.traffic[0].sizeBytes", "8 is outside 48..1472"]);
         assert_problem(&p, &["spec.traffic[0].dscp", "64 is outside 0..63"]);
         let p = mission(
             "  traffic:\n  - {name: a, from: g, to: h, packetsPerSecond: 5}\n  - {name: A, from: h, to: g, packetsPerSecond: 5}",

@@ -13,8 +13,8 @@ use crate::time::SimTime;
 pub const MAX_FLOWS: u32 = 256;
 pub const MAX_OBJECTIVES: u32 = 256;
 pub const MAX_PACKETS_PER_SECOND: f64 = 100_000.0;
-/// The smallest payload holds the measurement header (40 bytes); the largest fits a 1,500-byte MTU.
-pub const MIN_SIZE_BYTES: u32 = 40;
+/// The smallest payload holds the measurement header (48 bytes); the largest fits a 1,500-byte MTU.
+pub const MIN_SIZE_BYTES: u32 = 48;
 pub const MAX_SIZE_BYTES: u32 = 1_472;
 pub const MAX_DSCP: u32 = 63;
 pub const MAX_LATENCY_MS: f64 = 3_600_000.0;
