@@ -25,6 +25,7 @@ use orbitnet_api::crd::{AgentReport, Constellation};
 use orbitnet_api::labels::LABEL_CONSTELLATION;
 use orbitnet_api::reports;
 use orbitnet_dataplane::{Conn, NlError};
+use orbitnet_engine::metrics::FlowMetrics;
 use orbitnet_engine::{Clock, ProblemKind};
 use orbitnet_model::{NodeIdx, SimTime};
 use tokio::sync::mpsc;
@@ -42,6 +43,8 @@ pub struct Options {
     pub proc_root: PathBuf,
     /// How often the round trip to each peer node is measured.
     pub probe_every: Duration,
+    /// Where the flows' and objectives' Prometheus metrics are served, if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// The longest the loop sleeps: a spec edit or a new pod is seen within this.
@@ -76,6 +79,8 @@ pub enum AgentError {
     Join(#[source] tokio::task::JoinError),
     #[error("a worker thread panicked")]
     WorkerPanicked,
+    #[error("serving metrics on {0}")]
+    Metrics(std::net::SocketAddr, #[source] std::io::Error),
 }
 
 /// What the reporter writes.
@@ -114,6 +119,12 @@ pub async fn run(
     let underlay = Arc::new(Mutex::new(Underlay::default()));
     // Opened once here so that a missing capability fails the start, not every constellation.
     drop(Conn::open_here("host").map_err(AgentError::HostNetlink)?);
+    let metrics = Arc::new(FlowMetrics::default());
+    if let Some(addr) = opts.metrics_addr {
+        let bound = orbitnet_engine::metrics::serve(addr, Arc::clone(&metrics))
+            .map_err(|e| AgentError::Metrics(addr, e))?;
+        tracing::info!(%bound, "serving the flows' metrics at /metrics");
+    }
     let dataplane = {
         let mut l = Loop {
             here: opts.node_name.clone(),
@@ -126,6 +137,7 @@ pub async fn run(
             netns: HashMap::new(),
             host_netns: pods::netns_inode(Path::new("/proc/self/ns/net")),
             last_scan: None,
+            metrics,
         };
         let stop = Arc::clone(&stop);
         std::thread::Builder::new()
@@ -311,6 +323,7 @@ struct Loop {
     /// The agent's own network namespace (the host's): never taken for a pod's.
     host_netns: Option<u64>,
     last_scan: Option<Instant>,
+    metrics: Arc<FlowMetrics>,
 }
 
 impl Loop {
@@ -492,6 +505,9 @@ impl Loop {
         if held.wired.due(k) {
             let one_way = self.underlay.lock().map(|u| u.one_way_us()).unwrap_or_default();
             let tick = held.wired.apply(k, one_way);
+            for (i, ft) in &tick.flows {
+                self.metrics.observe(&held.name, &held.wired.plan().flows[*i].name, ft);
+            }
             held.apply_errors = tick
                 .problems
                 .iter()
@@ -505,7 +521,7 @@ impl Loop {
             held.lag_ms = clock.map_or(0, |c| u32::try_from(c.late(k).as_millis()).unwrap_or(u32::MAX));
         }
         if let Some(clock) = clock {
-            mission(held, &placed.local, &local, clock);
+            mission(held, &placed.local, &local, clock, &self.metrics);
         }
         let (links_built, links_up) = held.wired.links();
         let mut problems = held.wired.build_errors.iter().chain(&held.apply_errors);
@@ -566,6 +582,7 @@ fn mission(
     placed: &HashMap<NodeIdx, String>,
     local: &HashMap<NodeIdx, LocalNs>,
     clock: Clock,
+    metrics: &FlowMetrics,
 ) {
     if held.wired.plan().flows.is_empty() || held.finished {
         return;
@@ -616,6 +633,7 @@ fn mission(
     let to = end.map_or(settled, |e| e.as_secs_f64().min(settled));
     let verdicts = orbitnet_mission::judge_received(plan, &series, &|n| placed.contains_key(&n), to);
     held.objectives = verdicts.iter().map(|v| ObjectiveStatus::of(v, over)).collect();
+    metrics.verdicts(&held.name, &verdicts, over);
     if over {
         held.finished = true;
         tracing::info!(

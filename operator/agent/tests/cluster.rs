@@ -616,6 +616,24 @@ fn experiment() {
     ])
     .unwrap();
     assert!(!events.trim().is_empty(), "an ObjectiveFailed event");
+    // The agent's metrics endpoint (hostNetwork) says the same.
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect("127.0.0.1:9465").expect("the agent's metrics port");
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut page = String::new();
+        s.read_to_string(&mut page).unwrap();
+        page
+    };
+    for line in [
+        format!(r#"orbitnet_objective_result{{constellation="{name}",objective="instant",result="FAIL"}} 1"#),
+        format!(
+            r#"orbitnet_objective_result{{constellation="{name}",objective="delivered",result="PASS"}} 1"#
+        ),
+        format!(r#"orbitnet_flow_model_path{{constellation="{name}",flow="tracks"}} 1"#),
+    ] {
+        assert!(metrics.contains(&line), "the agent's /metrics lacks {line}:\n{metrics}");
+    }
     let n = plan.nodes.len();
     kubectl(&["-n", NAMESPACE, "delete", "constellation", name, "--wait=false"]).unwrap();
     wait_for("the experiment's Constellation to go", Duration::from_secs(150), || {

@@ -41,6 +41,9 @@ pub struct AgentArgs {
     /// Seconds between round-trip measurements to each peer node (underlay compensation).
     #[arg(long, default_value_t = 10)]
     probe_s: u64,
+    /// Serve the flows' and objectives' Prometheus metrics here (/metrics); "off" for none.
+    #[arg(long, default_value = "0.0.0.0:9465")]
+    metrics_addr: String,
 }
 
 pub fn crd() -> anyhow::Result<()> {
@@ -95,6 +98,13 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
         node_name: args.node_name,
         proc_root: args.proc_root,
         probe_every: Duration::from_secs(args.probe_s.max(1)),
+        metrics_addr: match args.metrics_addr.as_str() {
+            "off" => None,
+            addr => Some(
+                addr.parse()
+                    .with_context(|| format!("--metrics-addr {addr:?}: an address and port, or off"))?,
+            ),
+        },
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async { Ok(orbitnet_agent::run::run(connect().await?, options, stopped()).await?) })

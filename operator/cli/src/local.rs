@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// Write the objectives' verdicts as JUnit XML to this file (implies --check).
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Serve the flows' and objectives' Prometheus metrics at http://ADDR/metrics.
+    #[arg(long)]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 fn parse_duration(s: &str) -> Result<SpecDuration, String> {
@@ -111,6 +114,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         check,
         junit: args.junit,
+        metrics: args.metrics,
     })?;
     if check {
         crate::verdict_status(&summary.verdicts)?;

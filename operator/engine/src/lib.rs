@@ -12,6 +12,7 @@
 pub mod clock;
 mod engine;
 mod lookahead;
+pub mod metrics;
 pub mod settings;
 pub mod traffic;
 

@@ -1,12 +1,14 @@
-//! `orbitnet report FILE.jsonl`: what a run did, in a few lines, and two plots (SVG):
-//! links up over time, and the one-way delay of the followed paths over time.
+//! `orbitnet report FILE.jsonl`: what a run did, in a few lines, and plots (SVG): links up
+//! over time, the one-way delay of the followed paths over time, and for each flow its
+//! measured one-way delay beside the model's, with the faults' windows shaded and the
+//! outages marked; and the objectives' verdicts.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use crate::stats::quantile_of;
-use crate::svg::{Series, line_chart};
+use crate::svg::{Band, Series, chart, line_chart};
 use crate::telemetry::{self, Record};
 
 #[derive(Debug, thiserror::Error)]
@@ -134,9 +136,8 @@ pub fn report(path: &Path, out_dir: &Path) -> Result<Report, ReportError> {
             .map_err(|source| ReportError::Write { path: file.display().to_string(), source })?;
         Ok(file)
     };
-    let series = |name: &str, f: fn(&telemetry::TickRecord) -> usize| Series {
-        name: name.into(),
-        points: ticks.iter().map(|t| (t.t, Some(f(t) as f64))).collect(),
+    let series = |name: &str, f: fn(&telemetry::TickRecord) -> usize| {
+        Series::line(name, ticks.iter().map(|t| (t.t, Some(f(t) as f64))).collect())
     };
     let links = line_chart(
         "Links up",
@@ -158,8 +159,172 @@ pub fn report(path: &Path, out_dir: &Path) -> Result<Report, ReportError> {
         "One-way delay of the chosen paths",
         "emulation time (s)",
         "delay (ms)",
-        &by_path.into_iter().map(|(name, points)| Series { name, points }).collect::<Vec<_>>(),
+        &by_path.into_iter().map(|(name, points)| Series::line(name, points)).collect::<Vec<_>>(),
     );
-    let plots = vec![write(format!("{stem}-links.svg"), links)?, write(format!("{stem}-paths.svg"), paths)?];
+    let mut plots =
+        vec![write(format!("{stem}-links.svg"), links)?, write(format!("{stem}-paths.svg"), paths)?];
+    mission(&records, &mut text);
+    let end = ticks.last().map_or(0.0, |t| t.t);
+    for (flow, svg) in flow_charts(&records, end) {
+        plots.push(write(format!("{stem}-flow-{flow}.svg"), svg)?);
+    }
     Ok(Report { text, plots })
+}
+
+/// Each flow's delivery and fidelity, and the verdicts as a table.
+fn mission(records: &[Record], text: &mut String) {
+    let mut totals: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for r in records {
+        if let Record::Flow(f) = r {
+            let e = totals.entry(&f.flow).or_default();
+            e.0 += f.sent;
+            e.1 += f.received;
+        }
+    }
+    for (flow, (sent, received)) in &totals {
+        let pct = if *sent > 0 { *received as f64 / *sent as f64 * 100.0 } else { 0.0 };
+        let _ = writeln!(text, "flow {flow}: {received} of {sent} datagrams delivered ({pct:.2} %)");
+    }
+    for r in records {
+        if let Record::Fidelity { flow, ticks, median_error_ms, p99_error_ms } = r {
+            let _ = writeln!(
+                text,
+                "flow {flow}: measured - model one-way delay over {ticks} ticks: median {median_error_ms:+.3} ms, p99 {p99_error_ms:+.3} ms"
+            );
+        }
+    }
+    let verdicts: Vec<orbitnet_mission::Verdict> = records
+        .iter()
+        .filter_map(|r| if let Record::Verdict(v) = r { Some(v.clone()) } else { None })
+        .collect();
+    if !verdicts.is_empty() {
+        text.push_str(&orbitnet_mission::table(&verdicts));
+    }
+}
+
+/// One chart per flow: the median and p99 one-way delay measured each tick (dots), the
+/// model's path delay (a line, broken where there is no path), the faults' windows and
+/// the ticks in which nothing sent arrived (outages).
+fn flow_charts(records: &[Record], end: f64) -> Vec<(String, String)> {
+    let mut faults: Vec<Band> = Vec::new();
+    let mut open: BTreeMap<usize, (f64, String)> = BTreeMap::new();
+    for r in records {
+        match r {
+            Record::FaultBegan { t, index, kind, .. } => {
+                open.insert(*index, (*t, format!("[{index}] {kind}")));
+            }
+            Record::FaultEnded { t, index, .. } => {
+                if let Some((from, label)) = open.remove(index) {
+                    faults.push(Band { from, to: *t, label, colour: "#555555" });
+                }
+            }
+            _ => {}
+        }
+    }
+    faults.extend(open.into_values().map(|(from, label)| Band { from, to: end, label, colour: "#555555" }));
+    let mut flows: BTreeMap<&str, Vec<&telemetry::FlowRecord>> = BTreeMap::new();
+    for r in records {
+        if let Record::Flow(f) = r {
+            flows.entry(&f.flow).or_default().push(f);
+        }
+    }
+    flows
+        .into_iter()
+        .map(|(name, ticks)| {
+            let at = |f: fn(&telemetry::FlowRecord) -> Option<f64>| -> Vec<(f64, Option<f64>)> {
+                ticks.iter().map(|t| (t.t, f(t))).collect()
+            };
+            let mut bands: Vec<Band> = faults.iter().map(|b| Band { label: b.label.clone(), ..*b }).collect();
+            let tick = ticks.windows(2).map(|w| w[1].t - w[0].t).fold(f64::MAX, f64::min);
+            let tick = if tick.is_finite() && tick > 0.0 { tick } else { 1.0 };
+            let mut outage: Option<(f64, f64)> = None;
+            for t in &ticks {
+                let lost = t.sent > 0 && t.received == 0;
+                outage = match (outage, lost) {
+                    (Some((from, _)), true) => Some((from, t.t + tick)),
+                    (None, true) => Some((t.t, t.t + tick)),
+                    (Some((from, to)), false) => {
+                        bands.push(Band { from, to, label: "outage".into(), colour: "#d62728" });
+                        None
+                    }
+                    (None, false) => None,
+                };
+            }
+            if let Some((from, to)) = outage {
+                bands.push(Band { from, to, label: "outage".into(), colour: "#d62728" });
+            }
+            let svg = chart(
+                &format!("Flow {name}: one-way delay, measured and the model's"),
+                "emulation time (s)",
+                "one-way delay (ms)",
+                &[
+                    Series::line("model", at(|t| t.model_delay_ms)),
+                    Series::dots("measured median", at(|t| t.delay_ms.map(|d| d[1]))),
+                    Series::dots("measured p99", at(|t| t.delay_ms.map(|d| d[2]))),
+                ],
+                &bands,
+            );
+            (name.to_owned(), svg)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::{FlowRecord, TickRecord};
+
+    #[test]
+    fn a_run_with_flows_gets_a_chart_per_flow_with_faults_and_outages_and_the_verdicts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut records = vec![Record::FaultBegan {
+            t: 3.0,
+            index: 0,
+            kind: "stationDown".into(),
+            description: "stationDown of bravo".into(),
+        }];
+        for k in 0..10 {
+            let t = f64::from(k);
+            records.push(Record::Tick(TickRecord { t, ..TickRecord::default() }));
+            let out = (3..6).contains(&k);
+            records.push(Record::Flow(FlowRecord {
+                t,
+                flow: "tracks".into(),
+                sent: 100,
+                received: if out { 0 } else { 100 },
+                delay_ms: (!out).then_some([40.0, 40.1, 40.5, 41.0]),
+                model_delay_ms: (!out).then_some(40.0),
+                hops: 3,
+                ..FlowRecord::default()
+            }));
+            if k == 6 {
+                records.push(Record::FaultEnded {
+                    t,
+                    index: 0,
+                    kind: "stationDown".into(),
+                    description: String::new(),
+                });
+            }
+        }
+        let plan = orbitnet_model::compile_yaml(&format!(
+            "{}  traffic:\n  - {{name: tracks, from: alpha, to: bravo, packetsPerSecond: 100}}\n  objectives:\n  - {{flow: tracks, kind: outage, maxS: 1}}\n",
+            include_str!("../../../scenarios/tiny.yaml")
+        ))
+        .unwrap();
+        let series = orbitnet_mission::FlowSeries::default();
+        let run = orbitnet_mission::Span { from: 0.0, to: 10.0 };
+        records.push(Record::Verdict(orbitnet_mission::evaluate(&plan, &plan.objectives[0], &series, run)));
+        let file = dir.path().join("run.jsonl");
+        let lines: Vec<String> = records.iter().map(|r| serde_json::to_string(r).unwrap()).collect();
+        std::fs::write(&file, lines.join("\n")).unwrap();
+
+        let r = report(&file, dir.path()).unwrap();
+        assert!(r.text.contains("flow tracks: 700 of 1000 datagrams delivered (70.00 %)"), "{}", r.text);
+        assert!(r.text.contains("OBJECTIVE") && r.text.contains("tracks-outage"), "{}", r.text);
+        let flow = r.plots.iter().find(|p| p.ends_with("run-flow-tracks.svg")).expect("the flow's chart");
+        let svg = std::fs::read_to_string(flow).unwrap();
+        assert!(svg.contains("[0] stationDown"), "the fault's window is shaded and named");
+        assert_eq!(svg.matches(">outage<").count(), 1, "one outage, ticks 3 to 5");
+        assert!(svg.contains("measured median") && svg.contains("model"));
+    }
 }

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use orbitnet_dataplane::naming;
 use orbitnet_dataplane::netns::Netns;
 use orbitnet_dataplane::preflight::{self, PreflightError};
+use orbitnet_engine::metrics::FlowMetrics;
 use orbitnet_engine::{Clock, Event, ProblemKind, Settings, Tick};
 use orbitnet_model::{Epoch, LinkKind, NodeIdx, Plan, SimTime, SpecDuration, State};
 
@@ -44,6 +45,8 @@ pub struct RunOptions {
     pub check: bool,
     /// Write the verdicts as JUnit XML here.
     pub junit: Option<PathBuf>,
+    /// Serve the flows' and objectives' Prometheus metrics here.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +67,8 @@ pub enum RunError {
     Telemetry(std::io::Error),
     #[error("cannot write the JUnit file {0}: {1}")]
     Junit(PathBuf, std::io::Error),
+    #[error("cannot serve metrics on {0}: {1}")]
+    Metrics(std::net::SocketAddr, std::io::Error),
 }
 
 /// What a run did, for the last lines printed.
@@ -306,6 +311,20 @@ fn run_loop(
             }
         }
     }
+    let metrics = match opts.metrics {
+        Some(addr) => {
+            let m = Arc::new(FlowMetrics::default());
+            match orbitnet_engine::metrics::serve(addr, Arc::clone(&m)) {
+                Ok(bound) => view.message(&format!("metrics: http://{bound}/metrics")),
+                Err(e) => {
+                    let _ = emu.teardown();
+                    return Err(RunError::Metrics(addr, e));
+                }
+            }
+            Some(m)
+        }
+        None => None,
+    };
     let mut last_flows: Vec<Option<FlowRecord>> = vec![None; flows];
     let mut emitted: Vec<i64> = vec![i64::MIN; flows];
     let mut watcher = SpecWatch::new(&opts.file);
@@ -377,7 +396,11 @@ fn run_loop(
         let record = tick_record(emu.engine.plan(), &tick, pairs, late_ms);
         telemetry.emit(&Record::Tick(record.clone()));
         for (i, ft) in &tick.flows {
-            let r = FlowRecord::of(&emu.engine.plan().flows[*i].name, ft);
+            let plan = emu.engine.plan();
+            if let Some(m) = &metrics {
+                m.observe(&plan.name, &plan.flows[*i].name, ft);
+            }
+            let r = FlowRecord::of(&plan.flows[*i].name, ft);
             telemetry.emit(&Record::Flow(r.clone()));
             emitted[*i] = emitted[*i].max(ft.k);
             last_flows[*i] = Some(r);
@@ -400,6 +423,9 @@ fn run_loop(
             to: t.as_secs_f64() + emu.engine.plan().tick.as_secs_f64(),
         };
         summary.verdicts = mission_end(emu.engine.plan(), &series, &emitted, run, telemetry, view);
+        if let Some(m) = &metrics {
+            m.verdicts(&emu.engine.plan().name, &summary.verdicts, true);
+        }
         if let Some(path) = &opts.junit {
             let xml = orbitnet_mission::junit::junit(
                 &emu.engine.plan().name,

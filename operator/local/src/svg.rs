@@ -1,4 +1,5 @@
-//! A small SVG line chart: enough for links-up and path-delay plots, with no dependency.
+//! A small SVG chart: lines and points over shaded time bands, enough for links-up,
+//! path-delay and flow plots, with no dependency.
 
 use std::fmt::Write;
 
@@ -15,6 +16,26 @@ pub struct Series {
     pub name: String,
     /// (x, y) points; a `None` y breaks the line (no value there).
     pub points: Vec<(f64, Option<f64>)>,
+    /// Dots instead of a line.
+    pub dots: bool,
+}
+
+impl Series {
+    pub fn line(name: impl Into<String>, points: Vec<(f64, Option<f64>)>) -> Self {
+        Self { name: name.into(), points, dots: false }
+    }
+
+    pub fn dots(name: impl Into<String>, points: Vec<(f64, Option<f64>)>) -> Self {
+        Self { name: name.into(), points, dots: true }
+    }
+}
+
+/// A shaded span of x (e.g. a fault's window), labelled at its top.
+pub struct Band {
+    pub from: f64,
+    pub to: f64,
+    pub label: String,
+    pub colour: &'static str,
 }
 
 fn escape(s: &str) -> String {
@@ -41,7 +62,17 @@ fn step_for(span: f64) -> f64 {
 }
 
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) -> String {
-    let all = || series.iter().flat_map(|s| s.points.iter().filter_map(|&(x, y)| Some((x, y?))));
+    chart(title, x_label, y_label, series, &[])
+}
+
+/// Series over shaded bands; the legend names both.
+pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], bands: &[Band]) -> String {
+    let all = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().filter_map(|&(x, y)| Some((x, y?))))
+            .chain(bands.iter().flat_map(|b| [(b.from, 0.0), (b.to, 0.0)]))
+    };
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, 0f64, f64::MIN);
     for (x, y) in all() {
         x0 = x0.min(x);
@@ -102,6 +133,19 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         );
         v += ys;
     }
+    for (i, b) in bands.iter().enumerate() {
+        let (a, z) = (px(b.from.max(x0)), px(b.to.min(x1)));
+        let _ = writeln!(
+            s,
+            r#"<rect x="{a:.1}" y="{TOP}" width="{:.1}" height="{ph}" fill="{}" fill-opacity="0.18"/><text x="{:.1}" y="{:.1}" font-size="10" fill="{}">{}</text>"#,
+            (z - a).max(1.0),
+            b.colour,
+            a + 2.0,
+            TOP + 11.0 + 11.0 * (i % 3) as f64,
+            b.colour,
+            escape(&b.label)
+        );
+    }
     let _ =
         writeln!(s, r#"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#);
     let _ = writeln!(
@@ -120,6 +164,28 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     );
     for (i, series) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
+        let ly = TOP + 14.0 + 18.0 * i as f64;
+        if series.dots {
+            for &(x, y) in &series.points {
+                if let Some(y) = y {
+                    let _ = writeln!(
+                        s,
+                        r#"<circle cx="{:.1}" cy="{:.1}" r="1.8" fill="{colour}"/>"#,
+                        px(x),
+                        py(y)
+                    );
+                }
+            }
+            let _ = writeln!(
+                s,
+                r#"<circle cx="{:.1}" cy="{ly:.1}" r="3" fill="{colour}"/><text x="{}" y="{:.1}">{}</text>"#,
+                LEFT + pw + 22.0,
+                LEFT + pw + 38.0,
+                ly + 4.0,
+                escape(&series.name)
+            );
+            continue;
+        }
         let mut d = String::new();
         let mut pen_down = false;
         for &(x, y) in &series.points {
@@ -133,7 +199,6 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         }
         let _ =
             writeln!(s, r#"<path d="{}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#, d.trim_end());
-        let ly = TOP + 14.0 + 18.0 * i as f64;
         let _ = writeln!(
             s,
             r#"<line x1="{0}" y1="{1:.1}" x2="{2}" y2="{1:.1}" stroke="{colour}" stroke-width="3"/><text x="{3}" y="{4:.1}">{5}</text>"#,
@@ -165,11 +230,8 @@ mod tests {
             "x",
             "y",
             &[
-                Series { name: "a".into(), points: vec![(0.0, Some(1.0)), (1.0, Some(2.0))] },
-                Series {
-                    name: "b & c".into(),
-                    points: vec![(0.0, Some(3.0)), (0.5, None), (1.0, Some(1.0))],
-                },
+                Series::line("a", vec![(0.0, Some(1.0)), (1.0, Some(2.0))]),
+                Series::line("b & c", vec![(0.0, Some(3.0)), (0.5, None), (1.0, Some(1.0))]),
             ],
         );
         assert!(svg.starts_with("<svg"));
@@ -177,5 +239,18 @@ mod tests {
         assert!(svg.contains("b &amp; c") && svg.contains("t &lt;test&gt;"));
         let b = svg.lines().filter(|l| l.starts_with("<path")).nth(1).unwrap();
         assert_eq!(b.matches('M').count(), 2, "the gap starts a new segment: {b}");
+    }
+
+    #[test]
+    fn dots_and_bands_are_drawn_and_named() {
+        let svg = chart(
+            "flow",
+            "x",
+            "y",
+            &[Series::dots("measured", vec![(0.0, Some(1.0)), (1.0, None), (2.0, Some(2.0))])],
+            &[Band { from: 0.5, to: 1.5, label: "[0] nodeDown".into(), colour: "#888" }],
+        );
+        assert_eq!(svg.matches("<circle").count(), 3, "two points and the legend's");
+        assert!(svg.contains("[0] nodeDown") && svg.contains("fill-opacity"), "{svg}");
     }
 }
