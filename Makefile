@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/orbitnet
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: deps build demo deploy kind-up kind-down images test-cluster bench-cluster test fmt-check clippy unit test-apiserver test-kernel bench bench-plan bench-dataplane bench-scale clean
+.PHONY: deps build demo deploy kind-up kind-down images test-cluster bench-cluster test fmt-check clippy unit test-apiserver test-kernel bench bench-plan bench-dataplane bench-scale bench-flows clean
 
 deps:
 	@scripts/install-deps.sh
@@ -74,7 +74,7 @@ test-apiserver: deps
 test-kernel: deps
 	scripts/test-kernel.sh
 
-bench: deps bench-plan bench-dataplane bench-scale
+bench: deps bench-plan bench-dataplane bench-scale bench-flows
 	$(CARGO) bench --locked -p orbitnet-benches --bench tick --bench dijkstra
 
 # Hypatia's workload: 2,000 ticks of Starlink shell 1 with routes to every station.
@@ -88,6 +88,11 @@ bench-dataplane: deps
 # The local runner with Starlink shell 1 + 100 stations: up time, memory, apply per tick.
 bench-scale: deps
 	scripts/bench-scale.sh
+
+# What measuring 100 flows x 1,000 datagrams/s costs iridium.yaml's emulation, side by side
+# with the same run without flows.
+bench-flows: deps
+	scripts/bench-flows.sh
 
 clean:
 	$(CARGO) clean

@@ -532,6 +532,12 @@ fn flows_are_measured_beside_the_model_through_loss_and_a_lost_satellite() {
     assert!(gap <= 1.0, "outage {gap} s");
     let verdicts: Vec<Value> = records(&s).into_iter().filter(|r| r["type"] == "verdict").collect();
     assert_eq!(verdicts.len(), 3, "{verdicts:?}");
+    // The run measured its own per-traversal cost and flagged the ticks beyond it.
+    let calibration =
+        records(&s).into_iter().find(|r| r["type"] == "calibration").expect("a calibration record");
+    let flagged = flows.iter().filter(|r| r["flagged"] == true).count();
+    eprintln!("calibration: {calibration}; {flagged} of {} tick records flagged", flows.len());
+    assert!(calibration["perTraversalMs"].as_f64().unwrap() >= 0.0);
 }
 
 #[test]

@@ -9,6 +9,7 @@
 //! view and telemetry; the link agent adds watches, pod namespaces, VXLAN and underlay
 //! compensation (its `Host`). Neither holds physics or a second tick loop.
 
+pub mod calibrate;
 pub mod clock;
 mod engine;
 mod lookahead;

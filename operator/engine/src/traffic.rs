@@ -31,19 +31,19 @@ pub const IN_FLIGHT: Duration = Duration::from_secs(2);
 
 /// What a datagram says about itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Header {
-    flow: u16,
-    seq: u64,
-    k: i64,
-    sent_t_ns: i64,
-    sent_wall_ns: i64,
+pub(crate) struct Header {
+    pub(crate) flow: u16,
+    pub(crate) seq: u64,
+    pub(crate) k: i64,
+    pub(crate) sent_t_ns: i64,
+    pub(crate) sent_wall_ns: i64,
     /// The sequence number of the first datagram of tick `k`: a receiver on another host
     /// learns from it how many were sent in each tick.
-    tick_first_seq: u64,
+    pub(crate) tick_first_seq: u64,
 }
 
 impl Header {
-    fn write(&self, buf: &mut [u8]) {
+    pub(crate) fn write(&self, buf: &mut [u8]) {
         buf[0..4].copy_from_slice(&MAGIC.to_le_bytes());
         buf[4..6].copy_from_slice(&self.flow.to_le_bytes());
         buf[6..8].copy_from_slice(&[0, 0]);
@@ -54,7 +54,7 @@ impl Header {
         buf[40..48].copy_from_slice(&self.tick_first_seq.to_le_bytes());
     }
 
-    fn read(buf: &[u8]) -> Option<Self> {
+    pub(crate) fn read(buf: &[u8]) -> Option<Self> {
         let u64_at = |i: usize| u64::from_le_bytes(buf[i..i + 8].try_into().expect("8 bytes"));
         if buf.len() < HEADER_BYTES || u32::from_le_bytes(buf[0..4].try_into().ok()?) != MAGIC {
             return None;
@@ -70,7 +70,7 @@ impl Header {
     }
 }
 
-fn wall_ns() -> i64 {
+pub(crate) fn wall_ns() -> i64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
@@ -299,7 +299,7 @@ fn merge_tick(into: &mut FlowTick, r: &FlowTick) {
     into.max_gap = into.max_gap.max(r.max_gap);
 }
 
-fn receiving_socket(addr: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {
+pub(crate) fn receiving_socket(addr: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {
     let socket = UdpSocket::bind(SocketAddrV4::new(addr, port))?;
     socket.set_nonblocking(true)?;
     let fd = socket.as_raw_fd();
@@ -309,7 +309,7 @@ fn receiving_socket(addr: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
-fn sending_socket(from: Ipv4Addr, to: Ipv4Addr, port: u16, dscp: u8) -> io::Result<UdpSocket> {
+pub(crate) fn sending_socket(from: Ipv4Addr, to: Ipv4Addr, port: u16, dscp: u8) -> io::Result<UdpSocket> {
     let socket = UdpSocket::bind(SocketAddrV4::new(from, 0))?;
     socket.connect(SocketAddrV4::new(to, port))?;
     socket.set_nonblocking(true)?;
@@ -494,7 +494,7 @@ fn receive_loop(shared: &Shared, sockets: Vec<(usize, UdpSocket)>, tick: orbitne
 }
 
 /// One datagram and its kernel receive time (wall clock, ns), or `None` when none waits.
-fn recv_timestamped(fd: i32, buf: &mut [u8]) -> Option<(usize, i64)> {
+pub(crate) fn recv_timestamped(fd: i32, buf: &mut [u8]) -> Option<(usize, i64)> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let mut control = [0u64; 16];
     // SAFETY: zeroed msghdr is valid; fields set to live buffers below.

@@ -186,11 +186,20 @@ fn mission(records: &[Record], text: &mut String) {
         let _ = writeln!(text, "flow {flow}: {received} of {sent} datagrams delivered ({pct:.2} %)");
     }
     for r in records {
-        if let Record::Fidelity { flow, ticks, median_error_ms, p99_error_ms } = r {
-            let _ = writeln!(
-                text,
-                "flow {flow}: measured - model one-way delay over {ticks} ticks: median {median_error_ms:+.3} ms, p99 {p99_error_ms:+.3} ms"
-            );
+        match r {
+            Record::Calibration { per_traversal_ms, median_ms, datagrams } => {
+                let _ = writeln!(
+                    text,
+                    "a shaped link traversal cost {per_traversal_ms:.3} ms (p90; median {median_ms:.3} ms, {datagrams} datagrams)"
+                );
+            }
+            Record::Fidelity { flow, ticks, median_error_ms, p99_error_ms, flagged } => {
+                let _ = writeln!(
+                    text,
+                    "flow {flow}: measured - model one-way delay over {ticks} ticks: median {median_error_ms:+.3} ms, p99 {p99_error_ms:+.3} ms; {flagged} ticks flagged (beyond hops x the traversal cost)"
+                );
+            }
+            _ => {}
         }
     }
     let verdicts: Vec<orbitnet_mission::Verdict> = records

@@ -292,11 +292,30 @@ fn run_loop(
 
     let clock = Clock::start(emu.engine.plan(), opts.time_scale, span.first_tick);
     let flows = emu.engine.plan().flows.len();
+    let mut per_traversal = None;
     if flows > 0 {
         let plan_name = emu.engine.plan().name.clone();
         let names: Vec<String> = emu.engine.plan().nodes.iter().map(|n| n.name.clone()).collect();
         let namespace =
             |n: NodeIdx| Netns::open_named(&naming::netns_name(&plan_name, &names[n as usize])).ok();
+        match orbitnet_engine::calibrate::per_traversal_cost(&format!("orbitnet-cal-{}", std::process::id()))
+        {
+            Ok(c) => {
+                view.message(&format!(
+                    "a shaped link traversal costs this machine {:.3} ms (p90; median {:.3} ms, {} datagrams): a flow's tick departing from the model by more than hops x that is flagged",
+                    c.p90_ms, c.median_ms, c.datagrams
+                ));
+                telemetry.emit(&Record::Calibration {
+                    per_traversal_ms: c.p90_ms,
+                    median_ms: c.median_ms,
+                    datagrams: c.datagrams,
+                });
+                per_traversal = Some(c.p90_ms);
+            }
+            Err(e) => {
+                view.message(&format!("cannot measure the per-traversal cost, no tick is flagged: {e}"))
+            }
+        }
         match emu.engine.start_traffic(&namespace, clock) {
             Ok(()) => view.message(&format!("{flows} flows sending and measured")),
             Err(e) => {
@@ -400,7 +419,7 @@ fn run_loop(
             if let Some(m) = &metrics {
                 m.observe(&plan.name, &plan.flows[*i].name, ft);
             }
-            let r = FlowRecord::of(&plan.flows[*i].name, ft);
+            let r = FlowRecord::of(&plan.flows[*i].name, ft, per_traversal);
             telemetry.emit(&Record::Flow(r.clone()));
             emitted[*i] = emitted[*i].max(ft.k);
             last_flows[*i] = Some(r);
@@ -422,7 +441,8 @@ fn run_loop(
             from: span.start.as_secs_f64(),
             to: t.as_secs_f64() + emu.engine.plan().tick.as_secs_f64(),
         };
-        summary.verdicts = mission_end(emu.engine.plan(), &series, &emitted, run, telemetry, view);
+        summary.verdicts =
+            mission_end(emu.engine.plan(), &series, &emitted, run, per_traversal, telemetry, view);
         if let Some(m) = &metrics {
             m.verdicts(&emu.engine.plan().name, &summary.verdicts, true);
         }
@@ -484,13 +504,15 @@ fn mission_end(
     series: &[orbitnet_mission::FlowSeries],
     emitted: &[i64],
     run: orbitnet_mission::Span,
+    per_traversal: Option<f64>,
     telemetry: &mut Telemetry,
     view: &mut View,
 ) -> Vec<orbitnet_mission::Verdict> {
     for (i, s) in series.iter().enumerate() {
         for ft in s.ticks.values().filter(|t| t.k > emitted[i]) {
-            telemetry.emit(&Record::Flow(FlowRecord::of(&plan.flows[i].name, ft)));
+            telemetry.emit(&Record::Flow(FlowRecord::of(&plan.flows[i].name, ft, per_traversal)));
         }
+        let flagged = s.ticks.values().filter(|t| crate::telemetry::flagged(t, per_traversal)).count();
         let mut errors: Vec<f64> =
             s.ticks.values().filter_map(|t| Some(t.delay.percentile_ms(50.0)? - t.model.delay_ms?)).collect();
         if !errors.is_empty() {
@@ -498,15 +520,18 @@ fn mission_end(
             errors.clear();
             let sent: u64 = s.ticks.values().map(|t| t.sent).sum();
             let received: u64 = s.ticks.values().map(|t| t.received).sum();
+            let ticks =
+                s.ticks.values().filter(|t| !t.delay.is_empty() && t.model.delay_ms.is_some()).count();
             view.message(&format!(
-                "flow {}: {received} of {sent} datagrams delivered; measured - model one-way delay: median {median:+.3} ms, p99 {p99:+.3} ms",
+                "flow {}: {received} of {sent} datagrams delivered; measured - model one-way delay: median {median:+.3} ms, p99 {p99:+.3} ms; {flagged} of {ticks} ticks flagged",
                 plan.flows[i].name
             ));
             telemetry.emit(&Record::Fidelity {
                 flow: plan.flows[i].name.clone(),
-                ticks: s.ticks.values().filter(|t| !t.delay.is_empty() && t.model.delay_ms.is_some()).count(),
+                ticks,
                 median_error_ms: median,
                 p99_error_ms: p99,
+                flagged,
             });
         }
     }

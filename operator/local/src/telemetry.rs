@@ -79,6 +79,13 @@ pub enum Record {
     },
     /// One flow over one tick: what was sent in it, what arrived, the model beside it.
     Flow(FlowRecord),
+    /// What one shaped link traversal costs this machine beyond its delay, measured at the
+    /// start of the run: the allowance per hop before a flow's tick is flagged.
+    Calibration {
+        per_traversal_ms: f64,
+        median_ms: f64,
+        datagrams: usize,
+    },
     /// How far one flow's measured delay was from the model's, over the whole run.
     Fidelity {
         flow: String,
@@ -87,6 +94,10 @@ pub enum Record {
         /// Of (measured median - model) per tick, ms.
         median_error_ms: f64,
         p99_error_ms: f64,
+        /// Ticks whose median departed from the model by more than hops x the measured
+        /// per-traversal cost.
+        #[serde(default)]
+        flagged: usize,
     },
     /// One objective's verdict at the end of the run.
     Verdict(orbitnet_mission::Verdict),
@@ -109,10 +120,15 @@ pub struct FlowRecord {
     pub hops: usize,
     /// The longest gap between delivered datagrams' send times ending in this tick, s.
     pub max_gap_s: f64,
+    /// The median departed from the model by more than hops x the per-traversal cost
+    /// measured in this run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flagged: bool,
 }
 
 impl FlowRecord {
-    pub fn of(name: &str, t: &orbitnet_mission::FlowTick) -> Self {
+    /// A tick of a flow; `per_traversal_ms`, the allowance per hop, if measured.
+    pub fn of(name: &str, t: &orbitnet_mission::FlowTick, per_traversal_ms: Option<f64>) -> Self {
         let d = &t.delay;
         let delay_ms = d.min_ms().zip(d.percentile_ms(50.0)).zip(d.percentile_ms(99.0)).zip(d.max_ms());
         Self {
@@ -126,8 +142,21 @@ impl FlowRecord {
             model_delay_ms: t.model.delay_ms,
             hops: t.model.hops,
             max_gap_s: t.max_gap,
+            flagged: flagged(t, per_traversal_ms),
         }
     }
+}
+
+/// Whether a tick's median one-way delay departs from the model's by more than `hops` x
+/// the per-traversal cost (and at least one histogram bin).
+pub fn flagged(t: &orbitnet_mission::FlowTick, per_traversal_ms: Option<f64>) -> bool {
+    let (Some(cost), Some(measured), Some(model)) =
+        (per_traversal_ms, t.delay.percentile_ms(50.0), t.model.delay_ms)
+    else {
+        return false;
+    };
+    let allowance = t.model.hops as f64 * cost + orbitnet_mission::measure::BIN_NS as f64 / 1e6;
+    (measured - model).abs() > allowance
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -231,5 +260,27 @@ mod tests {
         let line = serde_json::to_string(&tick).unwrap();
         assert!(line.starts_with(r#"{"type":"tick","t":1.0,"wall":0.0,"linksUp":0"#), "{line}");
         assert_eq!(serde_json::from_str::<Record>(&line).unwrap(), tick);
+    }
+}
+
+#[cfg(test)]
+mod flag_tests {
+    use super::*;
+    use orbitnet_mission::{FlowTick, ModelTick};
+
+    #[test]
+    fn a_tick_is_flagged_beyond_hops_times_the_traversal_cost() {
+        let tick = |median_ms: f64| {
+            let mut t = FlowTick::new(0, 0.0);
+            t.delay.record_ns((median_ms * 1e6) as u64);
+            t.model = ModelTick { path: true, delay_ms: Some(40.0), hops: 3, delivery: 1.0, jitter_ms: 0.0 };
+            t
+        };
+        // Three hops at 0.1 ms each, and a 10 us bin: up to 40.31 ms is the model's.
+        assert!(!flagged(&tick(40.2), Some(0.1)));
+        assert!(flagged(&tick(40.5), Some(0.1)));
+        assert!(flagged(&tick(39.5), Some(0.1)), "faster than the model is flagged too");
+        assert!(!flagged(&tick(45.0), None), "nothing is flagged without a measured cost");
+        assert!(FlowRecord::of("f", &tick(45.0), Some(0.1)).flagged);
     }
 }
