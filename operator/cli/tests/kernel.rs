@@ -538,6 +538,11 @@ fn flows_are_measured_beside_the_model_through_loss_and_a_lost_satellite() {
     let flagged = flows.iter().filter(|r| r["flagged"] == true).count();
     eprintln!("calibration: {calibration}; {flagged} of {} tick records flagged", flows.len());
     assert!(calibration["perTraversalMs"].as_f64().unwrap() >= 0.0);
+    assert!(
+        flagged * 10 <= flows.len(),
+        "{flagged} of {} ticks flagged: the model and the emulation disagree",
+        flows.len()
+    );
 }
 
 #[test]

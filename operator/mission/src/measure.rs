@@ -224,9 +224,8 @@ impl FlowSeries {
 pub struct Receiver {
     /// Highest sequence number delivered, with its one-way delay (ns) and send time (s).
     highest: Option<(u64, i64, f64)>,
-    /// Sequence numbers delivered, above `floor` (below it all are counted).
-    seen: std::collections::BTreeSet<u64>,
-    floor: u64,
+    /// Sequence numbers delivered, the last `SEEN_WINDOW` of them.
+    seen: SeenWindow,
 }
 
 /// A delivered datagram as the receiver reads it.
@@ -244,20 +243,61 @@ pub struct Arrival {
     pub delay_ns: i64,
 }
 
-/// Sequence numbers remembered for duplicate detection.
+/// Sequence numbers remembered for duplicate detection: a datagram older than this many
+/// behind the newest counts as a duplicate.
 const SEEN_WINDOW: u64 = 1 << 16;
+
+/// A bitmap of the sequence numbers seen in `[floor, floor + SEEN_WINDOW)`: 8 KiB a flow,
+/// whatever its rate.
+#[derive(Clone, Debug)]
+struct SeenWindow {
+    bits: Vec<u64>,
+    floor: u64,
+}
+
+impl Default for SeenWindow {
+    fn default() -> Self {
+        Self { bits: vec![0; (SEEN_WINDOW / 64) as usize], floor: 0 }
+    }
+}
+
+impl SeenWindow {
+    /// Marks `seq`; false if it was seen before or is older than the window.
+    fn insert(&mut self, seq: u64) -> bool {
+        if seq < self.floor {
+            return false;
+        }
+        if seq >= self.floor + SEEN_WINDOW {
+            // Slide: forget what falls out below the new floor.
+            let floor = seq + 1 - SEEN_WINDOW;
+            if floor - self.floor >= SEEN_WINDOW {
+                self.bits.fill(0);
+            } else {
+                for old in self.floor..floor {
+                    self.clear(old);
+                }
+            }
+            self.floor = floor;
+        }
+        let (word, bit) = ((seq % SEEN_WINDOW / 64) as usize, seq % 64);
+        let was = self.bits[word] >> bit & 1 == 1;
+        self.bits[word] |= 1 << bit;
+        !was
+    }
+
+    fn clear(&mut self, seq: u64) {
+        let (word, bit) = ((seq % SEEN_WINDOW / 64) as usize, seq % 64);
+        self.bits[word] &= !(1 << bit);
+    }
+}
 
 impl Receiver {
     /// Counts one delivered datagram into `series`.
     pub fn arrived(&mut self, series: &mut FlowSeries, a: Arrival) {
         series.tick_starts.entry(a.k).or_insert(a.tick_first_seq);
-        if a.seq < self.floor || !self.seen.insert(a.seq) {
+        if !self.seen.insert(a.seq) {
             series.tick(a.k, a.tick_t).duplicates += 1;
             return;
-        }
-        if a.seq >= SEEN_WINDOW && a.seq - SEEN_WINDOW > self.floor {
-            self.floor = a.seq - SEEN_WINDOW;
-            self.seen = self.seen.split_off(&self.floor);
         }
         let tick = series.tick(a.k, a.tick_t);
         tick.received += 1;
@@ -355,6 +395,17 @@ mod tests {
         // Ticks 0, 1 and 3 from the next tick's first number; 2 and 4 from the rate.
         assert_eq!(sent, vec![100, 100, 100, 100, 100]);
         assert_eq!((s.first_sent, s.last_sent), (Some(0.0), Some(5.0)));
+    }
+
+    #[test]
+    fn the_seen_window_slides_and_forgets_what_falls_out() {
+        let mut w = SeenWindow::default();
+        assert!(w.insert(5) && !w.insert(5));
+        assert!(w.insert(SEEN_WINDOW + 5), "a jump slides the window");
+        assert!(!w.insert(5), "older than the window: counted as seen");
+        assert!(w.insert(SEEN_WINDOW + 6) && w.insert(6 + SEEN_WINDOW * 3));
+        assert!(w.insert(6 + SEEN_WINDOW * 3 - 1), "inside the window, not seen yet");
+        assert!(!w.insert(6 + SEEN_WINDOW * 3 - 1));
     }
 
     #[test]

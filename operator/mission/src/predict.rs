@@ -1,5 +1,6 @@
-//! What the model says of each flow at a tick: whether a path exists, its one-way delay,
-//! the share of datagrams its links' loss lets through, and their jitter.
+//! What the model says of each flow at a tick: whether a path exists, the one-way delay of
+//! its datagrams (each link's delay, and the time to put the datagram on the link at its
+//! rate), the share of datagrams its links' loss lets through, and their jitter.
 
 use std::collections::HashMap;
 
@@ -7,6 +8,10 @@ use orbitnet_model::mission::FlowDef;
 use orbitnet_model::{LinkState, NodeIdx, Plan, Routes, State};
 
 use crate::measure::ModelTick;
+
+/// Bytes a link carries besides a datagram's payload: UDP (8), IPv4 (20) and the Ethernet
+/// header (14) that a veth's rate limit counts.
+pub const FRAME_OVERHEAD_BYTES: u64 = 42;
 
 /// The model's view of the flows at one state.
 pub struct Predictor<'a> {
@@ -46,11 +51,13 @@ impl<'a> Predictor<'a> {
         };
         let mut jitter_sq = 0.0;
         let mut delay_ns = 0u64;
+        let frame_bits = (u64::from(flow.size_bytes) + FRAME_OVERHEAD_BYTES) * 8;
         for hop in path.windows(2) {
             let Some(link) = self.links.get(&(hop[0].min(hop[1]), hop[0].max(hop[1]))) else {
                 return ModelTick::default();
             };
-            delay_ns += link.delay_ns;
+            let transmission_ns = frame_bits.saturating_mul(1_000_000_000) / link.rate_bps.max(1);
+            delay_ns += link.delay_ns + transmission_ns;
             tick.delivery *= 1.0 - link.loss_pct / 100.0;
             jitter_sq += (link.jitter_ns as f64 / 1e6).powi(2);
         }
@@ -83,8 +90,15 @@ mod tests {
         let tick = Predictor::new(&plan, &state).flow(flow);
         let routes = state.routes.as_ref().unwrap();
         assert!(tick.path);
-        assert_eq!(tick.delay_ms, routes.delay_ns(flow.from, flow.to).map(|ns| ns as f64 / 1e6));
-        assert_eq!(tick.hops, routes.path(flow.from, flow.to).unwrap().len() - 1);
+        let path = routes.path(flow.from, flow.to).unwrap();
+        assert_eq!(tick.hops, path.len() - 1);
+        // The path's delay, and 242 bytes (200 of payload) put on each link at its rate:
+        // 38.72 us on tiny's 50 Mbit/s ground links, 19.36 us on its 100 Mbit/s ISLs.
+        let ground = 2;
+        let isls = tick.hops - ground;
+        let transmission_ms = (ground as f64 * 38_720.0 + isls as f64 * 19_360.0) / 1e6;
+        let want = routes.delay_ns(flow.from, flow.to).unwrap() as f64 / 1e6 + transmission_ms;
+        assert!((tick.delay_ms.unwrap() - want).abs() < 1e-6, "{tick:?}, want {want}");
         // tiny's ground links lose a little to the atmosphere.
         assert!(tick.delivery < 1.0 && tick.delivery > 0.999, "{}", tick.delivery);
     }
