@@ -262,6 +262,15 @@ fn flow_charts(records: &[Record], end: f64) -> Vec<(String, String)> {
             if let Some((from, to)) = outage {
                 bands.push(Band { from, to, label: "outage".into(), colour: "#d62728" });
             }
+            // One label says what the red bands are; more would hide the data.
+            let mut labelled = false;
+            for b in bands.iter_mut().filter(|b| b.label == "outage") {
+                if std::mem::replace(&mut labelled, true) {
+                    b.label.clear();
+                } else {
+                    b.label = "outage: nothing delivered".into();
+                }
+            }
             let svg = chart(
                 &format!("Flow {name}: one-way delay, measured and the model's"),
                 "emulation time (s)",
@@ -333,7 +342,7 @@ mod tests {
         let flow = r.plots.iter().find(|p| p.ends_with("run-flow-tracks.svg")).expect("the flow's chart");
         let svg = std::fs::read_to_string(flow).unwrap();
         assert!(svg.contains("[0] stationDown"), "the fault's window is shaded and named");
-        assert_eq!(svg.matches(">outage<").count(), 1, "one outage, ticks 3 to 5");
+        assert_eq!(svg.matches(">outage: nothing delivered<").count(), 1, "one outage, ticks 3 to 5");
         assert!(svg.contains("measured median") && svg.contains("model"));
     }
 }

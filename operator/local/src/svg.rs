@@ -137,14 +137,20 @@ pub fn chart(title: &str, x_label: &str, y_label: &str, series: &[Series], bands
         let (a, z) = (px(b.from.max(x0)), px(b.to.min(x1)));
         let _ = writeln!(
             s,
-            r#"<rect x="{a:.1}" y="{TOP}" width="{:.1}" height="{ph}" fill="{}" fill-opacity="0.18"/><text x="{:.1}" y="{:.1}" font-size="10" fill="{}">{}</text>"#,
+            r#"<rect x="{a:.1}" y="{TOP}" width="{:.1}" height="{ph}" fill="{}" fill-opacity="0.18"/>"#,
             (z - a).max(1.0),
             b.colour,
-            a + 2.0,
-            TOP + 11.0 + 11.0 * (i % 3) as f64,
-            b.colour,
-            escape(&b.label)
         );
+        if !b.label.is_empty() {
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" font-size="10" fill="{}">{}</text>"#,
+                a + 2.0,
+                TOP + 11.0 + 11.0 * (i % 3) as f64,
+                b.colour,
+                escape(&b.label)
+            );
+        }
     }
     let _ =
         writeln!(s, r#"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#);
