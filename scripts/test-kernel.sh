@@ -10,14 +10,19 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 # package:test-target pairs that hold kernel tests
-suites=("orbitnet-dataplane:kernel" "orbitnet-agent:kernel" "orbitnet:kernel" "orbitnet-mission:junit")
+suites=("orbitnet-dataplane:kernel" "orbitnet-agent:kernel" "orbitnet:kernel" "orbitnet-mission:junit" "orbitnet-routing:daemons")
 
 [ "$(id -u)" = 0 ] || skip_tier kernel "it needs root (network namespaces, qdiscs); run: sudo make test-kernel"
 
-# xmllint checks the JUnit files `orbitnet run --junit` writes against their schema.
-if ! command -v xmllint >/dev/null && command -v apt-get >/dev/null; then
-  echo "kernel tier: installing libxml2-utils (xmllint) from Debian" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libxml2-utils >/dev/null
+# xmllint checks the JUnit files `orbitnet run --junit` writes against their schema; FRR
+# and BIRD read the routing configurations orbitnet writes.
+missing=()
+command -v xmllint >/dev/null || missing+=(libxml2-utils)
+command -v vtysh >/dev/null || missing+=(frr)
+command -v bird >/dev/null || missing+=(bird2)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+  echo "kernel tier: installing ${missing[*]} from Debian" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 bins=()

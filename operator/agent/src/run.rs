@@ -403,13 +403,25 @@ impl Loop {
         let started_at = cst.status.as_ref().and_then(|s| s.started_at.as_deref());
         let zero = started_at.and_then(|at| DateTime::parse_from_rfc3339(at).ok()).map(SystemTime::from);
         if self.held.get(uid).is_none_or(|h| h.generation != generation) {
-            match orbitnet_model::compile(&name, &cst.spec) {
+            let compiled = orbitnet_model::compile(&name, &cst.spec)
+                .map_err(|e| format!("the spec does not compile: {e}"));
+            let compiled = compiled.and_then(|plan| {
+                if plan.routing.is_protocol() {
+                    Err(format!(
+                        "routing: {:?} needs routing daemons in the pods, which the agent does not start yet (issue #13)",
+                        plan.routing
+                    ))
+                } else {
+                    Ok(plan)
+                }
+            });
+            match compiled {
                 Err(e) => {
                     let report = AgentReport {
                         node: self.here.clone(),
                         observed_generation: generation,
                         errors: 1,
-                        last_error: Some(format!("the spec does not compile: {e}")),
+                        last_error: Some(e),
                         ..AgentReport::default()
                     };
                     self.send_if_changed(uid, key, report);

@@ -433,6 +433,27 @@ fn cel_rules() -> Vec<CelRule> {
             "!has(self.settle) || has(self.after)",
             "a window's `settle` goes with `after`",
         ),
+        cel(
+            "spec",
+            "!has(self.routingProtocol) || (has(self.routing) && self.routing in ['ospf', 'isis'])",
+            "`routingProtocol` goes with `routing: ospf` or `routing: isis`",
+        ),
+        cel(
+            "spec",
+            "!(has(self.routing) && self.routing == 'isis' && has(self.routingProtocol) \
+             && has(self.routingProtocol.daemon) && self.routingProtocol.daemon == 'bird')",
+            "BIRD 2 does not speak IS-IS: `routing: isis` needs `daemon: frr`",
+        ),
+        cel(
+            "spec.routingProtocol",
+            "(has(self.deadIntervalS) ? self.deadIntervalS : 4) > (has(self.helloIntervalS) ? self.helloIntervalS : 1)",
+            "`deadIntervalS` is longer than `helloIntervalS`",
+        ),
+        cel(
+            "spec.routingProtocol.spf",
+            "(has(self.holdMs) ? self.holdMs : 200) <= (has(self.maxHoldMs) ? self.maxHoldMs : 5000)",
+            "`spf.maxHoldMs` is at least `spf.holdMs`",
+        ),
     ])
     .chain(ObjectiveKind::ALL.into_iter().map(fields_of_objective_kind))
     .collect()

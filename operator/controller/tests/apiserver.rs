@@ -271,7 +271,7 @@ async fn the_server_rejects_a_bad_spec_naming_the_field() {
     assert!(!out.status.success(), "kubectl apply must fail");
     assert!(stderr.contains("spec.groundStations.latDeg") && stderr.contains("91.2"), "{stderr}");
     assert!(stderr.contains("spec.shells.walker.planes"), "{stderr}");
-    let kind = scenario("scenarios/backbone.yaml", &ns, |d| d["spec"]["routing"] = json!("ospf"));
+    let kind = scenario("scenarios/backbone.yaml", &ns, |d| d["spec"]["routing"] = json!("rip"));
     let err = apply(&client, &ns, &kind).await.expect_err("an unknown enum value is rejected");
     assert!(err.to_string().contains("spec.routing"), "{err}");
     delete_namespace(&client, &ns).await;

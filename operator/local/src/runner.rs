@@ -192,6 +192,12 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
     if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
         return Err(RunError::Usage(format!("--time-scale {} must be a positive number", opts.time_scale)));
     }
+    if opts.plan.routing.is_protocol() {
+        return Err(RunError::Usage(format!(
+            "routing: {:?} needs routing daemons in the nodes, which the local runner does not start yet (issue #13); `orbitnet plan` takes it",
+            opts.plan.routing
+        )));
+    }
     let pairs = path_pairs(&opts.plan, &opts.paths)?;
     let span = span_of(&opts);
     if opts.dry_run {

@@ -48,6 +48,13 @@ pub const MAX_JAMMING_RADIUS_KM: f64 = 20_100.0;
 const TLE_STALE_DAYS: f64 = 30.0;
 /// A name's longest: a DNS label's.
 pub const MAX_NAME_LEN: usize = 63;
+/// Hello and dead intervals are 16-bit seconds in OSPF and IS-IS.
+pub const MAX_PROTOCOL_INTERVAL_S: u32 = 65_535;
+/// FRR's SPF throttle takes up to 600,000 ms.
+pub const MAX_SPF_MS: u32 = 600_000;
+/// bfdd's interval range, ms.
+pub const MIN_BFD_INTERVAL_MS: u32 = 10;
+pub const MAX_BFD_INTERVAL_MS: u32 = 60_000;
 /// What `dns_label_problem` accepts once a name is lower-cased, as a regular expression for
 /// the schema (`pattern`, with `minLength` 1 and `maxLength` `MAX_NAME_LEN`).
 pub const NAME_PATTERN: &str = "^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$";
@@ -159,6 +166,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
     let faults: Vec<FaultDef> =
         spec.faults.iter().enumerate().filter_map(|(i, f)| b.fault(i, f, n_sats, &isl_pairs)).collect();
 
+    let routing_protocol = b.routing_protocol(spec);
     b.fault_names(&spec.faults);
     if spec.duration == Some(SpecDuration::ZERO) {
         b.c.push("spec.duration", Problem::NotPositive { value: 0.0 });
@@ -190,6 +198,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
         isl_class,
         gsl_class,
         routing: spec.routing,
+        routing_protocol,
         route_to: spec.route_to,
         route_hysteresis_ns: us_to_ns(spec.route_hysteresis_us),
         faults,
@@ -854,6 +863,73 @@ impl Builder<'_> {
     }
 }
 
+impl Builder<'_> {
+    /// The daemons' settings for `routing: ospf` or `isis` (defaults when the spec gives
+    /// none), checked; `None` for central or no routing.
+    fn routing_protocol(&mut self, spec: &ConstellationSpec) -> Option<spec::RoutingProtocol> {
+        let path = "spec.routingProtocol";
+        if !spec.routing.is_protocol() {
+            if spec.routing_protocol.is_some() {
+                self.c.push(
+                    path,
+                    Problem::Conflict("is used only with `routing: ospf` or `routing: isis`".into()),
+                );
+            }
+            return None;
+        }
+        let p = spec.routing_protocol.clone().unwrap_or_default();
+        if spec.routing == spec::Routing::Isis && p.daemon == spec::RoutingDaemon::Bird {
+            self.c.push(
+                format!("{path}.daemon"),
+                Problem::Conflict(
+                    "BIRD 2 does not speak IS-IS: use `daemon: frr`, or `routing: ospf`".into(),
+                ),
+            );
+        }
+        let u = |x: u32| f64::from(x);
+        let hello_ok = self.c.range(
+            format!("{path}.helloIntervalS"),
+            u(p.hello_interval_s),
+            1.0,
+            u(MAX_PROTOCOL_INTERVAL_S),
+        );
+        let dead_ok = self.c.range(
+            format!("{path}.deadIntervalS"),
+            u(p.dead_interval_s),
+            1.0,
+            u(MAX_PROTOCOL_INTERVAL_S),
+        );
+        if hello_ok && dead_ok && p.dead_interval_s <= p.hello_interval_s {
+            self.c.push(
+                format!("{path}.deadIntervalS"),
+                Problem::Conflict(format!(
+                    "{} s is not longer than helloIntervalS ({} s): every neighbour would flap",
+                    p.dead_interval_s, p.hello_interval_s
+                )),
+            );
+        }
+        for (field, v) in
+            [("delayMs", p.spf.delay_ms), ("holdMs", p.spf.hold_ms), ("maxHoldMs", p.spf.max_hold_ms)]
+        {
+            self.c.range(format!("{path}.spf.{field}"), u(v), 0.0, u(MAX_SPF_MS));
+        }
+        if p.spf.hold_ms > p.spf.max_hold_ms {
+            self.c.push(
+                format!("{path}.spf.maxHoldMs"),
+                Problem::Conflict(format!("{} ms is below holdMs ({} ms)", p.spf.max_hold_ms, p.spf.hold_ms)),
+            );
+        }
+        self.c.range(
+            format!("{path}.bfd.intervalMs"),
+            u(p.bfd.interval_ms),
+            u(MIN_BFD_INTERVAL_MS),
+            u(MAX_BFD_INTERVAL_MS),
+        );
+        self.c.range(format!("{path}.bfd.multiplier"), u(p.bfd.multiplier), 2.0, 255.0);
+        Some(p)
+    }
+}
+
 /// The mission's flows and objectives.
 impl Builder<'_> {
     /// Fault names are DNS labels, unique among the faults.
@@ -1467,8 +1543,8 @@ mod tests {
     fn unknown_fields_and_wrong_enums_are_syntax_errors_with_a_path() {
         let p = problems(&format!("{SHELL}\n  groundStation: []"));
         assert_problem(&p, &["spec", "unknown field `groundStation`", "groundStations"]);
-        let p = problems(&format!("{SHELL}\n  routing: ospf"));
-        assert_problem(&p, &["spec.routing", "ospf", "shortestPath"]);
+        let p = problems(&format!("{SHELL}\n  routing: rip"));
+        assert_problem(&p, &["spec.routing", "rip", "shortestPath"]);
     }
 
     #[test]

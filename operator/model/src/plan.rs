@@ -184,6 +184,8 @@ pub struct Plan {
     pub isl_class: ClassParams,
     pub gsl_class: ClassParams,
     pub routing: Routing,
+    /// The daemons' settings when `routing` is a protocol.
+    pub routing_protocol: Option<crate::spec::RoutingProtocol>,
     pub route_to: RouteTo,
     /// Route hysteresis (`Routes::compute_stable`); 0 = always the shortest paths.
     pub route_hysteresis_ns: u64,
@@ -259,6 +261,13 @@ impl Plan {
         }
         if old.flows != new.flows {
             return Some("spec.traffic changed".into());
+        }
+        if (old.routing.is_protocol() || new.routing.is_protocol())
+            && (old.routing != new.routing || old.routing_protocol != new.routing_protocol)
+        {
+            return Some(
+                "spec.routing or spec.routingProtocol changed (the routing daemons' configuration)".into(),
+            );
         }
         None
     }

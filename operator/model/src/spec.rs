@@ -17,6 +17,7 @@ use crate::compile::{
     MAX_JAMMING_RADIUS_KM, MAX_NAME_LEN, MAX_RATE_MBPS, MAX_SPEED_KMH, MAX_WALKER_COUNT, MIN_ALT_M,
     MIN_ALTITUDE_KM, NAME_PATTERN,
 };
+use crate::compile::{MAX_BFD_INTERVAL_MS, MAX_PROTOCOL_INTERVAL_S, MAX_SPF_MS, MIN_BFD_INTERVAL_MS};
 use crate::error::SpecError;
 use crate::mission::{
     MAX_DSCP, MAX_FLOWS, MAX_LATENCY_MS, MAX_OBJECTIVES, MAX_OUTAGE_S, MAX_PACKETS_PER_SECOND,
@@ -73,6 +74,9 @@ pub struct ConstellationSpec {
     pub link_classes: LinkClasses,
     #[serde(default)]
     pub routing: Routing,
+    /// The routing daemons' settings, for `routing: ospf` and `routing: isis`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing_protocol: Option<RoutingProtocol>,
     /// Which nodes get routes when `routing` is `shortestPath`: `all` nodes, or only `ground`
     /// nodes (stations and platforms), as in Hypatia's workload. Default `all`.
     #[serde(default)]
@@ -434,6 +438,145 @@ pub enum Routing {
     ShortestPath,
     /// The node software routes; orbitnet only supplies links and addresses.
     None,
+    /// OSPFv2 in every node, run by real daemons (`routingProtocol.daemon`: FRR or BIRD).
+    Ospf,
+    /// IS-IS in every node, run by FRR.
+    Isis,
+}
+
+impl Routing {
+    /// Routing by daemons in the nodes.
+    pub fn is_protocol(self) -> bool {
+        matches!(self, Routing::Ospf | Routing::Isis)
+    }
+}
+
+/// How the routing daemons run: which, their timers, BFD and link costs. Every field has a
+/// default suited to links that come and go every few minutes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoutingProtocol {
+    /// `frr` (zebra with ospfd or isisd, bfdd for BFD) or `bird` (BIRD 2, OSPF only).
+    /// Default `frr`.
+    #[serde(default)]
+    pub daemon: RoutingDaemon,
+    /// Seconds between hellos on every link. Default 1.
+    #[serde(default = "default_hello_s")]
+    #[schemars(range(min = 1, max = MAX_PROTOCOL_INTERVAL_S))]
+    pub hello_interval_s: u32,
+    /// Seconds without a hello before a neighbour is declared down. Default 4.
+    #[serde(default = "default_dead_s")]
+    #[schemars(range(min = 1, max = MAX_PROTOCOL_INTERVAL_S))]
+    pub dead_interval_s: u32,
+    /// SPF throttling: the first run `delayMs` after a change, then at least `holdMs` apart,
+    /// the gap doubling up to `maxHoldMs` while changes keep coming. Defaults 50, 200, 5000.
+    #[serde(default)]
+    pub spf: SpfThrottle,
+    /// BFD on every link: a neighbour lost in `intervalMs` x `multiplier`. Default off.
+    #[serde(default)]
+    pub bfd: Bfd,
+    /// Link costs: `unit` (every link 10) or `delay` (the link's one-way delay in 100 us
+    /// steps when it comes up). Default `unit`.
+    #[serde(default)]
+    pub cost: LinkCost,
+}
+
+fn default_hello_s() -> u32 {
+    1
+}
+fn default_dead_s() -> u32 {
+    4
+}
+
+impl Default for RoutingProtocol {
+    fn default() -> Self {
+        Self {
+            daemon: RoutingDaemon::default(),
+            hello_interval_s: default_hello_s(),
+            dead_interval_s: default_dead_s(),
+            spf: SpfThrottle::default(),
+            bfd: Bfd::default(),
+            cost: LinkCost::default(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RoutingDaemon {
+    #[default]
+    Frr,
+    Bird,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpfThrottle {
+    #[serde(default = "default_spf_delay")]
+    #[schemars(range(min = 0, max = MAX_SPF_MS))]
+    pub delay_ms: u32,
+    #[serde(default = "default_spf_hold")]
+    #[schemars(range(min = 0, max = MAX_SPF_MS))]
+    pub hold_ms: u32,
+    #[serde(default = "default_spf_max_hold")]
+    #[schemars(range(min = 0, max = MAX_SPF_MS))]
+    pub max_hold_ms: u32,
+}
+
+fn default_spf_delay() -> u32 {
+    50
+}
+fn default_spf_hold() -> u32 {
+    200
+}
+fn default_spf_max_hold() -> u32 {
+    5_000
+}
+
+impl Default for SpfThrottle {
+    fn default() -> Self {
+        Self {
+            delay_ms: default_spf_delay(),
+            hold_ms: default_spf_hold(),
+            max_hold_ms: default_spf_max_hold(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Bfd {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Milliseconds between BFD packets each way. Default 100.
+    #[serde(default = "default_bfd_interval")]
+    #[schemars(range(min = MIN_BFD_INTERVAL_MS, max = MAX_BFD_INTERVAL_MS))]
+    pub interval_ms: u32,
+    /// Packets missed before the neighbour is down. Default 3.
+    #[serde(default = "default_bfd_multiplier")]
+    #[schemars(range(min = 2, max = 255))]
+    pub multiplier: u32,
+}
+
+fn default_bfd_interval() -> u32 {
+    100
+}
+fn default_bfd_multiplier() -> u32 {
+    3
+}
+
+impl Default for Bfd {
+    fn default() -> Self {
+        Self { enabled: false, interval_ms: default_bfd_interval(), multiplier: default_bfd_multiplier() }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum LinkCost {
+    #[default]
+    Unit,
+    Delay,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
