@@ -599,19 +599,16 @@ fn mission(
     if held.wired.plan().flows.is_empty() || held.finished {
         return;
     }
-    let ends: Vec<NodeIdx> = held
-        .wired
-        .plan()
-        .flows
-        .iter()
-        .flat_map(|f| [f.from, f.to])
-        .filter(|n| placed.contains_key(n))
-        .collect();
-    if ends.is_empty() {
-        return;
-    }
     if !held.wired.traffic_started() {
-        if !ends.iter().all(|n| local.get(n).is_some_and(|(_, path)| path.is_some())) {
+        let ends: Vec<NodeIdx> = held
+            .wired
+            .plan()
+            .flows
+            .iter()
+            .flat_map(|f| [f.from, f.to])
+            .filter(|n| placed.contains_key(n))
+            .collect();
+        if ends.is_empty() || !ends.iter().all(|n| local.get(n).is_some_and(|(_, path)| path.is_some())) {
             return;
         }
         match held.wired.start_traffic(local, clock) {

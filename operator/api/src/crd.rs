@@ -459,15 +459,25 @@ fn cel_rules() -> Vec<CelRule> {
     .collect()
 }
 
-/// An objective of `kind` sets the bound that kind needs, and only the fields it uses.
-fn fields_of_objective_kind(kind: ObjectiveKind) -> CelRule {
-    let used = kind.fields();
-    let mut unused: Vec<&str> = ObjectiveKind::ALL.iter().flat_map(|k| k.fields()).copied().collect();
+/// `has(self.<field>)` for each field some kind uses and `used` does not, and `used` named
+/// for a message.
+fn fields_outside(
+    every: impl Iterator<Item = &'static [&'static str]>,
+    used: &[&str],
+) -> (Vec<String>, Vec<String>) {
+    let mut unused: Vec<&str> = every.flatten().copied().collect();
     unused.sort_unstable();
     unused.dedup();
     unused.retain(|f| !used.contains(f));
-    let set: Vec<String> = unused.iter().map(|f| format!("has(self.{f})")).collect();
-    let named: Vec<String> = used.iter().map(|f| format!("`{f}`")).collect();
+    let set = unused.iter().map(|f| format!("has(self.{f})")).collect();
+    let named = used.iter().map(|f| format!("`{f}`")).collect();
+    (set, named)
+}
+
+/// An objective of `kind` sets the bound that kind needs, and only the fields it uses.
+fn fields_of_objective_kind(kind: ObjectiveKind) -> CelRule {
+    let used = kind.fields();
+    let (set, named) = fields_outside(ObjectiveKind::ALL.iter().map(|k| k.fields()), used);
     let unused_rule = if set.is_empty() { String::new() } else { format!(" && !({})", set.join(" || ")) };
     cel(
         "spec.objectives[]",
@@ -484,12 +494,7 @@ fn fields_of_objective_kind(kind: ObjectiveKind) -> CelRule {
 /// A fault of `kind` sets only the fields that kind uses.
 fn fields_of_fault_kind(kind: FaultKind) -> CelRule {
     let used = kind.fields();
-    let mut unused: Vec<&str> = FaultKind::ALL.iter().flat_map(|k| k.fields()).copied().collect();
-    unused.sort_unstable();
-    unused.dedup();
-    unused.retain(|f| !used.contains(f));
-    let set: Vec<String> = unused.iter().map(|f| format!("has(self.{f})")).collect();
-    let named: Vec<String> = used.iter().map(|f| format!("`{f}`")).collect();
+    let (set, named) = fields_outside(FaultKind::ALL.iter().map(|k| k.fields()), used);
     cel(
         "spec.faults[]",
         format!("self.kind != '{}' || !({})", kind.as_str(), set.join(" || ")),

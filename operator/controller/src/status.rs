@@ -227,19 +227,7 @@ fn objectives_condition(
     } else {
         ("True", "AllPassed", format!("all {} objectives passed", objectives.len()))
     };
-    let last_transition_time = previous
-        .conditions
-        .iter()
-        .find(|c| c.type_ == OBJECTIVES_MET && c.status == status)
-        .map_or_else(|| rfc3339(o.now), |c| c.last_transition_time.clone());
-    Condition {
-        type_: OBJECTIVES_MET.to_owned(),
-        status: status.to_owned(),
-        reason: reason.to_owned(),
-        message,
-        last_transition_time,
-        observed_generation: o.generation,
-    }
+    condition_of(previous, OBJECTIVES_MET, status, reason, &message, o)
 }
 
 /// Ground links that can exist at once: each ground node links to at most `antennas`
@@ -331,7 +319,19 @@ fn condition(
     message: &str,
     o: &Observed,
 ) -> Condition {
-    let status = if status { "True" } else { "False" };
+    condition_of(previous, type_, if status { "True" } else { "False" }, reason, message, o)
+}
+
+/// A condition of any status ("True", "False", "Unknown"), keeping the previous transition
+/// time while its status is unchanged.
+fn condition_of(
+    previous: &ConstellationStatus,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    o: &Observed,
+) -> Condition {
     let last_transition_time = previous
         .conditions
         .iter()

@@ -222,12 +222,13 @@ impl Traffic {
         for &i in &self.local {
             for k in from..to {
                 let (s, r) = (sent[i].ticks.get(&k), received[i].ticks.get(&k));
-                if s.is_none() && r.is_none() {
-                    continue;
-                }
-                let mut tick = s.cloned().unwrap_or_else(|| FlowTick::new(k, 0.0));
+                let mut tick = match (s, r) {
+                    (Some(s), _) => s.clone(),
+                    (None, Some(r)) => FlowTick::new(k, r.t),
+                    (None, None) => continue,
+                };
                 if let Some(r) = r {
-                    merge_tick(&mut tick, r);
+                    tick.merge(r);
                 }
                 if let Some(m) = model[i].get(&k) {
                     tick.model = *m;
@@ -286,17 +287,6 @@ impl Drop for Traffic {
             let _ = t.join();
         }
     }
-}
-
-fn merge_tick(into: &mut FlowTick, r: &FlowTick) {
-    into.t = r.t.max(into.t);
-    into.received += r.received;
-    into.duplicates += r.duplicates;
-    into.reordered += r.reordered;
-    into.delay.merge(&r.delay);
-    into.ipdv_sum_ns += r.ipdv_sum_ns;
-    into.ipdv_count += r.ipdv_count;
-    into.max_gap = into.max_gap.max(r.max_gap);
 }
 
 pub(crate) fn receiving_socket(addr: Ipv4Addr, port: u16) -> io::Result<UdpSocket> {

@@ -243,7 +243,7 @@ fn flow_charts(records: &[Record], end: f64) -> Vec<(String, String)> {
             let at = |f: fn(&telemetry::FlowRecord) -> Option<f64>| -> Vec<(f64, Option<f64>)> {
                 ticks.iter().map(|t| (t.t, f(t))).collect()
             };
-            let mut bands: Vec<Band> = faults.iter().map(|b| Band { label: b.label.clone(), ..*b }).collect();
+            let mut bands = faults.clone();
             let tick = ticks.windows(2).map(|w| w[1].t - w[0].t).fold(f64::MAX, f64::min);
             let tick = if tick.is_finite() && tick > 0.0 { tick } else { 1.0 };
             let mut outage: Option<(f64, f64)> = None;

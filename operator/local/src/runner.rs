@@ -519,15 +519,13 @@ fn mission_end(
             telemetry.emit(&Record::Flow(FlowRecord::of(&plan.flows[i].name, ft, per_traversal)));
         }
         let flagged = s.ticks.values().filter(|t| crate::telemetry::flagged(t, per_traversal)).count();
-        let mut errors: Vec<f64> =
+        let errors: Vec<f64> =
             s.ticks.values().filter_map(|t| Some(t.delay.percentile_ms(50.0)? - t.model.delay_ms?)).collect();
         if !errors.is_empty() {
             let (median, p99) = (stats::quantile_of(&errors, 0.5), stats::quantile_of(&errors, 0.99));
-            errors.clear();
             let sent: u64 = s.ticks.values().map(|t| t.sent).sum();
             let received: u64 = s.ticks.values().map(|t| t.received).sum();
-            let ticks =
-                s.ticks.values().filter(|t| !t.delay.is_empty() && t.model.delay_ms.is_some()).count();
+            let ticks = errors.len();
             view.message(&format!(
                 "flow {}: {received} of {sent} datagrams delivered; measured - model one-way delay: median {median:+.3} ms, p99 {p99:+.3} ms; {flagged} of {ticks} ticks flagged",
                 plan.flows[i].name

@@ -31,6 +31,7 @@ impl Series {
 }
 
 /// A shaded span of x (e.g. a fault's window), labelled at its top.
+#[derive(Clone)]
 pub struct Band {
     pub from: f64,
     pub to: f64,

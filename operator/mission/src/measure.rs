@@ -117,6 +117,22 @@ impl FlowTick {
     pub fn new(k: i64, t: f64) -> Self {
         Self { k, t, ..Self::default() }
     }
+
+    /// Adds what another end counted of the same tick (the sender's sent, the receiver's
+    /// deliveries); its model, if it has one, stands.
+    pub fn merge(&mut self, o: &FlowTick) {
+        self.sent += o.sent;
+        self.received += o.received;
+        self.duplicates += o.duplicates;
+        self.reordered += o.reordered;
+        self.delay.merge(&o.delay);
+        self.ipdv_sum_ns += o.ipdv_sum_ns;
+        self.ipdv_count += o.ipdv_count;
+        self.max_gap = self.max_gap.max(o.max_gap);
+        if o.model != ModelTick::default() {
+            self.model = o.model;
+        }
+    }
 }
 
 /// A time without delivery: from the send time of a delivered datagram to that of the next
@@ -163,18 +179,7 @@ impl FlowSeries {
     /// receiver's deliveries, or two reports' summaries).
     pub fn merge(&mut self, other: &FlowSeries) {
         for (&k, o) in &other.ticks {
-            let mine = self.tick(k, o.t);
-            mine.sent += o.sent;
-            mine.received += o.received;
-            mine.duplicates += o.duplicates;
-            mine.reordered += o.reordered;
-            mine.delay.merge(&o.delay);
-            mine.ipdv_sum_ns += o.ipdv_sum_ns;
-            mine.ipdv_count += o.ipdv_count;
-            mine.max_gap = mine.max_gap.max(o.max_gap);
-            if o.model != ModelTick::default() {
-                mine.model = o.model;
-            }
+            self.tick(k, o.t).merge(o);
         }
         self.gaps.extend_from_slice(&other.gaps);
         self.gaps.sort_by(|a, b| a.from.total_cmp(&b.from));

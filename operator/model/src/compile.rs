@@ -934,31 +934,30 @@ impl Builder<'_> {
 impl Builder<'_> {
     /// Fault names are DNS labels, unique among the faults.
     fn fault_names(&mut self, faults: &[spec::Fault]) {
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, f) in faults.iter().enumerate() {
-            let Some(name) = &f.name else { continue };
-            let path = format!("spec.faults[{i}].name");
-            let Some(lower) = self.c.name(&path, name) else { continue };
-            if let Some(first) = seen.get(&lower) {
-                let first = format!("spec.faults[{first}].name");
-                self.c.push(path, Problem::Duplicate { name: name.clone(), first });
-            } else {
-                seen.insert(lower, i);
-            }
-        }
+        let names = faults.iter().enumerate().filter_map(|(i, f)| Some((i, f.name.as_deref()?)));
+        self.unique_names("spec.faults", names);
     }
 
     /// Flow names are DNS labels, unique among the flows.
     fn flow_names(&mut self, flows: &[spec::Flow]) {
+        self.unique_names("spec.traffic", flows.iter().enumerate().map(|(i, f)| (i, f.name.as_str())));
+    }
+
+    /// The `name`s of `list`'s items (index, name) are DNS labels, unique once lower-cased;
+    /// a repeat points at the first use.
+    fn unique_names<'n>(&mut self, list: &str, names: impl Iterator<Item = (usize, &'n str)>) {
         let mut seen: HashMap<String, usize> = HashMap::new();
-        for (i, f) in flows.iter().enumerate() {
-            let path = format!("spec.traffic[{i}].name");
-            let Some(lower) = self.c.name(&path, &f.name) else { continue };
-            if let Some(first) = seen.get(&lower) {
-                let first = format!("spec.traffic[{first}].name");
-                self.c.push(path, Problem::Duplicate { name: f.name.clone(), first });
-            } else {
-                seen.insert(lower, i);
+        for (i, name) in names {
+            let path = format!("{list}[{i}].name");
+            let Some(lower) = self.c.name(&path, name) else { continue };
+            match seen.get(&lower) {
+                Some(first) => {
+                    let first = format!("{list}[{first}].name");
+                    self.c.push(path, Problem::Duplicate { name: name.to_owned(), first });
+                }
+                None => {
+                    seen.insert(lower, i);
+                }
             }
         }
     }
