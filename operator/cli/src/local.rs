@@ -50,6 +50,10 @@ pub struct RunArgs {
     /// round-trip error stays under 2 x hops x this); "0s" for every change.
     #[arg(long, value_parser = parse_duration, default_value_t = Settings::default().delay_tolerance)]
     delay_tolerance: SpecDuration,
+    /// After each change of the graph, read every node's forwarding table this often until
+    /// every ground pair is forwarded (telemetry `convergence` lines); "0s" turns it off.
+    #[arg(long, value_parser = parse_duration, default_value = "50ms")]
+    convergence_every: SpecDuration,
     /// At the end, judge the spec's objectives on what the flows measured: a table, and the
     /// exit status 0 (all passed), 1 (one failed) or 2 (one could not be judged).
     #[arg(long)]
@@ -110,6 +114,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         settings: Settings {
             lookahead: args.lookahead,
             delay_tolerance: args.delay_tolerance,
+            convergence_every: (args.convergence_every.as_nanos() > 0).then_some(args.convergence_every),
             ..Settings::default()
         },
         check,

@@ -579,3 +579,181 @@ fn check_exits_0_when_objectives_pass_1_when_one_fails_2_when_one_cannot_be_judg
         assert!(lint.status.success(), "{name}: {}\n{xml}", String::from_utf8_lossy(&lint.stderr));
     }
 }
+
+/// Real routing daemons on tiny.yaml: `protocol` is the spec's `routingProtocol`. At 45 s
+/// the satellite alpha uses, ring-0-1, is lost for 10 s.
+fn routed(test: &str, routing: &str, protocol: &str) -> Scenario {
+    let s = Scenario::new(test, "  faults:\n  - {kind: nodeDown, node: ring-0-1, at: 45s, duration: 10s}\n");
+    let yaml = std::fs::read_to_string(&s.file)
+        .unwrap()
+        .replace("routing: shortestPath", &format!("routing: {routing}\n  routingProtocol: {protocol}"));
+    std::fs::write(&s.file, yaml).unwrap();
+    s
+}
+
+fn state_dir(s: &Scenario) -> PathBuf {
+    PathBuf::from(format!("/run/orbitnet/{}.routing", s.name))
+}
+
+/// Adjacencies up, counted from every node's daemons (each link counts at both ends).
+fn adjacencies(s: &Scenario, routing: &str, daemon: &str) -> usize {
+    let mut total = 0;
+    for node in std::fs::read_dir(state_dir(s)).unwrap() {
+        let dir = node.unwrap().path();
+        let (cmd, args, up): (&str, Vec<String>, &str) = match (daemon, routing) {
+            ("bird", _) => (
+                "birdc",
+                vec!["-s".into(), dir.join("bird.ctl").display().to_string(), "show ospf neighbors".into()],
+                "Full",
+            ),
+            (_, "isis") => (
+                "vtysh",
+                vec![
+                    "--vty_socket".into(),
+                    dir.display().to_string(),
+                    "-c".into(),
+                    "show isis neighbor".into(),
+                ],
+                " Up ",
+            ),
+            _ => (
+                "vtysh",
+                vec![
+                    "--vty_socket".into(),
+                    dir.display().to_string(),
+                    "-c".into(),
+                    "show ip ospf neighbor".into(),
+                ],
+                "Full",
+            ),
+        };
+        let out = Command::new(cmd).args(&args).output().unwrap();
+        total += String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains(up)).count();
+    }
+    total
+}
+
+fn convergence_of<'a>(records: &'a [Value], kind: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|r| r["type"] == "convergence" && r["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} convergence record"))
+}
+
+/// Adjacencies on every up link once converged; the kernel routes then equal the model's
+/// shortest paths; the serving satellite lost, every ground pair is forwarded again within
+/// the failure detection time plus a hello (the new ground link's adjacency) plus the SPF
+/// delay plus two reads; when it returns, the shortest paths come back; nothing is left.
+fn daemons_route_around_a_lost_satellite(
+    test: &str,
+    routing: &str,
+    protocol: &str,
+    daemon: &str,
+    (origination_s, spf_s): (f64, f64),
+) {
+    require_kernel();
+    let s = routed(test, routing, protocol);
+    let mut run = start(&s, &["--duration", "65s"]);
+    let started = Instant::now();
+    let start = loop {
+        if let Some(c) = records(&s).into_iter().find(|r| r["type"] == "convergence" && r["kind"] == "start")
+        {
+            break c;
+        }
+        assert!(started.elapsed() < Duration::from_secs(120), "no start convergence within 120 s");
+        if let Some(status) = run.try_wait().unwrap() {
+            panic!("orbitnet run exited with {status}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("start: {start}");
+    assert_eq!(start["outcome"], "shortest", "the daemons' routes equal the model's shortest paths: {start}");
+    let links_up =
+        records(&s).iter().rev().find(|r| r["type"] == "tick").unwrap()["linksUp"].as_u64().unwrap();
+    assert_eq!(adjacencies(&s, routing, daemon) as u64, 2 * links_up, "an adjacency on every link up");
+    assert!(!processes_with(&state_dir(&s).display().to_string()).is_empty());
+    let (status, out) = finish(run, Duration::from_secs(150));
+    assert!(status.success(), "{out}");
+    let records = records(&s);
+    let lost = convergence_of(&records, "faultBegan");
+    eprintln!("lost: {lost}");
+    let bound = origination_s + spf_s + 0.2 + 2.0 * 0.05;
+    let forwarded = lost["forwardedS"].as_f64().unwrap_or_else(|| panic!("never forwarded again: {lost}"));
+    assert!(
+        lost["broken"].as_u64().unwrap() > 0,
+        "losing the serving satellite cuts the pair at first: {lost}"
+    );
+    assert!(forwarded <= bound, "forwarded again after {forwarded} s, bound {bound} s: {lost}");
+    let back = convergence_of(&records, "faultEnded");
+    eprintln!("back: {back}");
+    assert!(back["shortestS"].as_f64().is_some(), "the shortest paths come back: {back}");
+    assert!(records.iter().all(|r| r["type"] != "daemonsExited"), "no daemon died");
+    assert!(!state_dir(&s).exists(), "the daemons' state is removed");
+    assert!(processes_with(&state_dir(&s).display().to_string()).is_empty(), "no daemon is left");
+}
+
+#[test]
+#[ignore = "kernel tier: needs root, sch_netem and frr; run by make test-kernel"]
+fn frr_ospf_routes_around_a_lost_satellite() {
+    // Failure detection (the old link is down at once; 4 s dead interval at most) and one
+    // hello on the new link; SPF delay 50 ms.
+    daemons_route_around_a_lost_satellite("frrospf", "ospf", "{}", "frr", (4.0 + 1.0, 0.05));
+}
+
+#[test]
+#[ignore = "kernel tier: needs root, sch_netem and bird2; run by make test-kernel"]
+fn bird_ospf_routes_around_a_lost_satellite() {
+    // BIRD keeps RFC 2328's MinLSInterval (5 s) and MinLSArrival (1 s), which no option
+    // changes: a station's second LSA of a handover waits out the 5 s, is originated on
+    // BIRD's next 1 s tick, and if its neighbour drops it as arriving too soon, is sent again
+    // after the retransmit interval (2 s); SPF runs on the next tick. Measured 6.16, 7.17
+    // and 8.17 s in three runs (derivation not yet checked against BIRD's source: #13).
+    daemons_route_around_a_lost_satellite(
+        "birdospf",
+        "ospf",
+        "{daemon: bird}",
+        "bird",
+        (5.0 + 1.0 + 2.0, 1.0),
+    );
+}
+
+#[test]
+#[ignore = "kernel tier: needs root, sch_netem and frr; run by make test-kernel"]
+fn frr_isis_with_bfd_routes_around_a_lost_satellite() {
+    daemons_route_around_a_lost_satellite(
+        "frrisis",
+        "isis",
+        "{bfd: {enabled: true, intervalMs: 100, multiplier: 3}}",
+        "frr",
+        // BFD's detection (3 x 100 ms) and one hello on the new link; SPF delay 50 ms.
+        (0.3 + 1.0, 0.05),
+    );
+}
+
+/// The daemons die with a runner killed by SIGKILL (their launcher leads a PID namespace
+/// and has the parent-death signal), and `orbitnet down` removes their state.
+#[test]
+#[ignore = "kernel tier: needs root, sch_netem and frr; run by make test-kernel"]
+fn routing_daemons_die_with_a_killed_runner_and_down_removes_their_state() {
+    require_kernel();
+    let s = routed("kill9", "ospf", "{}");
+    let mut run = start(&s, &[]);
+    wait_until_ticking(&s, &mut run, Duration::from_secs(60));
+    let marker = state_dir(&s).display().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_with(&format!("{marker}/ring-0-0/ospfd")).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(processes_with(&format!("{marker}/ring-0-0/ospfd")).len() == 1, "ospfd runs in ring-0-0");
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).unwrap();
+    run.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !processes_with(&marker).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(processes_with(&marker).is_empty(), "the daemons die with the runner");
+    assert!(state_dir(&s).exists(), "a killed runner cannot clean up");
+    let down = orbitnet().arg("down").arg(&s.file).output().unwrap();
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(!state_dir(&s).exists(), "down removes the daemons' state");
+}

@@ -404,6 +404,11 @@ impl Applier {
         &self.wiring
     }
 
+    /// The connections and the wiring together, to read the kernels by link end.
+    pub fn conns_and_wiring(&mut self) -> (&mut Conns, &Wiring) {
+        (&mut self.conns, &self.wiring)
+    }
+
     /// What was applied, as this applier remembers it.
     pub fn applied(&self) -> &Applied {
         &self.applied

@@ -96,3 +96,57 @@ pub fn list(conn: &mut Conn) -> Result<Vec<Route>, NlError> {
     }
     Ok(out)
 }
+
+/// One route of the main table as the kernel forwards by it, whoever installed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forwarding {
+    pub destination: Ipv4Addr,
+    pub prefix_len: u8,
+    /// The interfaces it leaves by (several under ECMP); empty for a route that drops
+    /// (blackhole, unreachable, prohibit).
+    pub ifindices: Vec<u32>,
+}
+
+/// Every IPv4 route of the main table in the connection's namespace: the forwarding
+/// table, to see where packets go whatever installed the routes (orbitnet or a daemon).
+pub fn forwarding(conn: &mut Conn) -> Result<Vec<Forwarding>, NlError> {
+    let mut dump = RouteMessage::default();
+    dump.header.address_family = AddressFamily::Inet;
+    let mut out = Vec::new();
+    for msg in conn.query("dumping the forwarding table", RouteNetlinkMessage::GetRoute(dump), true)? {
+        let RouteNetlinkMessage::NewRoute(r) = msg else { continue };
+        let table = r
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                RouteAttribute::Table(t) => Some(*t),
+                _ => None,
+            })
+            .unwrap_or(u32::from(r.header.table));
+        if table != u32::from(RouteHeader::RT_TABLE_MAIN) {
+            continue;
+        }
+        let drops =
+            matches!(r.header.kind, RouteType::BlackHole | RouteType::Unreachable | RouteType::Prohibit);
+        if r.header.kind != RouteType::Unicast && !drops {
+            continue;
+        }
+        let mut route = Forwarding {
+            destination: Ipv4Addr::UNSPECIFIED,
+            prefix_len: r.header.destination_prefix_length,
+            ifindices: Vec::new(),
+        };
+        for a in r.attributes {
+            match a {
+                RouteAttribute::Destination(RouteAddress::Inet(d)) => route.destination = d,
+                RouteAttribute::Oif(i) if !drops => route.ifindices.push(i),
+                RouteAttribute::MultiPath(hops) if !drops => {
+                    route.ifindices.extend(hops.iter().map(|h| h.interface_index))
+                }
+                _ => {}
+            }
+        }
+        out.push(route);
+    }
+    Ok(out)
+}

@@ -12,10 +12,12 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
 use orbitnet_dataplane::apply::{End, Wanted};
 use orbitnet_dataplane::{Applier, ApplyReport, Conn, Conns, NlError, Wiring, sweep};
 use orbitnet_model::{GroundChoice, LinkId, LinkKind, LinkState, NodeIdx, Plan, SimTime, State, Timeline};
+use orbitnet_routing::convergence::{Convergence, Outcome};
 use rustc_hash::FxHashSet;
 
 use crate::lookahead::Lookahead;
@@ -133,6 +135,8 @@ pub struct Tick {
     /// The flows' ticks that settled (no datagram of them still in flight): (index in
     /// `Plan::flows`, its measurement beside the model).
     pub flows: Vec<(usize, orbitnet_mission::FlowTick)>,
+    /// Convergence watches that ended since the tick before (one per graph change).
+    pub convergence: Vec<Convergence>,
 }
 
 impl Tick {
@@ -192,6 +196,8 @@ pub struct Engine<H> {
     built: usize,
     /// The mission's flows with an end here, once started.
     traffic: Option<crate::traffic::Traffic>,
+    /// The forwarding watched after each graph change (`Settings::convergence_every`).
+    convergence: Option<crate::convergence::Watcher>,
 }
 
 impl<H: Host> Engine<H> {
@@ -235,7 +241,11 @@ impl<H: Host> Engine<H> {
         let (lookahead, timeline) = Lookahead::start(&plan, start, settings.lookahead, until);
         let timeline = Started::Replaying(timeline);
         let applier = applier.with_delay_tolerance(settings.delay_tolerance.as_nanos());
+        let convergence = settings
+            .convergence_every
+            .map(|every| crate::convergence::Watcher::new(&plan, Duration::from_nanos(every.as_nanos())));
         Self {
+            convergence,
             timeline,
             plan,
             host,
@@ -449,6 +459,7 @@ impl<H: Host> Engine<H> {
 
     /// Applies tick `k` (prepared now if `prepare` was not called for it).
     pub fn apply(&mut self, k: i64) -> Tick {
+        let started = Instant::now();
         if self.prepared.as_ref().is_none_or(|(p, _)| *p != k) {
             self.prepare(k);
         }
@@ -466,6 +477,13 @@ impl<H: Host> Engine<H> {
         let mut problems = std::mem::take(&mut self.problems);
         problems.extend(self.report_problems(&report));
         let events = events(&self.plan, self.applied.as_ref(), &state);
+        let convergence = match &mut self.convergence {
+            Some(w) => {
+                w.applied(&self.plan, k, &state, &events, started);
+                w.take()
+            }
+            None => Vec::new(),
+        };
         let flows = match &mut self.traffic {
             Some(traffic) => {
                 traffic.applied(&self.plan, &state, k);
@@ -496,9 +514,45 @@ impl<H: Host> Engine<H> {
             events,
             built: std::mem::take(&mut self.built),
             flows,
+            convergence,
         };
         self.stale = false;
         tick
+    }
+
+    /// Waits until `until`, reading the forwarding tables as the convergence watch needs
+    /// (plain sleep when nothing is watched). Runners call it between ticks.
+    pub fn wait_watching(&mut self, until: Instant) {
+        loop {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            let next = match &mut self.convergence {
+                Some(w) => {
+                    let (conns, wiring) = self.applier.conns_and_wiring();
+                    w.poll(&self.plan, conns, wiring)
+                }
+                None => None,
+            };
+            let wake = next.map_or(until, |n| n.min(until));
+            std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+        }
+    }
+
+    /// Ends the convergence watch under way (the run is over) and returns the watches not
+    /// handed out with a tick yet.
+    pub fn finish_convergence(&mut self) -> Vec<Convergence> {
+        self.convergence.as_mut().map_or_else(Vec::new, |w| {
+            w.close(Outcome::Ended);
+            w.take()
+        })
+    }
+
+    /// Time spent reading and judging forwarding tables, the number of reads, and the
+    /// last read's error while reads fail.
+    pub fn convergence_cost(&self) -> Option<(Duration, u64, Option<&str>)> {
+        self.convergence.as_ref().map(|w| (w.spent, w.snapshots, w.error.as_deref()))
     }
 
     fn report_problems(&self, report: &ApplyReport) -> Vec<Problem> {

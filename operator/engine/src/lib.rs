@@ -11,6 +11,7 @@
 
 pub mod calibrate;
 pub mod clock;
+mod convergence;
 mod engine;
 mod lookahead;
 pub mod metrics;

@@ -17,6 +17,11 @@ pub struct Settings {
     /// Ground links built ahead of need per tick (more wait for the next): building is
     /// kernel work on the tick's path. Links a tick needs now are built at once.
     pub builds_per_tick: usize,
+    /// After each event that changes the graph, every node's forwarding table is read this
+    /// often (real time) until it has converged (`None`: not watched). The first read
+    /// follows the apply at once. Off by default: a runner that waits through
+    /// `Engine::wait_watching` turns it on.
+    pub convergence_every: Option<SpecDuration>,
 }
 
 impl Default for Settings {
@@ -25,6 +30,7 @@ impl Default for Settings {
             delay_tolerance: SpecDuration::from_nanos(10_000),
             lookahead: SpecDuration::from_secs(600),
             builds_per_tick: 32,
+            convergence_every: None,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `orbitnet down`: removes what a run left behind (a crash, a kill -9): the programs still
-//! running in its namespaces, the namespaces (and every interface in them), its lock.
+//! `orbitnet down`: removes what a run left behind (a crash, a kill -9): the programs and
+//! routing daemons still running in its namespaces, the namespaces (and every interface in
+//! them), the daemons' state directories, its lock.
 //! It refuses while a live run holds the constellation's lock.
 
 use std::os::unix::fs::MetadataExt;
@@ -88,11 +89,17 @@ pub fn down(name: Option<&str>) -> Result<Removed, DownError> {
     match name {
         Some(n) => {
             let _ = std::fs::remove_file(lock::lock_path(n));
+            let _ = std::fs::remove_dir_all(crate::daemons::state_dir(n));
         }
         None => {
             if let Ok(dir) = std::fs::read_dir(lock::RUN_DIR) {
                 for e in dir.filter_map(Result::ok) {
-                    let _ = std::fs::remove_file(e.path());
+                    let path = e.path();
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(path)
+                    } else {
+                        std::fs::remove_file(path)
+                    };
                 }
             }
         }

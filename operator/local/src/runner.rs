@@ -15,6 +15,7 @@ use orbitnet_dataplane::preflight::{self, PreflightError};
 use orbitnet_engine::metrics::FlowMetrics;
 use orbitnet_engine::{Clock, Event, ProblemKind, Settings, Tick};
 use orbitnet_model::{Epoch, LinkKind, NodeIdx, Plan, SimTime, SpecDuration, State};
+use orbitnet_routing::convergence::Convergence;
 
 use crate::lock::{LockError, RunLock};
 use crate::telemetry::{FlowRecord, PathRecord, Record, Telemetry, TickRecord};
@@ -81,6 +82,8 @@ pub struct RunSummary {
     pub errors: usize,
     /// The objectives' verdicts (empty without objectives).
     pub verdicts: Vec<orbitnet_mission::Verdict>,
+    /// How the forwarding converged after each graph change.
+    pub convergence: Vec<Convergence>,
 }
 
 /// The ground node pairs to follow: those asked for, or pairs of the first four.
@@ -156,6 +159,34 @@ struct Span {
     end: Option<SimTime>,
 }
 
+/// Routing daemons keep their timers in real time, however fast emulation time runs: a
+/// time scale above 1 is refused once a tick would last less real time than one hello
+/// (links would come and go between two hellos, before an adjacency could form), and
+/// warned about below that (failure detection lasts that many times longer in emulation
+/// time, and so do the losses it causes).
+fn protocol_time_scale(plan: &Plan, time_scale: f64) -> Result<Option<String>, RunError> {
+    let Some(p) = plan.routing_protocol.as_ref().filter(|_| time_scale > 1.0) else { return Ok(None) };
+    let hello_s = f64::from(p.hello_interval_s);
+    let limit = plan.tick.as_secs_f64() / hello_s;
+    let detect_s = if p.bfd.enabled {
+        f64::from(p.bfd.interval_ms * p.bfd.multiplier) / 1e3
+    } else {
+        f64::from(p.dead_interval_s)
+    };
+    if time_scale > limit {
+        return Err(RunError::Usage(format!(
+            "--time-scale {time_scale} is too fast for routing: {:?}: the daemons' timers run in real time, and at this scale a tick ({}) lasts {:.2} s of real time, less than one hello ({hello_s} s), so links would change between two hellos; the limit here is x{limit:.2} (tick / hello interval)",
+            plan.routing,
+            plan.tick,
+            plan.tick.as_secs_f64() / time_scale
+        )));
+    }
+    Ok(Some(format!(
+        "note: the routing daemons' timers run in real time: at x{time_scale} their failure detection ({detect_s} s) lasts {:.1} s of emulation time, and losses per event grow alike",
+        detect_s * time_scale
+    )))
+}
+
 fn span_of(opts: &RunOptions) -> Span {
     let first_tick = opts.plan.tick_index(opts.start);
     let start = opts.plan.tick_time(first_tick);
@@ -192,11 +223,8 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
     if !(opts.time_scale.is_finite() && opts.time_scale > 0.0) {
         return Err(RunError::Usage(format!("--time-scale {} must be a positive number", opts.time_scale)));
     }
-    if opts.plan.routing.is_protocol() {
-        return Err(RunError::Usage(format!(
-            "routing: {:?} needs routing daemons in the nodes, which the local runner does not start yet (issue #13); `orbitnet plan` takes it",
-            opts.plan.routing
-        )));
+    if let Some(why) = protocol_time_scale(&opts.plan, opts.time_scale)? {
+        view.message(&why);
     }
     let pairs = path_pairs(&opts.plan, &opts.paths)?;
     let span = span_of(&opts);
@@ -205,6 +233,7 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
         return Ok(RunSummary { stopped_by: "dry run".into(), ..RunSummary::default() });
     }
     preflight::check()?;
+    crate::daemons::preflight(&opts.plan).map_err(RunError::Usage)?;
     let name = opts.plan.name.clone();
     let _lock = RunLock::acquire(&name, &format!("file {}", opts.file.display()))?;
     let leftovers = down::leftover_namespaces(&name);
@@ -391,7 +420,7 @@ fn run_loop(
         }
         let due = clock.due(next);
         while Instant::now() < due && !stop.load(Ordering::Relaxed) {
-            std::thread::sleep((due - Instant::now()).min(Duration::from_millis(50)));
+            emu.engine.wait_watching(due.min(Instant::now() + Duration::from_millis(50)));
         }
         if stop.load(Ordering::Relaxed) {
             break;
@@ -417,6 +446,24 @@ fn run_loop(
                 ));
             }
         }
+        for (node, status, restarted, log) in supervise_daemons(&mut emu) {
+            telemetry.emit(&Record::DaemonsExited {
+                t: t.as_secs_f64(),
+                node: node.clone(),
+                status: status.clone(),
+                restarted,
+            });
+            summary.errors += 1;
+            view.message(&format!(
+                "t = {t} s: the routing daemons of {node} exited ({status}); {}; their log: {}",
+                if restarted { "started again" } else { "given up after restarting them too often" },
+                log.display()
+            ));
+        }
+        for c in &tick.convergence {
+            telemetry.emit(&Record::Convergence(c.clone()));
+        }
+        summary.convergence.extend(tick.convergence.iter().cloned());
         handovers_total += tick.handovers();
         let record = tick_record(emu.engine.plan(), &tick, pairs, late_ms);
         telemetry.emit(&Record::Tick(record.clone()));
@@ -440,6 +487,13 @@ fn run_loop(
 
     view.finish();
     let t = clock.time_of(k);
+    for c in emu.engine.finish_convergence() {
+        telemetry.emit(&Record::Convergence(c.clone()));
+        summary.convergence.push(c);
+    }
+    if let Some(line) = convergence_summary(&emu, &summary.convergence) {
+        view.message(&line);
+    }
     if flows > 0 {
         view.message("stopping the flows (waiting 2 s for datagrams in flight)");
         let series = emu.engine.finish_traffic(true);
@@ -490,6 +544,48 @@ fn run_loop(
         summary.errors
     ));
     Ok(summary)
+}
+
+/// The nodes whose routing daemons exited since the last look: (node, status, started
+/// again, log).
+fn supervise_daemons(emu: &mut Emulation) -> Vec<(String, String, bool, PathBuf)> {
+    let plan = emu.engine.plan().clone();
+    crate::daemons::supervise(&plan, &mut emu.daemons, &emu.workdir)
+        .into_iter()
+        .map(|e| match e {
+            crate::daemons::Exit::Restarted { node, status, log, .. } => (node, status, true, log),
+            crate::daemons::Exit::GaveUp { node, status, log } => (node, status, false, log),
+        })
+        .collect()
+}
+
+/// One line on the run's convergence: per event kind, how many and how long until every
+/// reachable pair was forwarded; and what the watching cost.
+fn convergence_summary(emu: &Emulation, all: &[Convergence]) -> Option<String> {
+    let (spent, reads, _) = emu.engine.convergence_cost()?;
+    let mut kinds: Vec<&str> = all.iter().map(|c| c.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let per_kind: Vec<String> = kinds
+        .iter()
+        .map(|kind| {
+            let of: Vec<&Convergence> = all.iter().filter(|c| c.kind == *kind).collect();
+            let times: Vec<f64> = of.iter().filter_map(|c| c.forwarded_s).collect();
+            let never = of.len() - times.len();
+            let worst = times.iter().copied().fold(0.0, f64::max);
+            format!(
+                "{kind} x{}: forwarded after {} s median, {worst:.3} s max{}",
+                of.len(),
+                if times.is_empty() { "-".into() } else { format!("{:.3}", stats::quantile_of(&times, 0.5)) },
+                if never > 0 { format!(", {never} not by their end") } else { String::new() }
+            )
+        })
+        .collect();
+    Some(format!(
+        "convergence: {}; {reads} table reads took {:.1} ms",
+        if per_kind.is_empty() { "no graph change".into() } else { per_kind.join("; ") },
+        spent.as_secs_f64() * 1e3
+    ))
 }
 
 /// A flow's last settled tick, for the live view.
@@ -705,4 +801,30 @@ fn status(
         state.t, r.links_up, r.links, r.handovers, r.apply_ms, r.ops, r.errors, state.active_faults
     );
     Status { header, lines, line }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ospf(tick: &str) -> Plan {
+        let yaml = include_str!("../../../scenarios/tiny.yaml")
+            .replace("routing: shortestPath", "routing: ospf")
+            .replace("tick: 1s", &format!("tick: {tick}"));
+        orbitnet_model::compile_yaml(&yaml).unwrap()
+    }
+
+    #[test]
+    fn a_time_scale_is_refused_once_a_tick_lasts_less_than_a_hello() {
+        assert!(protocol_time_scale(&ospf("1s"), 1.0).unwrap().is_none(), "real time is fine");
+        let Err(RunError::Usage(why)) = protocol_time_scale(&ospf("1s"), 2.0) else {
+            panic!("x2 with 1 s ticks")
+        };
+        assert!(why.contains("the limit here is x1.00 (tick / hello interval)"), "{why}");
+        let warned = protocol_time_scale(&ospf("10s"), 10.0).unwrap().unwrap();
+        assert!(warned.contains("(4 s) lasts 40.0 s of emulation time"), "{warned}");
+        assert!(protocol_time_scale(&ospf("10s"), 10.5).is_err());
+        let central = orbitnet_model::compile_yaml(include_str!("../../../scenarios/tiny.yaml")).unwrap();
+        assert!(protocol_time_scale(&central, 100.0).unwrap().is_none(), "no daemons, no limit");
+    }
 }

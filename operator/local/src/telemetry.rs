@@ -101,6 +101,15 @@ pub enum Record {
     },
     /// One objective's verdict at the end of the run.
     Verdict(orbitnet_mission::Verdict),
+    /// How the forwarding converged after one event that changed the graph.
+    Convergence(orbitnet_routing::convergence::Convergence),
+    /// A node's routing daemons exited; `restarted` says whether they were started again.
+    DaemonsExited {
+        t: f64,
+        node: String,
+        status: String,
+        restarted: bool,
+    },
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -81,6 +81,8 @@ impl Host for LocalHost {
 pub struct Emulation {
     pub engine: Engine<LocalHost>,
     pub procs: Vec<NodeProcess>,
+    /// Each node's routing daemons (`routing: ospf | isis`).
+    pub daemons: Vec<crate::daemons::NodeDaemons>,
     pub workdir: PathBuf,
     pub timings: Timings,
 }
@@ -164,11 +166,13 @@ pub fn up(
         procs.push(procs::spawn(name, ns, command, &env, workdir, log)?);
         progress("programs", k + 1, with_program.len());
     }
+    let daemons = crate::daemons::start_all(engine.plan(), &engine.host().open, workdir, progress)?;
     // Namespaces stay alive through their bind mounts, sockets and programs.
     engine.host_mut().release_handles();
     Ok(Emulation {
         engine,
         procs,
+        daemons,
         workdir: workdir.to_owned(),
         timings: Timings {
             namespaces: namespaces_done - started,
@@ -245,6 +249,11 @@ impl Emulation {
     /// Stops the programs and removes the namespaces (and with them every interface).
     pub fn teardown(mut self) -> Vec<String> {
         procs::stop_all(&mut self.procs, Duration::from_secs(3));
+        crate::daemons::stop_all(
+            self.engine.plan(),
+            std::mem::take(&mut self.daemons),
+            Duration::from_secs(3),
+        );
         let prefix = naming::netns_prefix(&self.engine.plan().name);
         // Sockets hold their namespaces: close them first.
         drop(self.engine.into_host());

@@ -5,6 +5,8 @@
 //! interface with the spec's timers, cost and BFD. Interfaces that do not exist yet are
 //! kept by the daemons and taken up when the link is built.
 
+pub mod convergence;
+
 use std::fmt::Write;
 use std::net::Ipv4Addr;
 
@@ -57,6 +59,109 @@ pub fn config(plan: &Plan, node: NodeIdx) -> Option<(&'static str, String)> {
     })
 }
 
+/// One daemon of a node: its name and command line. Everything it writes (pid file,
+/// sockets) goes to the node's state directory `dir`; it logs to standard output or error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Daemon {
+    pub name: &'static str,
+    pub argv: Vec<String>,
+}
+
+/// Where FRR's daemons live in Debian's package.
+pub const FRR_DIR: &str = "/usr/lib/frr";
+
+/// The daemons a node runs, in the order to start them, with their files in `dir`. FRR's
+/// daemons start with only a hostname and are then configured through vtysh
+/// (`configure`), as FRR's own service does: isisd given its configuration at start, before
+/// zebra has told it of any interface, leaves every circuit out of its LSP. FRR's daemons
+/// drop root for the `frr` user: `dir` must be theirs.
+pub fn daemons(plan: &Plan, dir: &std::path::Path) -> Vec<Daemon> {
+    let Some(p) = plan.routing_protocol.as_ref() else { return Vec::new() };
+    let at = |file: &str| dir.join(file).display().to_string();
+    match p.daemon {
+        RoutingDaemon::Bird => vec![Daemon {
+            name: "bird",
+            argv: ["bird", "-f", "-c", &at("bird.conf"), "-s", &at("bird.ctl"), "-P", &at("bird.pid")]
+                .map(String::from)
+                .to_vec(),
+        }],
+        RoutingDaemon::Frr => {
+            let protocol = if plan.routing == Routing::Isis { "isisd" } else { "ospfd" };
+            let mut names = vec!["zebra", protocol];
+            if p.bfd.enabled {
+                names.push("bfdd");
+            }
+            names
+                .into_iter()
+                .map(|name| {
+                    let mut argv = vec![
+                        format!("{FRR_DIR}/{name}"),
+                        "-f".into(),
+                        at(DAEMON_CONF),
+                        "-i".into(),
+                        at(&format!("{name}.pid")),
+                        "-z".into(),
+                        at("zserv.api"),
+                        "--vty_socket".into(),
+                        dir.display().to_string(),
+                        // No TCP vty: vtysh reaches the daemons by their sockets in `dir`.
+                        "-P".into(),
+                        "0".into(),
+                        "--log".into(),
+                        "stdout".into(),
+                    ];
+                    if name == "bfdd" {
+                        argv.extend(["--bfdctl".into(), at("bfdd.sock")]);
+                    }
+                    Daemon { name, argv }
+                })
+                .collect()
+        }
+    }
+}
+
+/// The file every FRR daemon starts with: the hostname only.
+const DAEMON_CONF: &str = "daemon.conf";
+
+/// The command that configures a node's running daemons from `frr.conf` (once every
+/// daemon's vty socket, `<name>.vty`, is in `dir`); `None` for BIRD, which reads its file.
+pub fn configure(plan: &Plan, dir: &std::path::Path) -> Option<Vec<String>> {
+    let p = plan.routing_protocol.as_ref()?;
+    (p.daemon == RoutingDaemon::Frr).then(|| {
+        [
+            "vtysh",
+            "--vty_socket",
+            &dir.display().to_string(),
+            "-f",
+            &dir.join("frr.conf").display().to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
+    })
+}
+
+/// Every file a node's daemons read: the configuration (`config`) and, for FRR, the one
+/// each daemon starts with.
+pub fn files(plan: &Plan, node: NodeIdx) -> Vec<(&'static str, String)> {
+    let Some((file, text)) = config(plan, node) else { return Vec::new() };
+    let mut out = vec![(file, text)];
+    if file == "frr.conf" {
+        out.push((DAEMON_CONF, format!("hostname {}\n", plan.node(node).name)));
+    }
+    out
+}
+
+/// How often a node may originate a new LSA and accept a new instance of one (OSPF's
+/// MinLSInterval and MinLSArrival, RFC 2328: 5 s and 1 s by default). A ground station
+/// handing over changes its LSA twice within a second (old link down, new adjacency up):
+/// with the defaults the second change waits out the 5 s, or its LSA is dropped on arrival
+/// and retransmitted 5 s later, measured as 10 s of blackhole. orbitnet ties both to the
+/// spec's SPF delay, the time it allows a change to be acted on. IS-IS's LSP generation
+/// interval (30 s by default) is the same thing in whole seconds.
+fn lsa_interval_ms(p: &RoutingProtocol) -> u32 {
+    p.spf.delay_ms
+}
+
 /// IS-IS system id from an IPv4 address, as operators write it: 100.64.0.1 ->
 /// 1000.6400.0001.
 pub fn system_id(addr: Ipv4Addr) -> String {
@@ -70,7 +175,7 @@ fn frr(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     let isis = plan.routing == Routing::Isis;
     let mut c = String::new();
     let _ = writeln!(c, "! {name}: written by orbitnet from the plan of {:?}; do not edit", plan.name);
-    let _ = writeln!(c, "frr defaults traditional\nhostname {name}\nservice integrated-vtysh-config\n!");
+    let _ = writeln!(c, "frr defaults traditional\nhostname {name}\n!");
     if p.bfd.enabled {
         let _ = writeln!(
             c,
@@ -99,7 +204,7 @@ fn frr(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
         } else {
             let _ = writeln!(
                 c,
-                " ip ospf area 0\n ip ospf network point-to-point\n ip ospf hello-interval {hello}\n ip ospf dead-interval {}\n ip ospf cost {}",
+                " ip ospf area 0\n ip ospf network point-to-point\n ip ospf hello-interval {hello}\n ip ospf dead-interval {}\n ip ospf retransmit-interval {hello}\n ip ospf cost {}",
                 p.dead_interval_s,
                 cost(p, None)
             );
@@ -113,8 +218,9 @@ fn frr(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     if isis {
         let _ = writeln!(
             c,
-            "router isis {INSTANCE}\n net 49.0001.{}.00\n is-type level-2-only\n metric-style wide\n spf-delay-ietf init-delay {} short-delay {} long-delay {} holddown {} time-to-learn {}\nexit",
+            "router isis {INSTANCE}\n net 49.0001.{}.00\n is-type level-2-only\n metric-style wide\n lsp-gen-interval {}\n spf-delay-ietf init-delay {} short-delay {} long-delay {} holddown {} time-to-learn {}\nexit",
             system_id(addr),
+            lsa_interval_ms(p).div_ceil(1000).max(1),
             s.delay_ms,
             s.hold_ms,
             s.max_hold_ms,
@@ -124,8 +230,12 @@ fn frr(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     } else {
         let _ = writeln!(
             c,
-            "router ospf\n ospf router-id {addr}\n timers throttle spf {} {} {}\nexit",
-            s.delay_ms, s.hold_ms, s.max_hold_ms
+            "router ospf\n ospf router-id {addr}\n timers throttle spf {} {} {}\n timers throttle lsa all {}\n timers lsa min-arrival {}\nexit",
+            s.delay_ms,
+            s.hold_ms,
+            s.max_hold_ms,
+            lsa_interval_ms(p),
+            lsa_interval_ms(p)
         );
     }
     c
@@ -136,7 +246,7 @@ fn bird(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     let addr = plan.node_address(node);
     let mut c = String::new();
     let _ = writeln!(c, "# {name}: written by orbitnet from the plan of {:?}; do not edit", plan.name);
-    let _ = writeln!(c, "router id {addr};\n");
+    let _ = writeln!(c, "router id {addr};\nlog stderr all;\n");
     let _ = writeln!(c, "protocol device {{\n  scan time 10;\n}}\n");
     let _ = writeln!(
         c,
@@ -159,8 +269,10 @@ fn bird(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     let bfd = if p.bfd.enabled { "\n      bfd yes;" } else { "" };
     let _ = writeln!(
         c,
-        "    interface \"isl*\", \"gsl*\" {{\n      type ptp;\n      hello {};\n      dead {};\n      cost {};{bfd}\n    }};\n  }};\n}}",
+        "    interface \"isl*\", \"gsl*\" {{\n      type ptp;\n      hello {};\n      retransmit {};\n      dead {};\n      cost {};{bfd}\n    }};\n  }};\n}}",
         p.hello_interval_s,
+        // BIRD's least retransmit interval.
+        p.hello_interval_s.max(2),
         p.dead_interval_s,
         cost(p, None)
     );

@@ -1,0 +1,260 @@
+//! Routing daemons in the nodes (`routing: ospf | isis`), supervised by the local runner.
+//! Each node's daemons run under one launcher (a node program like any other: in the node's
+//! namespace, dying with the runner) that gives them a PID namespace of their own, so they
+//! all die with it even after FRR's daemons drop root (which clears the parent-death
+//! signal), and a mount namespace where FRR's fixed paths (/run/frr, /var/tmp) are the
+//! node's own. Their files (configuration, pid files, vty sockets) are in the node's state
+//! directory under /run/orbitnet/<constellation>.routing/, their output in the workdir's
+//! logs; a node whose daemons exit is reported and started again, a few times.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use orbitnet_dataplane::Netns;
+use orbitnet_model::spec::RoutingDaemon;
+use orbitnet_model::{NodeIdx, Plan};
+
+use crate::procs::{self, NodeProcess};
+use crate::topology::UpError;
+
+/// A node's daemons are started again at most this many times.
+pub const RESTARTS: u32 = 3;
+/// ...and not sooner than this after they last started.
+const RESTART_AFTER: Duration = Duration::from_secs(1);
+
+/// Where a constellation's daemons keep their state (removed by teardown and `down`).
+pub fn state_dir(constellation: &str) -> PathBuf {
+    Path::new(crate::lock::RUN_DIR).join(format!("{constellation}.routing"))
+}
+
+/// What the daemons need on this host, checked before anything is built.
+pub fn preflight(plan: &Plan) -> Result<(), String> {
+    let Some(p) = &plan.routing_protocol else { return Ok(()) };
+    if p.cost == orbitnet_model::spec::LinkCost::Delay {
+        return Err(
+            "routingProtocol.cost: delay needs each link's cost changed as its delay drifts, which orbitnet does not do yet (issue #13); use cost: unit".into(),
+        );
+    }
+    let (binary, package) = match p.daemon {
+        RoutingDaemon::Frr => (format!("{}/zebra", orbitnet_routing::FRR_DIR), "frr"),
+        RoutingDaemon::Bird => ("/usr/sbin/bird".to_owned(), "bird2"),
+    };
+    if !Path::new(&binary).exists() {
+        return Err(format!(
+            "routing: {:?} with daemon {:?} needs {binary}, which is not installed (apt-get install {package})",
+            plan.routing, p.daemon
+        ));
+    }
+    if p.daemon == RoutingDaemon::Frr && nix::unistd::User::from_name("frr").ok().flatten().is_none() {
+        return Err("FRR's daemons run as user frr, which does not exist (reinstall the frr package)".into());
+    }
+    Ok(())
+}
+
+/// One node's daemons.
+pub struct NodeDaemons {
+    pub node: NodeIdx,
+    process: NodeProcess,
+    script: PathBuf,
+    dir: PathBuf,
+    started: Instant,
+    pub restarts: u32,
+}
+
+/// What happened to a node's daemons since the last look.
+pub enum Exit {
+    /// They exited and were started again.
+    Restarted { node: String, status: String, log: PathBuf, restarts: u32 },
+    /// They exited once too often: left stopped.
+    GaveUp { node: String, status: String, log: PathBuf },
+}
+
+/// Writes every node's files and starts its daemons.
+pub fn start_all(
+    plan: &Plan,
+    namespaces: &HashMap<NodeIdx, Netns>,
+    workdir: &Path,
+    progress: &mut dyn FnMut(&str, usize, usize),
+) -> Result<Vec<NodeDaemons>, UpError> {
+    if plan.routing_protocol.is_none() {
+        return Ok(Vec::new());
+    }
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| UpError::Io { path, source }
+    };
+    let root = state_dir(&plan.name);
+    if root.exists() {
+        std::fs::remove_dir_all(&root).map_err(io(&root))?;
+    }
+    let frr = nix::unistd::User::from_name("frr").ok().flatten();
+    let mut out = Vec::with_capacity(namespaces.len());
+    for node in 0..plan.nodes.len() as NodeIdx {
+        let name = &plan.node(node).name;
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        for (file, text) in orbitnet_routing::files(plan, node) {
+            let path = dir.join(file);
+            std::fs::write(&path, text).map_err(io(&path))?;
+        }
+        if let Some(frr) = &frr {
+            chown_tree(&dir, frr.uid, frr.gid).map_err(io(&dir))?;
+        }
+        let script = dir.join("start.sh");
+        std::fs::write(&script, launcher(plan, node, &dir)).map_err(io(&script))?;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).map_err(io(&script))?;
+        let Some(ns) = namespaces.get(&node) else { continue };
+        let log = workdir.join("logs").join(format!("{name}.routing.log"));
+        let process = spawn(name, ns, &script, workdir, log)?;
+        out.push(NodeDaemons { node, process, script, dir, started: Instant::now(), restarts: 0 });
+        progress("routing daemons", out.len(), namespaces.len());
+    }
+    Ok(out)
+}
+
+fn spawn(
+    name: &str,
+    ns: &Netns,
+    script: &Path,
+    workdir: &Path,
+    log: PathBuf,
+) -> Result<NodeProcess, UpError> {
+    // The launcher leads a PID namespace: when it dies (with the runner, by the parent
+    // death signal unshare keeps), the kernel kills every daemon in it.
+    let command: Vec<String> = ["unshare", "--pid", "--mount", "--fork", "--kill-child=SIGKILL", "bash"]
+        .into_iter()
+        .map(String::from)
+        .chain([script.display().to_string()])
+        .collect();
+    Ok(procs::spawn(name, ns, &command, &BTreeMap::new(), workdir, log)?)
+}
+
+fn chown_tree(dir: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> std::io::Result<()> {
+    nix::unistd::chown(dir, Some(uid), Some(gid))?;
+    for entry in std::fs::read_dir(dir)? {
+        nix::unistd::chown(&entry?.path(), Some(uid), Some(gid))?;
+    }
+    Ok(())
+}
+
+/// The node's launcher: PID 1 of the daemons' namespace; it ends when any daemon does.
+fn launcher(plan: &Plan, node: NodeIdx, dir: &Path) -> String {
+    let name = &plan.node(node).name;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "#!/bin/bash\n# {name}'s routing daemons, written by orbitnet; run in the node's network namespace,\n# as PID 1 of a PID and mount namespace of their own.\nset -eu"
+    );
+    if plan.routing_protocol.as_ref().is_some_and(|p| p.daemon == RoutingDaemon::Frr) {
+        // FRR writes a few files at fixed paths (ospfd's graceful-restart state in
+        // /run/frr, crash buffers in /var/tmp/frr): the node's own, here.
+        let _ = writeln!(
+            s,
+            "mkdir -p /run/frr\nmount --bind {dir} /run/frr\nmount -t tmpfs -o size=16m,mode=1777 orbitnet /var/tmp",
+            dir = dir.display()
+        );
+    }
+    let daemons = orbitnet_routing::daemons(plan, dir);
+    for d in &daemons {
+        let argv: Vec<String> = d.argv.iter().map(|a| shell_quote(a)).collect();
+        let _ = writeln!(s, "{} &", argv.join(" "));
+    }
+    if let Some(configure) = orbitnet_routing::configure(plan, dir) {
+        // Configured once every daemon listens on its vty socket (10 s at most).
+        let sockets: Vec<String> = daemons
+            .iter()
+            .map(|d| {
+                format!("-S {}", shell_quote(&dir.join(format!("{}.vty", d.name)).display().to_string()))
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "for _ in $(seq 200); do [ {} ] && break; sleep 0.05; done\n{}",
+            sockets.join(" ] && [ "),
+            configure.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "set +e\nwait -n\nstatus=$?\necho \"orbitnet: a routing daemon of {name} exited with status $status; stopping the others\" >&2\nexit $status"
+    );
+    s
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:=".contains(c)) {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+impl NodeDaemons {
+    /// The node's state directory (its vty sockets: `vtysh --vty_socket DIR`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Stops every node's daemons and removes their state.
+pub fn stop_all(plan: &Plan, all: Vec<NodeDaemons>, grace: Duration) {
+    let mut processes: Vec<NodeProcess> = all.into_iter().map(|d| d.process).collect();
+    procs::stop_all(&mut processes, grace);
+    let _ = std::fs::remove_dir_all(state_dir(&plan.name));
+}
+
+/// Looks at every node's daemons: those that exited are started again (at most `RESTARTS`
+/// times each, not sooner than a second after their last start).
+pub fn supervise(plan: &Plan, all: &mut [NodeDaemons], workdir: &Path) -> Vec<Exit> {
+    let mut out = Vec::new();
+    for d in all.iter_mut() {
+        let Some(status) = d.process.newly_exited() else { continue };
+        let node = plan.node(d.node).name.clone();
+        let log = d.process.log.clone();
+        if d.restarts >= RESTARTS {
+            out.push(Exit::GaveUp { node, status: status.to_string(), log });
+            continue;
+        }
+        std::thread::sleep(RESTART_AFTER.saturating_sub(d.started.elapsed()));
+        let ns = orbitnet_dataplane::naming::netns_name(&plan.name, &node);
+        let restarted = Netns::open_named(&ns)
+            .map_err(|e| e.to_string())
+            .and_then(|ns| spawn(&node, &ns, &d.script, workdir, log.clone()).map_err(|e| e.to_string()));
+        match restarted {
+            Ok(p) => {
+                d.process = p;
+                d.started = Instant::now();
+                d.restarts += 1;
+                out.push(Exit::Restarted { node, status: status.to_string(), log, restarts: d.restarts });
+            }
+            Err(_) => out.push(Exit::GaveUp { node, status: status.to_string(), log }),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_launcher_starts_each_daemon_and_ends_with_the_first_to_exit() {
+        let yaml = include_str!("../../../scenarios/tiny.yaml")
+            .replace("routing: shortestPath", "routing: ospf\n  routingProtocol: {bfd: {enabled: true}}");
+        let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+        let s = launcher(&plan, 0, Path::new("/run/orbitnet/tiny.routing/ring-0-0"));
+        assert!(s.contains("mount --bind /run/orbitnet/tiny.routing/ring-0-0 /run/frr"), "{s}");
+        let started: Vec<&str> = s.lines().filter(|l| l.ends_with(" &")).collect();
+        assert_eq!(started.len(), 3, "zebra, ospfd, bfdd: {s}");
+        assert!(
+            started[0].starts_with("/usr/lib/frr/zebra -f /run/orbitnet/tiny.routing/ring-0-0/daemon.conf")
+        );
+        assert!(s.contains("[ -S /run/orbitnet/tiny.routing/ring-0-0/bfdd.vty ]"), "{s}");
+        assert!(s.contains("\nvtysh --vty_socket /run/orbitnet/tiny.routing/ring-0-0 -f /run/orbitnet/tiny.routing/ring-0-0/frr.conf\n"), "{s}");
+        assert!(s.contains("wait -n"));
+        assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
+    }
+}
