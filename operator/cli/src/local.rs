@@ -165,23 +165,24 @@ pub fn down(args: DownArgs) -> anyhow::Result<()> {
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// A telemetry file written by `orbitnet run --telemetry`.
-    file: PathBuf,
+    /// A telemetry file written by `orbitnet run --telemetry`; several (runs of one scenario,
+    /// e.g. in different routing modes) are compared side by side.
+    #[arg(required = true, num_args = 1..)]
+    files: Vec<PathBuf>,
     /// Where the plots go (default: next to the telemetry file).
     #[arg(long)]
     out_dir: Option<PathBuf>,
 }
 
 pub fn report(args: ReportArgs) -> anyhow::Result<()> {
+    let first = &args.files[0];
     let out_dir = args.out_dir.clone().unwrap_or_else(|| {
-        args.file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| ".".into())
+        first.parent().filter(|p| !p.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| ".".into())
     });
-    let r =
-        report::report(&args.file, &out_dir).with_context(|| format!("report of {}", args.file.display()))?;
+    let r = match args.files.as_slice() {
+        [one] => report::report(one, &out_dir).with_context(|| format!("report of {}", one.display()))?,
+        many => report::compare(many, &out_dir).context("comparing runs")?,
+    };
     print!("{}", r.text);
     for p in r.plots {
         println!("plot: {}", p.display());

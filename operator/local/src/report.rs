@@ -26,6 +26,41 @@ pub struct Report {
     pub plots: Vec<PathBuf>,
 }
 
+/// Several runs of one scenario side by side (`orbitnet report a.jsonl b.jsonl`): their
+/// convergence per kind of event and event by event, and a chart `<a>-vs-<b>-convergence.svg`
+/// in `out_dir`.
+pub fn compare(paths: &[PathBuf], out_dir: &Path) -> Result<Report, ReportError> {
+    let mut runs = Vec::with_capacity(paths.len());
+    for path in paths {
+        let (records, bad) = telemetry::read(path)
+            .map_err(|source| ReportError::Read { path: path.display().to_string(), source })?;
+        if records.is_empty() {
+            return Err(ReportError::Empty { path: path.display().to_string(), bad });
+        }
+        let stem =
+            path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        let routing = records.iter().find_map(|r| match r {
+            Record::Start { routing, .. } if !routing.is_empty() => Some(routing.clone()),
+            _ => None,
+        });
+        let label = match routing {
+            Some(routing) => format!("{stem} ({routing})"),
+            None => stem,
+        };
+        runs.push(crate::converge::Run { label, records });
+    }
+    let (text, svg) = crate::converge::compare(&runs);
+    let stems: Vec<String> = paths
+        .iter()
+        .map(|p| p.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()))
+        .collect();
+    let file = out_dir.join(format!("{}-convergence.svg", stems.join("-vs-")));
+    std::fs::create_dir_all(out_dir)
+        .and_then(|_| std::fs::write(&file, svg))
+        .map_err(|source| ReportError::Write { path: file.display().to_string(), source })?;
+    Ok(Report { text, plots: vec![file] })
+}
+
 /// Summarises `path` and writes `<stem>-links.svg` and `<stem>-paths.svg` into `out_dir`.
 pub fn report(path: &Path, out_dir: &Path) -> Result<Report, ReportError> {
     let (records, bad) = telemetry::read(path)
@@ -38,10 +73,11 @@ pub fn report(path: &Path, out_dir: &Path) -> Result<Report, ReportError> {
     let mut text = String::new();
     for r in &records {
         match r {
-            Record::Start { constellation, file, nodes, time_scale, tick, time } => {
+            Record::Start { constellation, file, nodes, time_scale, tick, time, routing } => {
                 let _ = writeln!(
                     text,
-                    "run of {constellation:?} ({file}) started {time}: {nodes} nodes, tick {tick}, time scale x{time_scale}"
+                    "run of {constellation:?} ({file}) started {time}: {nodes} nodes, tick {tick}, time scale x{time_scale}{}",
+                    if routing.is_empty() { String::new() } else { format!(", routing {routing}") }
                 );
             }
             Record::Up {
@@ -164,6 +200,10 @@ pub fn report(path: &Path, out_dir: &Path) -> Result<Report, ReportError> {
     let mut plots =
         vec![write(format!("{stem}-links.svg"), links)?, write(format!("{stem}-paths.svg"), paths)?];
     mission(&records, &mut text);
+    crate::converge::section(&records, &mut text);
+    if let Some(svg) = crate::converge::chart(&records) {
+        plots.push(write(format!("{stem}-convergence.svg"), svg)?);
+    }
     let end = ticks.last().map_or(0.0, |t| t.t);
     for (flow, svg) in flow_charts(&records, end) {
         plots.push(write(format!("{stem}-flow-{flow}.svg"), svg)?);

@@ -159,6 +159,20 @@ struct Span {
     end: Option<SimTime>,
 }
 
+/// The routing mode as reports show it: `shortestPath`, `none`, `ospf (frr, bfd)`.
+fn routing_label(plan: &Plan) -> String {
+    let mode = format!("{:?}", plan.routing);
+    let mode = mode[..1].to_lowercase() + &mode[1..];
+    match &plan.routing_protocol {
+        Some(p) => format!(
+            "{mode} ({}{})",
+            format!("{:?}", p.daemon).to_lowercase(),
+            if p.bfd.enabled { ", bfd" } else { "" }
+        ),
+        None => mode,
+    }
+}
+
 /// Routing daemons keep their timers in real time, however fast emulation time runs: a
 /// time scale above 1 is refused once a tick would last less real time than one hello
 /// (links would come and go between two hellos, before an adjacency could form), and
@@ -258,6 +272,7 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
         nodes: opts.plan.nodes.len(),
         time_scale: opts.time_scale,
         tick: opts.plan.tick.to_string(),
+        routing: routing_label(&opts.plan),
     });
     let workdir = opts.workdir.clone().unwrap_or_else(|| PathBuf::from(format!("orbitnet-{name}")));
     let memory_before = memory_available_kib();

@@ -18,6 +18,9 @@ pub enum Record {
         nodes: usize,
         time_scale: f64,
         tick: String,
+        /// The routing mode, e.g. `shortestPath` or `ospf (frr, bfd)` (older files: empty).
+        #[serde(default)]
+        routing: String,
     },
     Up {
         build_ms: f64,
