@@ -48,3 +48,8 @@ stop_logged() {
   done
   rm -rf "$run"
 }
+
+# Cargo's target directory (CARGO_TARGET_DIR or the workspace's target/).
+cargo_target_dir() {
+  cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}

@@ -509,6 +509,9 @@ fn run_loop(
     if let Some(line) = convergence_summary(&emu, &summary.convergence) {
         view.message(&line);
     }
+    if let Some((spent, reads, _)) = emu.engine.convergence_cost() {
+        telemetry.emit(&Record::ConvergenceCost { reads, ms: spent.as_secs_f64() * 1e3 });
+    }
     if flows > 0 {
         view.message("stopping the flows (waiting 2 s for datagrams in flight)");
         let series = emu.engine.finish_traffic(true);
@@ -577,7 +580,7 @@ fn supervise_daemons(emu: &mut Emulation) -> Vec<(String, String, bool, PathBuf)
 /// One line on the run's convergence: per event kind, how many and how long until every
 /// reachable pair was forwarded; and what the watching cost.
 fn convergence_summary(emu: &Emulation, all: &[Convergence]) -> Option<String> {
-    let (spent, reads, _) = emu.engine.convergence_cost()?;
+    let (spent, reads, error) = emu.engine.convergence_cost()?;
     let mut kinds: Vec<&str> = all.iter().map(|c| c.kind.as_str()).collect();
     kinds.sort_unstable();
     kinds.dedup();
@@ -597,9 +600,10 @@ fn convergence_summary(emu: &Emulation, all: &[Convergence]) -> Option<String> {
         })
         .collect();
     Some(format!(
-        "convergence: {}; {reads} table reads took {:.1} ms",
+        "convergence: {}; {reads} table reads took {:.1} ms{}",
         if per_kind.is_empty() { "no graph change".into() } else { per_kind.join("; ") },
-        spent.as_secs_f64() * 1e3
+        spent.as_secs_f64() * 1e3,
+        error.map(|e| format!("; the last read failed: {e}")).unwrap_or_default()
     ))
 }
 

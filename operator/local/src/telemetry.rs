@@ -106,6 +106,11 @@ pub enum Record {
     Verdict(orbitnet_mission::Verdict),
     /// How the forwarding converged after one event that changed the graph.
     Convergence(orbitnet_routing::convergence::Convergence),
+    /// What reading and judging the forwarding tables cost over the run.
+    ConvergenceCost {
+        reads: u64,
+        ms: f64,
+    },
     /// A node's routing daemons exited; `restarted` says whether they were started again.
     DaemonsExited {
         t: f64,

@@ -215,10 +215,17 @@ fn frr(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
         let _ = writeln!(c, "exit\n!");
     }
     let s = &p.spf;
+    // Ground nodes do not relay in the model: a station with several ground links must not
+    // become a transit router (IS-IS: the overload bit; OSPF: RFC 6987's maximum metric).
+    let transit = match (plan.is_ground(node), isis) {
+        (false, _) => "",
+        (true, true) => " set-overload-bit\n",
+        (true, false) => " max-metric router-lsa administrative\n",
+    };
     if isis {
         let _ = writeln!(
             c,
-            "router isis {INSTANCE}\n net 49.0001.{}.00\n is-type level-2-only\n metric-style wide\n lsp-gen-interval {}\n spf-delay-ietf init-delay {} short-delay {} long-delay {} holddown {} time-to-learn {}\nexit",
+            "router isis {INSTANCE}\n net 49.0001.{}.00\n is-type level-2-only\n metric-style wide\n{transit} lsp-gen-interval {}\n spf-delay-ietf init-delay {} short-delay {} long-delay {} holddown {} time-to-learn {}\nexit",
             system_id(addr),
             lsa_interval_ms(p).div_ceil(1000).max(1),
             s.delay_ms,
@@ -230,7 +237,7 @@ fn frr(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     } else {
         let _ = writeln!(
             c,
-            "router ospf\n ospf router-id {addr}\n timers throttle spf {} {} {}\n timers throttle lsa all {}\n timers lsa min-arrival {}\nexit",
+            "router ospf\n ospf router-id {addr}\n{transit} timers throttle spf {} {} {}\n timers throttle lsa all {}\n timers lsa min-arrival {}\nexit",
             s.delay_ms,
             s.hold_ms,
             s.max_hold_ms,
@@ -262,9 +269,11 @@ fn bird(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     // BIRD schedules its SPF on its own `tick` (whole seconds): the spec's millisecond
     // throttle has no BIRD equivalent beyond that.
     let tick = p.spf.delay_ms.div_ceil(1000).max(1);
+    // As for FRR: a ground node is never transit (RFC 6987, BIRD's `stub router`).
+    let stub = if plan.is_ground(node) { "  stub router yes;\n" } else { "" };
     let _ = writeln!(
         c,
-        "protocol ospf v2 {INSTANCE} {{\n  ipv4 {{\n    import all;\n    export none;\n  }};\n  tick {tick};\n  area 0 {{\n    interface \"lo\" {{\n      stub yes;\n    }};"
+        "protocol ospf v2 {INSTANCE} {{\n  ipv4 {{\n    import all;\n    export none;\n  }};\n  tick {tick};\n{stub}  area 0 {{\n    interface \"lo\" {{\n      stub yes;\n    }};"
     );
     let bfd = if p.bfd.enabled { "\n      bfd yes;" } else { "" };
     let _ = writeln!(
