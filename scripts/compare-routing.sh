@@ -57,7 +57,10 @@ if host_has_netem; then
 else
   scripts/vm.sh --mem 4G --smp 2 --timeout 3600 -- bash "$guest" > "$work/all.txt"
 fi
-awk -v out="$out" '/^=== / { f = out "/" $2 ".jsonl"; printf "" > f; next } f { print >> f }' "$work/all.txt"
+# The guest's console ends lines with CR; only JSON lines are telemetry.
+tr -d '\r' < "$work/all.txt" |
+  awk -v out="$out" '/^=== / { f = out "/" $2 ".jsonl"; printf "" > f; next } f && /^[{]/ { print >> f }'
+grep -v '^[{]' "$work/all.txt" | tr -d '\r' | grep -E 'compare-routing|error|refus|cannot' >&2 || true
 files=()
 for m in "${order[@]}"; do files+=("$out/$m.jsonl"); done
 "$bin" report "${files[@]}" --out-dir "$out" | tee "$out/comparison.txt"

@@ -419,9 +419,9 @@ fn cel_rules() -> Vec<CelRule> {
         ),
         cel(
             "spec",
-            "!has(self.objectives) || self.objectives.all(o, has(self.traffic) && \
-             self.traffic.exists(f, f.name == o.flow))",
-            "an objective's `flow` names a flow of `traffic`",
+            "!has(self.objectives) || self.objectives.all(o, o.kind in ['convergence', 'stretch'] ? \
+             !has(o.flow) : (has(o.flow) && has(self.traffic) && self.traffic.exists(f, f.name == o.flow)))",
+            "an objective's `flow` names a flow of `traffic`; `convergence` and `stretch` objectives take none",
         ),
         cel(
             "spec.objectives[].window",

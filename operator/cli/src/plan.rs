@@ -164,7 +164,7 @@ fn objectives(
     let verdicts: Vec<orbitnet_mission::Verdict> = plan
         .objectives
         .iter()
-        .map(|o| orbitnet_mission::predict(plan, o, &ticks[o.flow], to.as_secs_f64()))
+        .map(|o| orbitnet_mission::predict(plan, o, o.flow.map_or(&[][..], |f| &ticks[f]), to.as_secs_f64()))
         .collect();
     println!("objectives of {:?} as the model's paths allow them, t = {from} .. {to} s:", plan.name);
     print!("{}", orbitnet_mission::table(&verdicts));

@@ -512,15 +512,19 @@ fn run_loop(
     if let Some((spent, reads, _)) = emu.engine.convergence_cost() {
         telemetry.emit(&Record::ConvergenceCost { reads, ms: spent.as_secs_f64() * 1e3 });
     }
-    if flows > 0 {
-        view.message("stopping the flows (waiting 2 s for datagrams in flight)");
+    if flows > 0 || !emu.engine.plan().objectives.is_empty() {
+        if flows > 0 {
+            view.message("stopping the flows (waiting 2 s for datagrams in flight)");
+        }
         let series = emu.engine.finish_traffic(true);
         let run = orbitnet_mission::Span {
             from: span.start.as_secs_f64(),
             to: t.as_secs_f64() + emu.engine.plan().tick.as_secs_f64(),
         };
-        summary.verdicts =
-            mission_end(emu.engine.plan(), &series, &emitted, run, per_traversal, telemetry, view);
+        let routing: Vec<orbitnet_mission::RoutingEvent> =
+            summary.convergence.iter().map(orbitnet_routing::convergence::Convergence::event).collect();
+        let measured = Measured { series: &series, emitted: &emitted, routing: &routing, per_traversal };
+        summary.verdicts = mission_end(emu.engine.plan(), &measured, run, telemetry, view);
         if let Some(m) = &metrics {
             m.verdicts(&emu.engine.plan().name, &summary.verdicts, true);
         }
@@ -620,15 +624,23 @@ fn flow_line(r: &FlowRecord) -> String {
 
 /// The end of a run with flows: the ticks not yet written, each flow's fidelity, the
 /// objectives' verdicts (written, and shown as a table).
+/// What a run measured for its objectives: each flow's series and its last tick written,
+/// the convergence of each change of the graph, the per-traversal cost.
+struct Measured<'a> {
+    series: &'a [orbitnet_mission::FlowSeries],
+    emitted: &'a [i64],
+    routing: &'a [orbitnet_mission::RoutingEvent],
+    per_traversal: Option<f64>,
+}
+
 fn mission_end(
     plan: &Plan,
-    series: &[orbitnet_mission::FlowSeries],
-    emitted: &[i64],
+    m: &Measured<'_>,
     run: orbitnet_mission::Span,
-    per_traversal: Option<f64>,
     telemetry: &mut Telemetry,
     view: &mut View,
 ) -> Vec<orbitnet_mission::Verdict> {
+    let (series, emitted, per_traversal) = (m.series, m.emitted, m.per_traversal);
     for (i, s) in series.iter().enumerate() {
         for ft in s.ticks.values().filter(|t| t.k > emitted[i]) {
             telemetry.emit(&Record::Flow(FlowRecord::of(&plan.flows[i].name, ft, per_traversal)));
@@ -654,8 +666,14 @@ fn mission_end(
             });
         }
     }
-    let verdicts: Vec<orbitnet_mission::Verdict> =
-        plan.objectives.iter().map(|o| orbitnet_mission::evaluate(plan, o, &series[o.flow], run)).collect();
+    let verdicts: Vec<orbitnet_mission::Verdict> = plan
+        .objectives
+        .iter()
+        .map(|o| match o.flow {
+            Some(f) => orbitnet_mission::evaluate(plan, o, &series[f], run),
+            None => orbitnet_mission::evaluate_routing(plan, o, m.routing, run),
+        })
+        .collect();
     for v in &verdicts {
         telemetry.emit(&Record::Verdict(v.clone()));
     }

@@ -10,5 +10,9 @@ pub mod predict;
 pub mod verdict;
 
 pub use measure::{Arrival, FlowSeries, FlowTick, Histogram, ModelTick, Receiver};
+pub use orbitnet_model::mission::ROUTING;
 pub use predict::Predictor;
-pub use verdict::{Outcome, Span, Verdict, evaluate, exit_status, judge_received, predict, table};
+pub use verdict::{
+    Outcome, RoutingEvent, Span, Verdict, evaluate, evaluate_routing, exit_status, judge_received, predict,
+    table,
+};

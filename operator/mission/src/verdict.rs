@@ -5,6 +5,7 @@
 use std::fmt;
 
 use orbitnet_model::Plan;
+use orbitnet_model::mission::ROUTING;
 use orbitnet_model::mission::{ObjectiveDef, Requirement};
 use serde::{Deserialize, Serialize};
 
@@ -83,8 +84,105 @@ fn window_of(o: &ObjectiveDef, run: Span) -> (f64, f64) {
     (o.window.from.as_secs_f64(), o.window.to.map_or(run.to, |t| t.as_secs_f64()))
 }
 
+/// The flow an objective bounds, or "routing" for the routing objectives.
 fn flow_name(plan: &Plan, o: &ObjectiveDef) -> String {
-    plan.flows[o.flow].name.clone()
+    o.flow.map_or_else(|| ROUTING.to_owned(), |f| plan.flows[f].name.clone())
+}
+
+/// One change of the graph as the convergence watch judged it: its emulation time and kind
+/// (`start`, `faultBegan`, ...), when every ground pair was forwarded again (real s), how
+/// long it was watched, and the stretch once settled (`None`: it did not settle).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoutingEvent {
+    pub t: f64,
+    pub kind: String,
+    pub forwarded_s: Option<f64>,
+    pub watched_s: f64,
+    pub settled_stretch: Option<f64>,
+}
+
+/// Judges a routing objective (`convergence`, `stretch`) on the changes of the graph in its
+/// window; the start (daemons converging from nothing) is not a change. The model changes
+/// its routes with the graph at once: it predicts 0 s and a stretch of 1.
+pub fn evaluate_routing(plan: &Plan, o: &ObjectiveDef, events: &[RoutingEvent], run: Span) -> Verdict {
+    let (from, to) = window_of(o, run);
+    let req = &o.requirement;
+    let measured = if from < run.from || to > run.to || from >= run.to {
+        Judged::without(
+            Outcome::Inconclusive,
+            format!("the run covered {} .. {} s, not the window {from} .. {to} s", run.from, run.to),
+        )
+    } else {
+        let inside: Vec<&RoutingEvent> =
+            events.iter().filter(|e| e.kind != "start" && e.t >= from && e.t < to).collect();
+        match *req {
+            Requirement::Convergence { .. } => {
+                if let Some(e) = inside.iter().find(|e| e.forwarded_s.is_none()) {
+                    Judged {
+                        value: Some(e.watched_s),
+                        outcome: Outcome::Fail,
+                        detail: format!(
+                            "the {} at t = {} s left a ground pair unforwarded for the {:.3} s it was watched",
+                            e.kind, e.t, e.watched_s
+                        ),
+                    }
+                } else if let Some(worst) = inside
+                    .iter()
+                    .max_by(|a, b| a.forwarded_s.unwrap_or(0.0).total_cmp(&b.forwarded_s.unwrap_or(0.0)))
+                {
+                    let v = worst.forwarded_s.unwrap_or(0.0);
+                    Judged::of(
+                        req,
+                        v,
+                        format!(
+                            "{} changes of the graph; the slowest, the {} at t = {} s",
+                            inside.len(),
+                            worst.kind,
+                            worst.t
+                        ),
+                    )
+                } else {
+                    Judged::of(req, 0.0, "no change of the graph in the window".into())
+                }
+            }
+            Requirement::Stretch { .. } => {
+                let settled: Vec<(f64, &RoutingEvent)> =
+                    inside.iter().filter_map(|e| Some((e.settled_stretch?, *e))).collect();
+                match settled.iter().max_by(|a, b| a.0.total_cmp(&b.0)) {
+                    Some(&(v, e)) => Judged::of(
+                        req,
+                        v,
+                        format!(
+                            "{} of {} changes settled; the worst after the {} at t = {} s",
+                            settled.len(),
+                            inside.len(),
+                            e.kind,
+                            e.t
+                        ),
+                    ),
+                    None => Judged::without(
+                        Outcome::Inconclusive,
+                        format!("none of the {} changes of the graph in the window settled", inside.len()),
+                    ),
+                }
+            }
+            _ => Judged::without(Outcome::Inconclusive, "not a routing objective".into()),
+        }
+    };
+    Verdict {
+        objective: o.name.clone(),
+        flow: flow_name(plan, o),
+        requirement: req.to_string(),
+        window: o.window.describe.clone(),
+        measured: Some(measured),
+        predicted: judge_routing_model(req),
+    }
+}
+
+/// The model's routes follow the graph at once.
+fn judge_routing_model(req: &Requirement) -> Judged {
+    let v = if matches!(req, Requirement::Stretch { .. }) { 1.0 } else { 0.0 };
+    Judged::of(req, v, "the model's routes change with the graph at once".into())
 }
 
 /// Judges objective `o` on what was measured of its flow over `run`, beside the model's
@@ -134,6 +232,9 @@ fn judge_measured(o: &ObjectiveDef, series: &FlowSeries, run: Span, from: f64, t
         );
     }
     match *req {
+        Requirement::Convergence { .. } | Requirement::Stretch { .. } => {
+            Judged::without(Outcome::Inconclusive, "a routing objective, judged on the routing".into())
+        }
         Requirement::Latency { percentile, .. } => {
             let mut h = crate::measure::Histogram::default();
             for t in &ticks {
@@ -215,7 +316,7 @@ fn longest_outage(
 /// What the model's paths allow over `ticks` (time, prediction) of the window.
 fn judge_model(plan: &Plan, o: &ObjectiveDef, ticks: &[(f64, ModelTick)], tick_s: f64) -> Judged {
     let req = &o.requirement;
-    let flow = &plan.flows[o.flow];
+    let Some(flow) = o.flow.map(|f| &plan.flows[f]) else { return judge_routing_model(req) };
     let (a, b) = (&plan.node(flow.from).name, &plan.node(flow.to).name);
     if ticks.is_empty() {
         return Judged::without(Outcome::Inconclusive, "the flow does not send in the window".into());
@@ -285,6 +386,7 @@ fn judge_model(plan: &Plan, o: &ObjectiveDef, ticks: &[(f64, ModelTick)], tick_s
             };
             Judged::of(req, v, detail)
         }
+        Requirement::Convergence { .. } | Requirement::Stretch { .. } => judge_routing_model(req),
     }
 }
 
@@ -292,12 +394,16 @@ fn judge_model(plan: &Plan, o: &ObjectiveDef, ticks: &[(f64, ModelTick)], tick_s
 /// where the run ends (s), for a window left open.
 pub fn predict(plan: &Plan, o: &ObjectiveDef, ticks: &[(f64, ModelTick)], run_to: f64) -> Verdict {
     let (from, to) = window_of(o, Span { from: 0.0, to: run_to });
-    let flow = &plan.flows[o.flow];
+    let flow = o.flow.map(|f| &plan.flows[f]);
     let inside: Vec<(f64, ModelTick)> = ticks
         .iter()
         .copied()
         .filter(|&(t, _)| t >= from && t < to)
-        .filter(|&(t, _)| orbitnet_model::SimTime::from_secs_f64(t).is_some_and(|t| flow.active_at(t)))
+        .filter(|&(t, _)| {
+            flow.is_none_or(|flow| {
+                orbitnet_model::SimTime::from_secs_f64(t).is_some_and(|t| flow.active_at(t))
+            })
+        })
         .collect();
     Verdict {
         objective: o.name.clone(),
@@ -322,10 +428,11 @@ pub fn judge_received(
     let tick_s = plan.tick.as_secs_f64();
     plan.objectives
         .iter()
-        .filter(|o| here(plan.flows[o.flow].to))
-        .map(|o| {
-            let flow = &plan.flows[o.flow];
-            let mut s = series.get(o.flow).cloned().unwrap_or_default();
+        .filter_map(|o| Some((o, o.flow?)))
+        .filter(|&(_, f)| here(plan.flows[f].to))
+        .map(|(o, f)| {
+            let flow = &plan.flows[f];
+            let mut s = series.get(f).cloned().unwrap_or_default();
             if !s.has_sender_counts()
                 && let Some(&first) = s.tick_starts.keys().next()
             {
@@ -620,6 +727,47 @@ mod tests {
         let (outage, _) = measured(&v[1]);
         assert!((outage.unwrap() - 5.01).abs() < 1e-6, "{:?}", v[1]);
         assert!(judge_received(&p, &[full], &|n| n != bravo, 100.0).is_empty(), "not received here");
+    }
+
+    fn event(t: f64, kind: &str, forwarded_s: Option<f64>, settled_stretch: Option<f64>) -> RoutingEvent {
+        RoutingEvent { t, kind: kind.into(), forwarded_s, watched_s: 9.0, settled_stretch }
+    }
+
+    #[test]
+    fn routing_objectives_judge_every_change_in_their_window_but_the_start() {
+        let p = plan(
+            "  - {kind: convergence, maxS: 5, window: {during: cut}}\n  - {kind: stretch, maxStretch: 1.2}\n",
+        );
+        assert_eq!(p.objectives[0].name, "convergence");
+        assert_eq!(p.objectives[0].flow, None);
+        let events = [
+            event(0.0, "start", Some(30.0), Some(1.0)),
+            event(20.0, "faultBegan", Some(3.3), Some(1.1)),
+            event(25.0, "handover", Some(4.5), None),
+            event(50.0, "faultBegan", Some(7.0), Some(1.5)),
+        ];
+        let v = evaluate_routing(&p, &p.objectives[0], &events, RUN);
+        assert_eq!(
+            measured(&v),
+            (Some(4.5), Outcome::Pass),
+            "the start and the change at 50 s are outside: {v:?}"
+        );
+        assert_eq!((v.flow.as_str(), v.predicted.value), ("routing", Some(0.0)));
+        let v = evaluate_routing(&p, &p.objectives[1], &events, RUN);
+        assert_eq!(measured(&v), (Some(1.5), Outcome::Fail), "{v:?}");
+        assert!(v.requirement.contains("settled stretch <= 1.2x"), "{v:?}");
+        // A change never forwarded again fails, with how long it was watched.
+        let never = [event(21.0, "link", None, None)];
+        let v = evaluate_routing(&p, &p.objectives[0], &never, RUN);
+        assert_eq!(measured(&v), (Some(9.0), Outcome::Fail), "{v:?}");
+        // Nothing changed: convergence passes at 0 s; stretch cannot be judged.
+        assert_eq!(measured(&evaluate_routing(&p, &p.objectives[0], &[], RUN)), (Some(0.0), Outcome::Pass));
+        assert_eq!(measured(&evaluate_routing(&p, &p.objectives[1], &[], RUN)).1, Outcome::Inconclusive);
+        let short = Span { from: 0.0, to: 22.0 };
+        assert_eq!(
+            measured(&evaluate_routing(&p, &p.objectives[0], &events, short)).1,
+            Outcome::Inconclusive
+        );
     }
 
     #[test]

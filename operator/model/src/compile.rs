@@ -8,7 +8,8 @@ use crate::error::{Invalid, Problem, SpecError};
 use crate::geo::Geodetic;
 use crate::mission::{
     DEFAULT_PERCENTILE, FlowDef, MAX_DSCP, MAX_FLOWS, MAX_LATENCY_MS, MAX_OBJECTIVES, MAX_OUTAGE_S,
-    MAX_PACKETS_PER_SECOND, MAX_SIZE_BYTES, MIN_SIZE_BYTES, ObjectiveDef, Requirement, WindowDef,
+    MAX_PACKETS_PER_SECOND, MAX_SIZE_BYTES, MAX_STRETCH, MIN_SIZE_BYTES, ObjectiveDef, Requirement,
+    WindowDef,
 };
 use crate::orbit::{CircularOrbit, TleOrbit};
 use crate::plan::{
@@ -1099,30 +1100,54 @@ impl Builder<'_> {
             self.c.push("spec.objectives", Problem::Conflict(format!("at most {MAX_OBJECTIVES} objectives")));
             return None;
         }
-        let name = match &o.name {
-            Some(n) => self.c.name(format!("{path}.name"), n),
-            None => Some(format!("{}-{}", o.flow.to_ascii_lowercase(), o.kind.as_str())),
+        let name = match (&o.name, &o.flow) {
+            (Some(n), _) => self.c.name(format!("{path}.name"), n),
+            (None, Some(flow)) => Some(format!("{}-{}", flow.to_ascii_lowercase(), o.kind.as_str())),
+            (None, None) => Some(o.kind.as_str().to_owned()),
         };
-        // By the name exactly as written: cheap enough for the CRD's rule to check too.
-        let spec_flow = spec.traffic.iter().position(|f| f.name == o.flow);
-        let flow = spec_flow
-            .and_then(|i| flows.iter().position(|f| f.name == spec.traffic[i].name.to_ascii_lowercase()));
-        if spec_flow.is_none() {
-            let known: Vec<String> = spec.traffic.iter().map(|f| f.name.clone()).collect();
-            let hint = closest_name(&o.flow, known.iter())
-                .map(|s| format!(" (did you mean {s:?}?)"))
-                .unwrap_or_default();
-            self.c.push(
-                format!("{path}.flow"),
-                Problem::Conflict(format!("no flow named {:?} in spec.traffic{hint}", o.flow)),
-            );
-        }
+        let flow = match (&o.flow, o.kind.of_flow()) {
+            (Some(_), false) => {
+                self.c.push(
+                    format!("{path}.flow"),
+                    Problem::Conflict(format!(
+                        "{} objectives bound every ground pair's routing and take no flow",
+                        o.kind.as_str()
+                    )),
+                );
+                None
+            }
+            (None, true) => {
+                self.c.push(format!("{path}.flow"), Problem::Required(required_objective_hint(o.kind)));
+                None
+            }
+            (None, false) => Some(None),
+            (Some(name), true) => {
+                // By the name exactly as written: cheap enough for the CRD's rule to check too.
+                let spec_flow = spec.traffic.iter().position(|f| &f.name == name);
+                if spec_flow.is_none() {
+                    let known: Vec<String> = spec.traffic.iter().map(|f| f.name.clone()).collect();
+                    let hint = closest_name(name, known.iter())
+                        .map(|s| format!(" (did you mean {s:?}?)"))
+                        .unwrap_or_default();
+                    self.c.push(
+                        format!("{path}.flow"),
+                        Problem::Conflict(format!("no flow named {name:?} in spec.traffic{hint}")),
+                    );
+                }
+                spec_flow
+                    .and_then(|i| {
+                        flows.iter().position(|f| f.name == spec.traffic[i].name.to_ascii_lowercase())
+                    })
+                    .map(Some)
+            }
+        };
         let kind = o.kind.as_str();
         let present = [
             ("percentile", o.percentile.is_some()),
             ("maxMs", o.max_ms.is_some()),
             ("minPct", o.min_pct.is_some()),
             ("maxS", o.max_s.is_some()),
+            ("maxStretch", o.max_stretch.is_some()),
         ];
         for (field, set) in present {
             if set && !o.kind.fields().contains(&field) {
@@ -1164,6 +1189,18 @@ impl Builder<'_> {
                 let ok =
                     o.max_s.is_some() && self.c.non_negative(format!("{path}.maxS"), max_s, MAX_OUTAGE_S);
                 ok.then_some(Requirement::Outage { max_s })
+            }
+            ObjectiveKind::Convergence => {
+                let max_s = need(self, "maxS", o.max_s);
+                let ok =
+                    o.max_s.is_some() && self.c.non_negative(format!("{path}.maxS"), max_s, MAX_OUTAGE_S);
+                ok.then_some(Requirement::Convergence { max_s })
+            }
+            ObjectiveKind::Stretch => {
+                let max = need(self, "maxStretch", o.max_stretch);
+                let ok = o.max_stretch.is_some()
+                    && self.c.range(format!("{path}.maxStretch"), max, 1.0, MAX_STRETCH);
+                ok.then_some(Requirement::Stretch { max })
             }
         };
         let window = self.window(&format!("{path}.window"), o.window.as_ref(), spec, faults);
@@ -1327,6 +1364,8 @@ fn required_objective_hint(kind: ObjectiveKind) -> &'static str {
         ObjectiveKind::Delivery => "for a delivery objective",
         ObjectiveKind::Outage => "for an outage objective",
         ObjectiveKind::Jitter => "for a jitter objective",
+        ObjectiveKind::Convergence => "for a convergence objective",
+        ObjectiveKind::Stretch => "for a stretch objective",
     }
 }
 
@@ -1632,6 +1671,22 @@ mod tests {
             "{SHELL}\n  routeTo: ground\n  groundStations:\n  - {{name: g, latDeg: 0, lonDeg: 0}}\n  traffic:\n  - {{name: a, from: g, to: s-0-0, packetsPerSecond: 5}}"
         ));
         assert_problem(&p, &["spec.traffic[0].to", "routeTo: ground"]);
+    }
+
+    #[test]
+    fn routing_objectives_take_no_flow_and_flow_objectives_need_one() {
+        let p = mission(&format!("{FLOW}  objectives:\n  - {{kind: delivery, minPct: 99}}"));
+        assert_problem(&p, &["spec.objectives[0].flow", "is required for a delivery objective"]);
+        let p = mission(&format!("{FLOW}  objectives:\n  - {{flow: tracks, kind: convergence, maxS: 5}}"));
+        assert_problem(
+            &p,
+            &["spec.objectives[0].flow", "convergence objectives bound every ground pair's routing"],
+        );
+        let p = mission(&format!("{FLOW}  objectives:\n  - {{kind: stretch, maxStretch: 0.5}}"));
+        assert_problem(&p, &["spec.objectives[0].maxStretch", "0.5 is outside 1..1000"]);
+        let p = mission(&format!("{FLOW}  objectives:\n  - {{kind: stretch, maxS: 3}}"));
+        assert_problem(&p, &["spec.objectives[0].maxS", "is not used by stretch objectives"]);
+        assert_problem(&p, &["spec.objectives[0].maxStretch", "is required for a stretch objective"]);
     }
 
     #[test]

@@ -19,8 +19,11 @@ pub const MAX_SIZE_BYTES: u32 = 1_472;
 pub const MAX_DSCP: u32 = 63;
 pub const MAX_LATENCY_MS: f64 = 3_600_000.0;
 pub const MAX_OUTAGE_S: f64 = 3_600.0 * 24.0 * 365.0;
+pub const MAX_STRETCH: f64 = 1_000.0;
 /// Flow i is received on UDP port `FLOW_PORT_BASE + i` of its destination node.
 pub const FLOW_PORT_BASE: u16 = 47_000;
+/// What verdicts name as the flow of the routing objectives (`convergence`, `stretch`).
+pub const ROUTING: &str = "routing";
 /// The default percentile of a latency objective.
 pub const DEFAULT_PERCENTILE: f64 = 99.0;
 
@@ -62,6 +65,10 @@ pub enum Requirement {
     Outage { max_s: f64 },
     /// Mean |difference of consecutive one-way delays| at most `max_ms`.
     Jitter { max_ms: f64 },
+    /// Every ground pair forwarded again within `max_s` after each change of the graph.
+    Convergence { max_s: f64 },
+    /// Settled forwarding no slower than `max` times the model's path, for every pair.
+    Stretch { max: f64 },
 }
 
 impl Requirement {
@@ -71,6 +78,8 @@ impl Requirement {
             Requirement::Delivery { .. } => ObjectiveKind::Delivery,
             Requirement::Outage { .. } => ObjectiveKind::Outage,
             Requirement::Jitter { .. } => ObjectiveKind::Jitter,
+            Requirement::Convergence { .. } => ObjectiveKind::Convergence,
+            Requirement::Stretch { .. } => ObjectiveKind::Stretch,
         }
     }
 
@@ -79,7 +88,8 @@ impl Requirement {
         match *self {
             Requirement::Latency { max_ms, .. } | Requirement::Jitter { max_ms } => value <= max_ms,
             Requirement::Delivery { min_pct } => value >= min_pct,
-            Requirement::Outage { max_s } => value <= max_s,
+            Requirement::Outage { max_s } | Requirement::Convergence { max_s } => value <= max_s,
+            Requirement::Stretch { max } => value <= max,
         }
     }
 
@@ -91,6 +101,8 @@ impl Requirement {
             Requirement::Delivery { .. } => "delivered".into(),
             Requirement::Outage { .. } => "longest outage".into(),
             Requirement::Jitter { .. } => "jitter (IPDV)".into(),
+            Requirement::Convergence { .. } => "time to forward every ground pair again".into(),
+            Requirement::Stretch { .. } => "stretch".into(),
         }
     }
 
@@ -99,7 +111,8 @@ impl Requirement {
         match self {
             Requirement::Latency { .. } | Requirement::Jitter { .. } => "ms",
             Requirement::Delivery { .. } => "%",
-            Requirement::Outage { .. } => "s",
+            Requirement::Outage { .. } | Requirement::Convergence { .. } => "s",
+            Requirement::Stretch { .. } => "x",
         }
     }
 
@@ -109,6 +122,8 @@ impl Requirement {
             Requirement::Latency { .. } | Requirement::Jitter { .. } => format!("{value:.2} ms"),
             Requirement::Delivery { .. } => format!("{value:.2} %"),
             Requirement::Outage { .. } => format!("{value:.2} s"),
+            Requirement::Convergence { .. } => format!("{value:.3} s"),
+            Requirement::Stretch { .. } => format!("{value:.3}x"),
         }
     }
 }
@@ -122,6 +137,10 @@ impl fmt::Display for Requirement {
             }
             Requirement::Delivery { min_pct } => write!(f, "delivered >= {} %", trim(min_pct)),
             Requirement::Outage { max_s } => write!(f, "longest outage <= {} s", trim(max_s)),
+            Requirement::Convergence { max_s } => {
+                write!(f, "every ground pair forwarded again <= {} s after each change", trim(max_s))
+            }
+            Requirement::Stretch { max } => write!(f, "settled stretch <= {}x", trim(max)),
         }
     }
 }
@@ -151,8 +170,9 @@ impl WindowDef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ObjectiveDef {
     pub name: String,
-    /// Index into `Plan::flows`.
-    pub flow: usize,
+    /// Index into `Plan::flows`; `None` for the routing objectives (`convergence`,
+    /// `stretch`), which bound every ground pair.
+    pub flow: Option<usize>,
     pub requirement: Requirement,
     pub window: WindowDef,
 }

@@ -21,7 +21,7 @@ use crate::compile::{MAX_BFD_INTERVAL_MS, MAX_PROTOCOL_INTERVAL_S, MAX_SPF_MS, M
 use crate::error::SpecError;
 use crate::mission::{
     MAX_DSCP, MAX_FLOWS, MAX_LATENCY_MS, MAX_OBJECTIVES, MAX_OUTAGE_S, MAX_PACKETS_PER_SECOND,
-    MAX_SIZE_BYTES, MIN_SIZE_BYTES,
+    MAX_SIZE_BYTES, MAX_STRETCH, MIN_SIZE_BYTES,
 };
 use crate::time::{Epoch, SpecDuration};
 
@@ -743,9 +743,11 @@ pub struct Objective {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_NAME_LEN), pattern(NAME_PATTERN))]
     pub name: Option<String>,
-    /// The flow (its name in `traffic`, exactly).
+    /// The flow (its name in `traffic`, exactly); none for `convergence` and `stretch`,
+    /// which bound the routing of every ground pair.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_NAME_LEN))]
-    pub flow: String,
+    pub flow: Option<String>,
     pub kind: ObjectiveKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = 100.0))]
@@ -759,6 +761,9 @@ pub struct Objective {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0.0, max = MAX_OUTAGE_S))]
     pub max_s: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1.0, max = MAX_STRETCH))]
+    pub max_stretch: Option<f64>,
     /// When it must hold; without it, the whole run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
@@ -771,11 +776,28 @@ pub enum ObjectiveKind {
     Delivery,
     Outage,
     Jitter,
+    /// After each change of the graph, every ground pair the model can reach is forwarded
+    /// again within `maxS` (real seconds, read from the nodes' forwarding tables).
+    Convergence,
+    /// Once forwarding has settled after each change, no ground pair's path is slower
+    /// than `maxStretch` times the model's.
+    Stretch,
 }
 
 impl ObjectiveKind {
-    pub const ALL: [ObjectiveKind; 4] =
-        [ObjectiveKind::Latency, ObjectiveKind::Delivery, ObjectiveKind::Outage, ObjectiveKind::Jitter];
+    pub const ALL: [ObjectiveKind; 6] = [
+        ObjectiveKind::Latency,
+        ObjectiveKind::Delivery,
+        ObjectiveKind::Outage,
+        ObjectiveKind::Jitter,
+        ObjectiveKind::Convergence,
+        ObjectiveKind::Stretch,
+    ];
+
+    /// Whether objectives of this kind bound one flow (else the routing of every pair).
+    pub fn of_flow(self) -> bool {
+        !matches!(self, ObjectiveKind::Convergence | ObjectiveKind::Stretch)
+    }
 
     /// The bound fields an objective of this kind may set, besides `name`, `flow` and
     /// `window`; the first is required.
@@ -785,6 +807,8 @@ impl ObjectiveKind {
             ObjectiveKind::Delivery => &["minPct"],
             ObjectiveKind::Outage => &["maxS"],
             ObjectiveKind::Jitter => &["maxMs"],
+            ObjectiveKind::Convergence => &["maxS"],
+            ObjectiveKind::Stretch => &["maxStretch"],
         }
     }
 
@@ -794,6 +818,8 @@ impl ObjectiveKind {
             ObjectiveKind::Delivery => "delivery",
             ObjectiveKind::Outage => "outage",
             ObjectiveKind::Jitter => "jitter",
+            ObjectiveKind::Convergence => "convergence",
+            ObjectiveKind::Stretch => "stretch",
         }
     }
 }

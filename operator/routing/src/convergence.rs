@@ -268,6 +268,20 @@ pub struct Convergence {
     pub watched_s: f64,
 }
 
+impl Convergence {
+    /// The event as routing objectives judge it.
+    pub fn event(&self) -> orbitnet_mission::RoutingEvent {
+        orbitnet_mission::RoutingEvent {
+            t: self.t,
+            kind: self.kind.clone(),
+            forwarded_s: self.forwarded_s,
+            watched_s: self.watched_s,
+            settled_stretch: matches!(self.outcome, Outcome::Shortest | Outcome::Stable)
+                .then_some(self.stretch),
+        }
+    }
+}
+
 /// One event being watched.
 pub struct Watch {
     k: i64,
