@@ -5,8 +5,8 @@
 # timers are real), on this host if its kernel has sch_netem, else in the VM of
 # scripts/vm.sh. Telemetry, the comparison and its chart go to OUT_DIR.
 #
-#   scripts/compare-routing.sh [SCENARIO] [DURATION] [OUT_DIR]
-#   (defaults: scenarios/backbone.yaml 3m30s compare-routing)
+#   scripts/compare-routing.sh [SCENARIO] [DURATION] [OUT_DIR] [MODE ...]
+#   (defaults: scenarios/backbone.yaml 3m30s compare-routing central ospf-frr ospf-bird isis-bfd)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -35,6 +35,7 @@ declare -A modes=(
   routingProtocol: {bfd: {enabled: true}}"
 )
 order=(central ospf-frr ospf-bird isis-bfd)
+[ $# -gt 3 ] && order=("${@:4}")
 for m in "${order[@]}"; do
   awk -v repl="${modes[$m]}" '/^  routing:/ { print "  " repl; next } { print }' "$scenario" > "$work/$m.yaml"
   grep -q "^  routing:" "$scenario" || printf '  %s\n' "${modes[$m]}" >> "$work/$m.yaml"
@@ -48,19 +49,21 @@ guest="$work/guest.sh"
     printf 'echo "compare-routing: %s" >&2\n' "$m"
     printf '%q run %q --duration %q --telemetry %q --quiet --workdir %q >&2 || true\n' \
       "$bin" "$work/$m.yaml" "$duration" "$m.jsonl" "work-$m"
-    printf 'echo "=== %s"; cat %q\n' "$m" "$m.jsonl"
+    printf 'echo "=== %s"; cat %q || echo "compare-routing: %s wrote no telemetry" >&2\n' "$m" "$m.jsonl" "$m"
   done
 } > "$guest"
 
 if host_has_netem; then
   bash "$guest" > "$work/all.txt"
 else
-  scripts/vm.sh --mem 4G --smp 2 --timeout 3600 -- bash "$guest" > "$work/all.txt"
+  scripts/vm.sh --mem 4G --smp 2 --timeout 3600 -- bash "$guest" > "$work/all.txt" ||
+    echo "compare-routing: the VM ended with status $?" >&2
 fi
+tr -d '\r' < "$work/all.txt" > "$out/console.txt"
 # The guest's console ends lines with CR; only JSON lines are telemetry.
 tr -d '\r' < "$work/all.txt" |
   awk -v out="$out" '/^=== / { f = out "/" $2 ".jsonl"; printf "" > f; next } f && /^[{]/ { print >> f }'
-grep -v '^[{]' "$work/all.txt" | tr -d '\r' | grep -E 'compare-routing|error|refus|cannot' >&2 || true
+grep -v '^[{]' "$out/console.txt" | grep -E 'compare-routing|error|refus|cannot' >&2 || true
 files=()
 for m in "${order[@]}"; do files+=("$out/$m.jsonl"); done
 "$bin" report "${files[@]}" --out-dir "$out" | tee "$out/comparison.txt"

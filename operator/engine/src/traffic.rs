@@ -128,16 +128,19 @@ impl Traffic {
             model: Mutex::new(vec![BTreeMap::new(); n]),
             errors: Mutex::new(Vec::new()),
         });
-        let open = |flow: &FlowDef,
-                    end: &'static str,
-                    node: NodeIdx,
-                    f: &dyn Fn() -> io::Result<UdpSocket>| {
+        /// `f` run in `node`'s namespace, its error said as the flow's.
+        fn open<T>(
+            plan: &Plan,
+            namespace: &dyn Fn(NodeIdx) -> Option<Netns>,
+            (flow, end, node): (&FlowDef, &'static str, NodeIdx),
+            f: &dyn Fn() -> io::Result<T>,
+        ) -> Result<T, FlowError> {
             let error =
                 |error| FlowError { flow: flow.name.clone(), end, node: plan.node(node).name.clone(), error };
             let ns =
                 namespace(node).ok_or_else(|| error(io::Error::other("the node is not on this host")))?;
             ns.enter(f).map_err(|e| error(io::Error::other(e.to_string())))?.map_err(error)
-        };
+        }
         let mut senders = Vec::new();
         let mut receivers = Vec::new();
         let mut local = Vec::new();
@@ -146,12 +149,15 @@ impl Traffic {
             let (from, to) = (plan.node_address(flow.from), plan.node_address(flow.to));
             let mut here = false;
             if namespace(flow.to).is_some() {
-                let socket = open(flow, "receiving", flow.to, &|| receiving_socket(to, port))?;
+                let socket =
+                    open(plan, namespace, (flow, "receiving", flow.to), &|| receiving_socket(to, port))?;
                 receivers.push((i, socket));
                 here = true;
             }
             if namespace(flow.from).is_some() {
-                let socket = open(flow, "sending", flow.from, &|| sending_socket(from, to, port, flow.dscp))?;
+                let socket = open(plan, namespace, (flow, "sending", flow.from), &|| {
+                    sending_socket(from, to, port, flow.dscp)
+                })?;
                 senders.push((i, socket));
                 here = true;
             }
@@ -299,14 +305,27 @@ pub(crate) fn receiving_socket(addr: Ipv4Addr, port: u16) -> io::Result<UdpSocke
     Ok(socket)
 }
 
-pub(crate) fn sending_socket(from: Ipv4Addr, to: Ipv4Addr, port: u16, dscp: u8) -> io::Result<UdpSocket> {
+/// A flow's sending end: a socket bound to the node's address, and where to.
+pub(crate) struct Sender {
+    socket: UdpSocket,
+    to: SocketAddrV4,
+}
+
+impl Sender {
+    pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.socket.send_to(buf, self.to)
+    }
+}
+
+/// Not connected: connecting looks the route up, and a node whose routing daemons have not
+/// converged yet has none; each datagram sent without a route is a loss, not an error.
+pub(crate) fn sending_socket(from: Ipv4Addr, to: Ipv4Addr, port: u16, dscp: u8) -> io::Result<Sender> {
     let socket = UdpSocket::bind(SocketAddrV4::new(from, 0))?;
-    socket.connect(SocketAddrV4::new(to, port))?;
     socket.set_nonblocking(true)?;
     if dscp > 0 {
         setsockopt(socket.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TOS, i32::from(dscp) << 2)?;
     }
-    Ok(socket)
+    Ok(Sender { socket, to: SocketAddrV4::new(to, port) })
 }
 
 fn setsockopt(fd: i32, level: i32, name: i32, value: i32) -> io::Result<()> {
@@ -324,13 +343,13 @@ const MAX_BURST: u32 = 64;
 fn send_loop(
     shared: &Shared,
     flows: &[FlowDef],
-    sockets: Vec<(usize, UdpSocket)>,
+    sockets: Vec<(usize, Sender)>,
     clock: Clock,
     tick: orbitnet_model::SpecDuration,
 ) {
     struct Sending {
         flow: usize,
-        socket: UdpSocket,
+        socket: Sender,
         interval: Duration,
         next: Instant,
         seq: u64,

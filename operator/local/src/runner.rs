@@ -666,11 +666,13 @@ fn mission_end(
             });
         }
     }
+    let empty = orbitnet_mission::FlowSeries::default();
     let verdicts: Vec<orbitnet_mission::Verdict> = plan
         .objectives
         .iter()
         .map(|o| match o.flow {
-            Some(f) => orbitnet_mission::evaluate(plan, o, &series[f], run),
+            // Flows that could not start measured nothing: their objectives are inconclusive.
+            Some(f) => orbitnet_mission::evaluate(plan, o, series.get(f).unwrap_or(&empty), run),
             None => orbitnet_mission::evaluate_routing(plan, o, m.routing, run),
         })
         .collect();
