@@ -757,4 +757,20 @@ fn routing_daemons_die_with_a_killed_runner_and_down_removes_their_state() {
     let down = orbitnet().arg("down").arg(&s.file).output().unwrap();
     assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
     assert!(!state_dir(&s).exists(), "down removes the daemons' state");
+    // Killed again, the next run clears what was left by itself.
+    std::fs::remove_file(s.telemetry()).unwrap();
+    let mut run = start(&s, &[]);
+    wait_until_ticking(&s, &mut run, Duration::from_secs(60));
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).unwrap();
+    run.wait().unwrap();
+    assert_eq!(s.namespaces().len(), 10);
+    let again = orbitnet()
+        .arg("run")
+        .arg(&s.file)
+        .args(["--quiet", "--duration", "3s", "--workdir"])
+        .arg(s.dir.join("w2"))
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert!(s.namespaces().is_empty() && !state_dir(&s).exists(), "nothing is left");
 }

@@ -58,8 +58,24 @@ pub fn down(name: Option<&str>) -> Result<Removed, DownError> {
             naming::NETNS_PREFIX.to_owned()
         }
     };
+    let removed = remove(name, &prefix);
+    if let Some(n) = name {
+        let _ = std::fs::remove_file(lock::lock_path(n));
+    }
+    Ok(removed)
+}
+
+/// Removes what an earlier run of `name` left, for a run that holds `name`'s lock itself
+/// (so no live run owns what is there); the lock file stays.
+pub fn leftovers_of(name: &str) -> Removed {
+    remove(Some(name), &naming::netns_prefix(name))
+}
+
+/// Kills what runs in the namespaces starting with `prefix` and removes them, and the
+/// daemons' state of `name` (with `None`, everything under the run directory).
+fn remove(name: Option<&str>, prefix: &str) -> Removed {
     let mut removed = Removed::default();
-    let doomed: Vec<String> = Netns::list_named().into_iter().filter(|n| n.starts_with(&prefix)).collect();
+    let doomed: Vec<String> = Netns::list_named().into_iter().filter(|n| n.starts_with(prefix)).collect();
     // A namespace's bind mount and every process inside it share one nsfs inode.
     let inodes: std::collections::HashSet<(u64, u64)> = doomed
         .iter()
@@ -83,12 +99,11 @@ pub fn down(name: Option<&str>) -> Result<Removed, DownError> {
         }
     }
     let mut swept = sweep::Swept::default();
-    sweep::namespaces(&prefix, &mut swept);
+    sweep::namespaces(prefix, &mut swept);
     removed.namespaces = swept.namespaces;
     removed.failures = swept.failures;
     match name {
         Some(n) => {
-            let _ = std::fs::remove_file(lock::lock_path(n));
             let _ = std::fs::remove_dir_all(crate::daemons::state_dir(n));
         }
         None => {
@@ -104,5 +119,5 @@ pub fn down(name: Option<&str>) -> Result<Removed, DownError> {
             }
         }
     }
-    Ok(removed)
+    removed
 }

@@ -256,7 +256,10 @@ pub fn run(opts: RunOptions) -> Result<RunSummary, RunError> {
             "removing {} network namespaces left by an earlier run of {name:?} that did not shut down",
             leftovers.len()
         ));
-        down::down(Some(&name))?;
+        // This run holds the lock: no live run owns them.
+        for f in down::leftovers_of(&name).failures {
+            view.message(&format!("removing the leftovers: {f}"));
+        }
     }
     raise_open_files_limit();
     let stop = Arc::new(AtomicBool::new(false));
