@@ -128,17 +128,32 @@ pub fn chart(records: &[Record]) -> Option<String> {
     if events.is_empty() {
         return None;
     }
-    let mut kinds: BTreeMap<&str, Vec<(f64, Option<f64>)>> = BTreeMap::new();
-    for e in &events {
-        kinds.entry(&e.c.kind).or_default().push((e.c.t, e.c.forwarded_s));
+    let mut kinds: BTreeMap<&str, Vec<Event<'_>>> = BTreeMap::new();
+    for e in events {
+        kinds.entry(&e.c.kind).or_default().push(e);
     }
-    let series: Vec<Series> = kinds.into_iter().map(|(k, p)| Series::dots(k, p)).collect();
+    let series: Vec<Series> = kinds.iter().flat_map(|(k, events)| forwarded_series(k, events)).collect();
     Some(line_chart(
-        "Convergence: time until every ground pair is forwarded again",
+        "Convergence: time until every ground pair is forwarded again (the start left out)",
         "emulation time of the event (s)",
-        "real time after the apply (s)",
+        "real s after the apply (never: s watched)",
         &series,
     ))
+}
+
+/// The time until every pair was forwarded, per change of the graph (the start, a
+/// bring-up, left out); changes never forwarded again as a second series at the time they
+/// were watched, so that they show.
+fn forwarded_series(label: &str, events: &[Event<'_>]) -> Vec<Series> {
+    let changes = || events.iter().filter(|e| e.c.kind != "start");
+    let mut out =
+        vec![Series::dots(label, changes().filter_map(|e| Some((e.c.t, Some(e.c.forwarded_s?)))).collect())];
+    let never: Vec<(f64, Option<f64>)> =
+        changes().filter(|e| e.c.forwarded_s.is_none()).map(|e| (e.c.t, Some(e.c.watched_s))).collect();
+    if !never.is_empty() {
+        out.push(Series::dots(format!("{label}: never"), never));
+    }
+    out
 }
 
 /// A run to compare: its label and records.
@@ -199,17 +214,12 @@ pub fn compare(runs: &[Run]) -> (String, String) {
         }
         let _ = writeln!(text, "{line}");
     }
-    let series: Vec<Series> = runs
-        .iter()
-        .zip(&all)
-        .map(|(run, events)| {
-            Series::dots(&run.label, events.iter().map(|e| (e.c.t, e.c.forwarded_s)).collect())
-        })
-        .collect();
+    let series: Vec<Series> =
+        runs.iter().zip(&all).flat_map(|(run, events)| forwarded_series(&run.label, events)).collect();
     let svg = line_chart(
-        "Convergence side by side: time until every ground pair is forwarded again",
+        "Convergence side by side: time until every ground pair is forwarded again (the start left out)",
         "emulation time of the event (s)",
-        "real time after the apply (s)",
+        "real s after the apply (never: s watched)",
         &series,
     );
     (text, svg)

@@ -318,7 +318,8 @@ impl Watch {
             changed_s: 0.0,
             forwarded_since: None,
             shortest_since: None,
-            judged: Judgement::default(),
+            // Until a snapshot says otherwise (a watch may end before its first).
+            judged: Judgement { stretch: 1.0, ..Judgement::default() },
             broken: 0,
             loops: 0,
             blackholes: 0,
