@@ -216,12 +216,11 @@ fn frr(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     }
     let s = &p.spf;
     // Ground nodes do not relay in the model: a station with several ground links must not
-    // become a transit router (IS-IS: the overload bit; OSPF: RFC 6987's maximum metric).
-    let transit = match (plan.is_ground(node), isis) {
-        (false, _) => "",
-        (true, true) => " set-overload-bit\n",
-        (true, false) => " max-metric router-lsa administrative\n",
-    };
+    // become a transit router (OSPF: RFC 6987's maximum metric). IS-IS's overload bit would
+    // do the same, but with it FRR 8.4 took 5.3 s instead of 0.36 s to reroute a station
+    // and 39 s instead of 20 s to converge tiny.yaml (kernel tier): left out until
+    // understood (issue #13).
+    let transit = if plan.is_ground(node) && !isis { " max-metric router-lsa administrative\n" } else { "" };
     if isis {
         let _ = writeln!(
             c,
