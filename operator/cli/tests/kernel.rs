@@ -735,7 +735,7 @@ fn frr_isis_with_bfd_routes_around_a_lost_satellite() {
 /// and has the parent-death signal), and `orbitnet down` removes their state.
 #[test]
 #[ignore = "kernel tier: needs root, sch_netem and frr; run by make test-kernel"]
-fn routing_daemons_die_with_a_killed_runner_and_down_removes_their_state() {
+fn routing_daemons_restart_when_one_dies_die_with_a_killed_runner_and_down_removes_their_state() {
     require_kernel();
     let s = routed("kill9", "ospf", "{}");
     let mut run = start(&s, &[]);
@@ -745,7 +745,26 @@ fn routing_daemons_die_with_a_killed_runner_and_down_removes_their_state() {
     while processes_with(&format!("{marker}/ring-0-0/ospfd")).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(processes_with(&format!("{marker}/ring-0-0/ospfd")).len() == 1, "ospfd runs in ring-0-0");
+    let ospfd = processes_with(&format!("{marker}/ring-0-0/ospfd"));
+    assert!(ospfd.len() == 1, "ospfd runs in ring-0-0");
+    // A daemon that dies is reported and its node's daemons started again.
+    kill(Pid::from_raw(ospfd[0] as i32), Signal::SIGKILL).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let restarted = |s: &Scenario| {
+        records(s)
+            .iter()
+            .any(|r| r["type"] == "daemonsExited" && r["node"] == "ring-0-0" && r["restarted"] == true)
+    };
+    while !restarted(&s) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(restarted(&s), "the exit is reported, and the daemons started again");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let again = || processes_with(&format!("{marker}/ring-0-0/ospfd"));
+    while (again().is_empty() || again() == ospfd) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(again().len() == 1 && again() != ospfd, "a new ospfd runs in ring-0-0");
     kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).unwrap();
     run.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -56,20 +56,22 @@ pub fn preflight(plan: &Plan) -> Result<(), String> {
 
 /// One node's daemons.
 pub struct NodeDaemons {
-    pub node: NodeIdx,
+    node: NodeIdx,
     process: NodeProcess,
     script: PathBuf,
-    dir: PathBuf,
     started: Instant,
-    pub restarts: u32,
+    restarts: u32,
+    /// How they exited, while they wait to be started again.
+    pending: Option<String>,
 }
 
-/// What happened to a node's daemons since the last look.
-pub enum Exit {
-    /// They exited and were started again.
-    Restarted { node: String, status: String, log: PathBuf, restarts: u32 },
-    /// They exited once too often: left stopped.
-    GaveUp { node: String, status: String, log: PathBuf },
+/// A node's daemons exited: how, and whether they were started again (else they exited
+/// once too often, or could not be started, and are left stopped).
+pub struct Exit {
+    pub node: String,
+    pub status: String,
+    pub log: PathBuf,
+    pub restarted: bool,
 }
 
 /// Writes every node's files and starts its daemons.
@@ -109,7 +111,7 @@ pub fn start_all(
         let Some(ns) = namespaces.get(&node) else { continue };
         let log = workdir.join("logs").join(format!("{name}.routing.log"));
         let process = spawn(name, ns, &script, workdir, log)?;
-        out.push(NodeDaemons { node, process, script, dir, started: Instant::now(), restarts: 0 });
+        out.push(NodeDaemons { node, process, script, started: Instant::now(), restarts: 0, pending: None });
         progress("routing daemons", out.len(), namespaces.len());
     }
     Ok(out)
@@ -140,7 +142,8 @@ fn chown_tree(dir: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> std::
     Ok(())
 }
 
-/// The node's launcher: PID 1 of the daemons' namespace; it ends when any daemon does.
+/// The node's launcher: PID 1 of the daemons' namespace; it ends (with status 1) when any
+/// daemon does.
 fn launcher(plan: &Plan, node: NodeIdx, dir: &Path) -> String {
     let name = &plan.node(node).name;
     let mut s = String::new();
@@ -157,10 +160,18 @@ fn launcher(plan: &Plan, node: NodeIdx, dir: &Path) -> String {
             dir = dir.display()
         );
     }
+    // A restart finds the sockets of the daemons before it: gone, so that waiting for
+    // them waits for the new ones.
+    let _ = writeln!(
+        s,
+        "rm -f {d}/*.vty {d}/*.sock {d}/*.ctl {d}/zserv.api",
+        d = shell_quote(&dir.display().to_string())
+    );
     let daemons = orbitnet_routing::daemons(plan, dir);
+    let _ = writeln!(s, "declare -A pids");
     for d in &daemons {
         let argv: Vec<String> = d.argv.iter().map(|a| shell_quote(a)).collect();
-        let _ = writeln!(s, "{} &", argv.join(" "));
+        let _ = writeln!(s, "{} &\npids[{}]=$!", argv.join(" "), d.name);
     }
     if let Some(configure) = orbitnet_routing::configure(plan, dir) {
         // Configured once every daemon listens on its vty socket (10 s at most).
@@ -177,9 +188,11 @@ fn launcher(plan: &Plan, node: NodeIdx, dir: &Path) -> String {
             configure.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
         );
     }
+    // Polled, not `wait -n`: a daemon that dies while the configuration runs in the
+    // foreground is reaped then, and `wait -n` afterwards would wait for the next one.
     let _ = writeln!(
         s,
-        "set +e\nwait -n\nstatus=$?\necho \"orbitnet: a routing daemon of {name} exited with status $status; stopping the others\" >&2\nexit $status"
+        "set +e\nwhile sleep 0.5; do\n  for d in \"${{!pids[@]}}\"; do\n    kill -0 \"${{pids[$d]}}\" 2>/dev/null && continue\n    wait \"${{pids[$d]}}\"; status=$?\n    echo \"orbitnet: $d of {name} exited with status $status; stopping the others\" >&2\n    exit 1\n  done\ndone"
     );
     s
 }
@@ -192,13 +205,6 @@ fn shell_quote(s: &str) -> String {
     }
 }
 
-impl NodeDaemons {
-    /// The node's state directory (its vty sockets: `vtysh --vty_socket DIR`).
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-}
-
 /// Stops every node's daemons and removes their state.
 pub fn stop_all(plan: &Plan, all: Vec<NodeDaemons>, grace: Duration) {
     let mut processes: Vec<NodeProcess> = all.into_iter().map(|d| d.process).collect();
@@ -207,31 +213,39 @@ pub fn stop_all(plan: &Plan, all: Vec<NodeDaemons>, grace: Duration) {
 }
 
 /// Looks at every node's daemons: those that exited are started again (at most `RESTARTS`
-/// times each, not sooner than a second after their last start).
+/// times each, and not sooner than `RESTART_AFTER` after their last start: until then they
+/// wait for a later look, so that the runner's tick never waits for them).
 pub fn supervise(plan: &Plan, all: &mut [NodeDaemons], workdir: &Path) -> Vec<Exit> {
     let mut out = Vec::new();
     for d in all.iter_mut() {
-        let Some(status) = d.process.newly_exited() else { continue };
-        let node = plan.node(d.node).name.clone();
-        let log = d.process.log.clone();
-        if d.restarts >= RESTARTS {
-            out.push(Exit::GaveUp { node, status: status.to_string(), log });
+        let name = |d: &NodeDaemons| plan.node(d.node).name.clone();
+        if let Some(status) = d.process.newly_exited() {
+            if d.restarts >= RESTARTS {
+                let (node, log) = (name(d), d.process.log.clone());
+                out.push(Exit { node, status: status.to_string(), log, restarted: false });
+                continue;
+            }
+            d.pending = Some(status.to_string());
+        }
+        if d.started.elapsed() < RESTART_AFTER {
             continue;
         }
-        std::thread::sleep(RESTART_AFTER.saturating_sub(d.started.elapsed()));
+        let Some(status) = d.pending.take() else { continue };
+        let (node, log) = (name(d), d.process.log.clone());
         let ns = orbitnet_dataplane::naming::netns_name(&plan.name, &node);
         let restarted = Netns::open_named(&ns)
             .map_err(|e| e.to_string())
             .and_then(|ns| spawn(&node, &ns, &d.script, workdir, log.clone()).map_err(|e| e.to_string()));
-        match restarted {
+        let restarted = match restarted {
             Ok(p) => {
                 d.process = p;
                 d.started = Instant::now();
                 d.restarts += 1;
-                out.push(Exit::Restarted { node, status: status.to_string(), log, restarts: d.restarts });
+                true
             }
-            Err(_) => out.push(Exit::GaveUp { node, status: status.to_string(), log }),
-        }
+            Err(_) => false,
+        };
+        out.push(Exit { node, status, log, restarted });
     }
     out
 }
@@ -254,7 +268,8 @@ mod tests {
         );
         assert!(s.contains("[ -S /run/orbitnet/tiny.routing/ring-0-0/bfdd.vty ]"), "{s}");
         assert!(s.contains("\nvtysh --vty_socket /run/orbitnet/tiny.routing/ring-0-0 -f /run/orbitnet/tiny.routing/ring-0-0/frr.conf\n"), "{s}");
-        assert!(s.contains("wait -n"));
+        assert!(s.contains("rm -f /run/orbitnet/tiny.routing/ring-0-0/*.vty "), "{s}");
+        assert!(s.contains("pids[ospfd]=$!") && s.contains("kill -0 \"${pids[$d]}\""), "{s}");
         assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
     }
 }

@@ -464,18 +464,24 @@ fn run_loop(
                 ));
             }
         }
-        for (node, status, restarted, log) in supervise_daemons(&mut emu) {
+        for e in crate::daemons::supervise(emu.engine.plan(), &mut emu.daemons, &emu.workdir) {
             telemetry.emit(&Record::DaemonsExited {
                 t: t.as_secs_f64(),
-                node: node.clone(),
-                status: status.clone(),
-                restarted,
+                node: e.node.clone(),
+                status: e.status.clone(),
+                restarted: e.restarted,
             });
             summary.errors += 1;
             view.message(&format!(
-                "t = {t} s: the routing daemons of {node} exited ({status}); {}; their log: {}",
-                if restarted { "started again" } else { "given up after restarting them too often" },
-                log.display()
+                "t = {t} s: the routing daemons of {} exited ({}); {}; their log: {}",
+                e.node,
+                e.status,
+                if e.restarted {
+                    "started again"
+                } else {
+                    "left stopped (they exited too often, or cannot start)"
+                },
+                e.log.display()
             ));
         }
         for c in &tick.convergence {
@@ -569,19 +575,6 @@ fn run_loop(
         summary.errors
     ));
     Ok(summary)
-}
-
-/// The nodes whose routing daemons exited since the last look: (node, status, started
-/// again, log).
-fn supervise_daemons(emu: &mut Emulation) -> Vec<(String, String, bool, PathBuf)> {
-    let plan = emu.engine.plan().clone();
-    crate::daemons::supervise(&plan, &mut emu.daemons, &emu.workdir)
-        .into_iter()
-        .map(|e| match e {
-            crate::daemons::Exit::Restarted { node, status, log, .. } => (node, status, true, log),
-            crate::daemons::Exit::GaveUp { node, status, log } => (node, status, false, log),
-        })
-        .collect()
 }
 
 /// One line on the run's convergence: per event kind, how many and how long until every
