@@ -48,36 +48,45 @@ fn secs(v: Option<f64>) -> String {
     v.map_or("-".into(), |s| format!("{s:.3}"))
 }
 
-/// Per kind: count, forwarded median / p90 / max, never forwarded, datagrams lost.
-fn by_kind(events: &[Event<'_>]) -> Vec<String> {
-    let kinds: BTreeSet<&str> = events.iter().map(|e| e.c.kind.as_str()).collect();
+/// One kind of event: how many, the time until forwarded (median, p90, max), how many never
+/// were, the worst stretch. `orbitnet run`'s last line and the report share it.
+fn kind_line(kind: &str, of: &[&Convergence]) -> String {
+    let times: Vec<f64> = of.iter().filter_map(|c| c.forwarded_s).collect();
+    let never = of.len() - times.len();
+    let stretch = of.iter().map(|c| c.stretch).fold(1.0, f64::max);
+    let spread = if times.is_empty() {
+        "never forwarded".into()
+    } else {
+        format!(
+            "forwarded after {:.3} s median, {:.3} s p90, {:.3} s max{}",
+            quantile_of(&times, 0.5),
+            quantile_of(&times, 0.9),
+            quantile_of(&times, 1.0),
+            if never > 0 { format!(", {never} not by the end of their watch") } else { String::new() }
+        )
+    };
+    format!("{kind} x{}: {spread}; stretch up to {stretch:.3}", of.len())
+}
+
+/// `kind_line` for each kind of event among `all`, in order of kind.
+pub(crate) fn kind_lines<'a>(all: impl Iterator<Item = &'a Convergence> + Clone) -> Vec<(&'a str, String)> {
+    let kinds: BTreeSet<&str> = all.clone().map(|c| c.kind.as_str()).collect();
     kinds
         .into_iter()
         .map(|kind| {
-            let of: Vec<&Event<'_>> = events.iter().filter(|e| e.c.kind == kind).collect();
-            let times: Vec<f64> = of.iter().filter_map(|e| e.c.forwarded_s).collect();
-            let never = of.len() - times.len();
-            let lost: u64 = of.iter().map(|e| e.lost).sum();
-            let stretch = of.iter().map(|e| e.c.stretch).fold(1.0, f64::max);
-            let spread = if times.is_empty() {
-                "never forwarded".into()
-            } else {
-                format!(
-                    "forwarded after {:.3} s median, {:.3} s p90, {:.3} s max",
-                    quantile_of(&times, 0.5),
-                    quantile_of(&times, 0.9),
-                    quantile_of(&times, 1.0)
-                )
-            };
-            format!(
-                "{kind} x{}: {spread}{}; stretch up to {stretch:.3}; {lost} datagrams lost",
-                of.len(),
-                if never > 0 && !times.is_empty() {
-                    format!(", {never} not by the end of their watch")
-                } else {
-                    String::new()
-                }
-            )
+            let of: Vec<&Convergence> = all.clone().filter(|c| c.kind == kind).collect();
+            (kind, kind_line(kind, &of))
+        })
+        .collect()
+}
+
+/// Per kind, `kind_line` and the datagrams the flows lost.
+fn by_kind(events: &[Event<'_>]) -> Vec<String> {
+    kind_lines(events.iter().map(|e| e.c))
+        .into_iter()
+        .map(|(kind, line)| {
+            let lost: u64 = events.iter().filter(|e| e.c.kind == kind).map(|e| e.lost).sum();
+            format!("{line}; {lost} datagrams lost")
         })
         .collect()
 }

@@ -581,24 +581,7 @@ fn run_loop(
 /// reachable pair was forwarded; and what the watching cost.
 fn convergence_summary(emu: &Emulation, all: &[Convergence]) -> Option<String> {
     let (spent, reads, error) = emu.engine.convergence_cost()?;
-    let mut kinds: Vec<&str> = all.iter().map(|c| c.kind.as_str()).collect();
-    kinds.sort_unstable();
-    kinds.dedup();
-    let per_kind: Vec<String> = kinds
-        .iter()
-        .map(|kind| {
-            let of: Vec<&Convergence> = all.iter().filter(|c| c.kind == *kind).collect();
-            let times: Vec<f64> = of.iter().filter_map(|c| c.forwarded_s).collect();
-            let never = of.len() - times.len();
-            let worst = times.iter().copied().fold(0.0, f64::max);
-            format!(
-                "{kind} x{}: forwarded after {} s median, {worst:.3} s max{}",
-                of.len(),
-                if times.is_empty() { "-".into() } else { format!("{:.3}", stats::quantile_of(&times, 0.5)) },
-                if never > 0 { format!(", {never} not by their end") } else { String::new() }
-            )
-        })
-        .collect();
+    let per_kind: Vec<String> = crate::converge::kind_lines(all.iter()).into_iter().map(|(_, l)| l).collect();
     Some(format!(
         "convergence: {}; {reads} table reads took {:.1} ms{}",
         if per_kind.is_empty() { "no graph change".into() } else { per_kind.join("; ") },
