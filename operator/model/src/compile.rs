@@ -1184,17 +1184,15 @@ impl Builder<'_> {
                 let ok = o.min_pct.is_some() && self.c.range(format!("{path}.minPct"), min_pct, 0.0, 100.0);
                 ok.then_some(Requirement::Delivery { min_pct })
             }
-            ObjectiveKind::Outage => {
+            ObjectiveKind::Outage | ObjectiveKind::Convergence => {
                 let max_s = need(self, "maxS", o.max_s);
                 let ok =
                     o.max_s.is_some() && self.c.non_negative(format!("{path}.maxS"), max_s, MAX_OUTAGE_S);
-                ok.then_some(Requirement::Outage { max_s })
-            }
-            ObjectiveKind::Convergence => {
-                let max_s = need(self, "maxS", o.max_s);
-                let ok =
-                    o.max_s.is_some() && self.c.non_negative(format!("{path}.maxS"), max_s, MAX_OUTAGE_S);
-                ok.then_some(Requirement::Convergence { max_s })
+                ok.then_some(if o.kind == ObjectiveKind::Outage {
+                    Requirement::Outage { max_s }
+                } else {
+                    Requirement::Convergence { max_s }
+                })
             }
             ObjectiveKind::Stretch => {
                 let max = need(self, "maxStretch", o.max_stretch);
