@@ -30,30 +30,26 @@ pub struct Report {
 /// convergence per kind of event and event by event, and a chart `<a>-vs-<b>-convergence.svg`
 /// in `out_dir`.
 pub fn compare(paths: &[PathBuf], out_dir: &Path) -> Result<Report, ReportError> {
-    let mut runs = Vec::with_capacity(paths.len());
+    let (mut runs, mut stems) = (Vec::with_capacity(paths.len()), Vec::with_capacity(paths.len()));
     for path in paths {
         let (records, bad) = telemetry::read(path)
             .map_err(|source| ReportError::Read { path: path.display().to_string(), source })?;
         if records.is_empty() {
             return Err(ReportError::Empty { path: path.display().to_string(), bad });
         }
-        let stem =
-            path.file_stem().map_or_else(|| path.display().to_string(), |s| s.to_string_lossy().into_owned());
+        let stem = path.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned());
         let routing = records.iter().find_map(|r| match r {
             Record::Start { routing, .. } if !routing.is_empty() => Some(routing.clone()),
             _ => None,
         });
         let label = match routing {
             Some(routing) => format!("{stem} ({routing})"),
-            None => stem,
+            None => stem.clone(),
         };
+        stems.push(stem);
         runs.push(crate::converge::Run { label, records });
     }
     let (text, svg) = crate::converge::compare(&runs);
-    let stems: Vec<String> = paths
-        .iter()
-        .map(|p| p.file_stem().map_or_else(|| "run".into(), |s| s.to_string_lossy().into_owned()))
-        .collect();
     let file = out_dir.join(format!("{}-convergence.svg", stems.join("-vs-")));
     std::fs::create_dir_all(out_dir)
         .and_then(|_| std::fs::write(&file, svg))
