@@ -408,8 +408,8 @@ impl Loop {
             let compiled = compiled.and_then(|plan| {
                 if plan.routing.is_protocol() {
                     Err(format!(
-                        "routing: {:?} needs routing daemons in the pods, which the agent does not start yet (issue #13)",
-                        plan.routing
+                        "routing: {} needs routing daemons in the pods, which the agent does not start yet (issue #13)",
+                        plan.routing.as_str()
                     ))
                 } else {
                     Ok(plan)

@@ -44,8 +44,9 @@ pub fn preflight(plan: &Plan) -> Result<(), String> {
     };
     if !Path::new(&binary).exists() {
         return Err(format!(
-            "routing: {:?} with daemon {:?} needs {binary}, which is not installed (apt-get install {package})",
-            plan.routing, p.daemon
+            "routing: {} with daemon {} needs {binary}, which is not installed (apt-get install {package})",
+            plan.routing.as_str(),
+            p.daemon.as_str()
         ));
     }
     if p.daemon == RoutingDaemon::Frr && nix::unistd::User::from_name("frr").ok().flatten().is_none() {

@@ -161,15 +161,10 @@ struct Span {
 
 /// The routing mode as reports show it: `shortestPath`, `none`, `ospf (frr, bfd)`.
 fn routing_label(plan: &Plan) -> String {
-    let mode = format!("{:?}", plan.routing);
-    let mode = mode[..1].to_lowercase() + &mode[1..];
+    let mode = plan.routing.as_str();
     match &plan.routing_protocol {
-        Some(p) => format!(
-            "{mode} ({}{})",
-            format!("{:?}", p.daemon).to_lowercase(),
-            if p.bfd.enabled { ", bfd" } else { "" }
-        ),
-        None => mode,
+        Some(p) => format!("{mode} ({}{})", p.daemon.as_str(), if p.bfd.enabled { ", bfd" } else { "" }),
+        None => mode.to_owned(),
     }
 }
 
@@ -189,8 +184,8 @@ fn protocol_time_scale(plan: &Plan, time_scale: f64) -> Result<Option<String>, R
     };
     if time_scale > limit {
         return Err(RunError::Usage(format!(
-            "--time-scale {time_scale} is too fast for routing: {:?}: the daemons' timers run in real time, and at this scale a tick ({}) lasts {:.2} s of real time, less than one hello ({hello_s} s), so links would change between two hellos; the limit here is x{limit:.2} (tick / hello interval)",
-            plan.routing,
+            "--time-scale {time_scale} is too fast for routing: {}: the daemons' timers run in real time, and at this scale a tick ({}) lasts {:.2} s of real time, less than one hello ({hello_s} s), so links would change between two hellos; the limit here is x{limit:.2} (tick / hello interval)",
+            plan.routing.as_str(),
             plan.tick,
             plan.tick.as_secs_f64() / time_scale
         )));
@@ -601,8 +596,6 @@ fn flow_line(r: &FlowRecord) -> String {
     )
 }
 
-/// The end of a run with flows: the ticks not yet written, each flow's fidelity, the
-/// objectives' verdicts (written, and shown as a table).
 /// What a run measured for its objectives: each flow's series and its last tick written,
 /// the convergence of each change of the graph, the per-traversal cost.
 struct Measured<'a> {
@@ -612,6 +605,8 @@ struct Measured<'a> {
     per_traversal: Option<f64>,
 }
 
+/// The end of a run with flows or objectives: the ticks not yet written, each flow's
+/// fidelity, the objectives' verdicts (written, and shown as a table).
 fn mission_end(
     plan: &Plan,
     m: &Measured<'_>,

@@ -445,6 +445,16 @@ pub enum Routing {
 }
 
 impl Routing {
+    /// As the spec writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Routing::ShortestPath => "shortestPath",
+            Routing::None => "none",
+            Routing::Ospf => "ospf",
+            Routing::Isis => "isis",
+        }
+    }
+
     /// Routing by daemons in the nodes.
     pub fn is_protocol(self) -> bool {
         matches!(self, Routing::Ospf | Routing::Isis)
@@ -507,6 +517,16 @@ pub enum RoutingDaemon {
     #[default]
     Frr,
     Bird,
+}
+
+impl RoutingDaemon {
+    /// As the spec writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoutingDaemon::Frr => "frr",
+            RoutingDaemon::Bird => "bird",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
