@@ -21,6 +21,36 @@ if [ -n "${ORBITNET_BENCH_ROUTING:-}" ]; then
   bin=$ORBITNET_BENCH_ROUTING
   ulimit -n "$(ulimit -Hn)"
   work=$(mktemp -d "${TMPDIR:-/tmp}/orbitnet-routing.XXXXXX")
+  # A constellation's routing daemons (the launchers' children), summed by daemon:
+  #   daemons.py mem NAME   memory (PSS, RSS)     daemons.py cpu NAME SECONDS   CPU time so far
+  cat > "$work/daemons.py" <<'PY'
+import collections, os, sys
+mode, state = sys.argv[1], ("/run/orbitnet/%s.routing" % sys.argv[2]).encode()
+tck = os.sysconf("SC_CLK_TCK")
+total = collections.defaultdict(lambda: [0, 0.0, 0.0])
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
+        name = os.path.basename(cmd[0].decode())
+        if not any(state in c for c in cmd) or name in ("unshare", "bash"):
+            continue
+        if mode == "mem":
+            roll = dict(l.split(":", 1) for l in open("/proc/%s/smaps_rollup" % pid).read().splitlines()[1:])
+            a, b = int(roll["Pss"].split()[0]) / 1024, int(roll["Rss"].split()[0]) / 1024
+        else:
+            f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
+            a, b = (int(f[11]) + int(f[12])) / tck, 0.0
+    except (OSError, KeyError, IndexError, ValueError):
+        continue
+    t = total[name]
+    t[0] += 1; t[1] += a; t[2] += b
+for name, (n, a, b) in sorted(total.items()):
+    if mode == "mem":
+        print("  %-6s x%d: PSS %.1f MiB per node (%.0f MiB in all), RSS %.1f MiB per node" % (name, n, a / n, a, b / n))
+    else:
+        secs = int(sys.argv[3])
+        print("  %-6s x%d: %.1f CPU s in all over ~%d s (%.1f %% of one CPU), %.3f CPU s per node" % (name, n, a, secs, a / secs * 100, a / n))
+PY
   for r in "${runs[@]}"; do
     daemon=${r%%:*}; size=${r#*:}; planes=${size%x*}; sats=${size#*x}
     name="bench-$daemon-$planes-$sats"
@@ -48,48 +78,10 @@ YAML
       --telemetry "$work/$name.jsonl" >/dev/null 2>"$work/err" &
     run=$!
     sleep $((secs * 2 / 3))
-    python3 - "$name" <<'PY'
-import os, sys, collections
-state = "/run/orbitnet/%s.routing" % sys.argv[1]
-mem = collections.defaultdict(lambda: [0, 0, 0])
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
-        if not any(state.encode() in c for c in cmd) or cmd[0].endswith(b"unshare"):
-            continue
-        name = os.path.basename(cmd[0].decode())
-        if name == "bash":
-            continue
-        roll = dict(l.split(":", 1) for l in open("/proc/%s/smaps_rollup" % pid).read().splitlines()[1:])
-        m = mem[name]
-        m[0] += 1; m[1] += int(roll["Pss"].split()[0]); m[2] += int(roll["Rss"].split()[0])
-    except (OSError, KeyError, ValueError):
-        pass
-for name, (n, pss, rss) in sorted(mem.items()):
-    print("  %-6s x%d: PSS %.1f MiB per node (%.0f MiB in all), RSS %.1f MiB per node" % (name, n, pss / n / 1024, pss / 1024, rss / n / 1024))
-PY
-    # CPU time of the daemons so far (the launchers' children), sampled near the end.
+    python3 "$work/daemons.py" mem "$name"
+    # CPU time of the daemons so far, sampled near the end.
     sleep $((secs / 3 - 5))
-    python3 - "$name" "$secs" <<'PY'
-import os, sys, collections
-state = "/run/orbitnet/%s.routing" % sys.argv[1]
-tck = os.sysconf("SC_CLK_TCK")
-cpu = collections.defaultdict(lambda: [0, 0.0])
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        cmd = open("/proc/%s/cmdline" % pid, "rb").read().split(b"\0")
-        if not any(state.encode() in c for c in cmd) or cmd[0].endswith(b"unshare"):
-            continue
-        name = os.path.basename(cmd[0].decode())
-        if name == "bash":
-            continue
-        f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
-        c = cpu[name]; c[0] += 1; c[1] += (int(f[11]) + int(f[12])) / tck
-    except (OSError, IndexError, ValueError):
-        pass
-for name, (n, s) in sorted(cpu.items()):
-    print("  %-6s x%d: %.1f CPU s in all over ~%d s (%.1f %% of one CPU), %.3f CPU s per node" % (name, n, s, int(sys.argv[2]) - 5, s / (int(sys.argv[2]) - 5) * 100, s / n))
-PY
+    python3 "$work/daemons.py" cpu "$name" "$((secs - 5))"
     wait $run || { echo "  the run failed:"; tail -5 "$work/err"; }
     python3 - "$work/$name.jsonl" <<'PY'
 import json, sys
