@@ -105,7 +105,8 @@ log "orbitnet deployed: $(kubectl -n orbitnet-system get pods --no-headers | awk
 status=0
 case $mode in
   test)
-    ORBITNET_CLUSTER=1 "$ORBITNET_CLUSTER_TEST" --include-ignored --nocapture --test-threads=1 || status=1 ;;
+    ORBITNET_CLUSTER=1 "$ORBITNET_CLUSTER_TEST" --include-ignored --nocapture --test-threads=1 \
+      ${ORBITNET_CLUSTER_ONLY:+"$ORBITNET_CLUSTER_ONLY"} || status=1 ;;
   bringup)
     for f in "$@"; do
       name=$(sed -n 's/^metadata: *{ *name: *\([a-z0-9-]*\).*/\1/p; s/^  name: *\([a-z0-9-]*\)$/\1/p' "$f" | head -1)

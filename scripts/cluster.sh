@@ -8,15 +8,18 @@
 # Ready and deleted again. Exits non-zero if a test fails; when the tier cannot run here it
 # says why, and exits 0 only if ORBITNET_ALLOW_SKIP=1.
 #
-#   scripts/cluster.sh                                   the test (make test-cluster)
+#   scripts/cluster.sh                                   the tests (make test-cluster)
+#   scripts/cluster.sh --only routing                    the tests whose name has "routing"
 #   scripts/cluster.sh --bringup scenarios/iridium.yaml  bring-up times (make bench-cluster)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 [ "$(id -u)" = 0 ] || skip_tier cluster "it needs root (packages, qemu, containerd in the VM); run: sudo make test-cluster"
-mode=test scenarios=()
-if [ "${1:-}" = --bringup ]; then
+mode=test scenarios=() only=
+if [ "${1:-}" = --only ]; then
+  only=${2:?--only needs a part of a test name}; shift 2
+elif [ "${1:-}" = --bringup ]; then
   mode=bringup; shift
   scenarios=("$@")
   [ ${#scenarios[@]} -gt 0 ] || { echo "usage: $0 --bringup SCENARIO.yaml..." >&2; exit 2; }
@@ -29,7 +32,7 @@ version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 say() { printf 'cluster: %s\n' "$*" >&2; }
 
 need=()
-for p in containerd runc containernetworking-plugins iptables conntrack busybox-static bc; do
+for p in containerd runc containernetworking-plugins iptables conntrack busybox-static bc frr bird2; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -50,23 +53,34 @@ if [ $mode = test ]; then
 fi
 
 # Images, rebuilt when their inputs change: pause (the sandbox), and orbitnet's two (the
-# same root filesystem: the orbitnet binary and the libraries it links, busybox for a shell,
-# ping and ip in the nodes).
+# same root filesystem: the orbitnet binary, busybox for a shell, ping and ip in the nodes,
+# and what node-image/Dockerfile installs for the routing containers: Debian's FRR and
+# BIRD 2 and bash; each with the libraries it links).
 mkdir -p "$images"
-stamp=$(sha256sum "$bin/pause" /bin/busybox "$orbitnet" scripts/oci-image.sh scripts/cluster.sh | sha256sum | cut -c1-16)
+stamp=$( (sha256sum "$bin/pause" /bin/busybox /bin/bash "$orbitnet" scripts/oci-image.sh scripts/cluster.sh
+          dpkg-query -W frr bird2) | sha256sum | cut -c1-16)
 if [ "$(cat "$images/stamp" 2>/dev/null)" != "$stamp" ]; then
   say "writing the images"
   work=$(mktemp -d)
-  mkdir -p "$work/pause" "$work/orb"/{bin,usr/local/bin,tmp,etc,proc,sys,dev}
+  mkdir -p "$work/pause" "$work/orb"/{bin,usr/local/bin,tmp,var/tmp,run,etc,proc,sys,dev}
   cp "$bin/pause" "$work/pause/"
   cp "$orbitnet" "$work/orb/usr/local/bin/orbitnet"
-  for lib in $(ldd "$orbitnet" | grep -o '/[^ ]*'); do
-    mkdir -p "$work/orb$(dirname "$lib")"; cp -L "$lib" "$work/orb$lib"
-  done
   cp /bin/busybox "$work/orb/bin/"
   for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$work/orb/bin/$a"; done
-  printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532::/tmp:/bin/sh\n' >"$work/orb/etc/passwd"
-  chmod 1777 "$work/orb/tmp"
+  files=$(dpkg -L frr bird2 | grep -v '^/usr/share/\(doc\|man\|lintian\)/' | while read -r f; do if [ -f "$f" ]; then echo "$f"; fi; done)
+  for f in $files /bin/bash; do mkdir -p "$work/orb$(dirname "$f")"; cp -a "$f" "$work/orb$f"; done
+  for f in "$orbitnet" $files /bin/bash; do
+    [ "$(head -c 4 "$f" | tail -c 3)" = ELF ] || continue
+    for lib in $(ldd "$f" | grep -o '/[^ ]*'); do
+      [ -e "$work/orb$lib" ] || { mkdir -p "$work/orb$(dirname "$lib")"; cp -L "$lib" "$work/orb$lib"; }
+    done
+  done
+  { printf 'root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532::/tmp:/bin/sh\n'; grep -E '^(frr|bird):' /etc/passwd; } >"$work/orb/etc/passwd"
+  { echo 'root:x:0:'; grep -E '^(frr|frrvty|bird):' /etc/group; } >"$work/orb/etc/group"
+  chmod 1777 "$work/orb/tmp" "$work/orb/var/tmp"
+  ln -s ../run "$work/orb/var/run"
+  # As node-image/Dockerfile: vtysh, run by root in the routing container, without PAM.
+  printf 'service integrated-vtysh-config\nusername root nopassword\n' >"$work/orb/etc/frr/vtysh.conf"
   scripts/oci-image.sh "$work/pause" k8s.gcr.io/pause:3.2 "$images/pause.tar" '["/pause"]' null
   scripts/oci-image.sh "$work/orb" "docker.io/orbitnet/node:$version" "$images/node.tar" \
     '["/usr/local/bin/orbitnet","node"]' null
@@ -79,5 +93,5 @@ fi
 mem=4G
 [ $mode = bringup ] && mem=8G
 scripts/vm.sh --writable --mem $mem --smp 2 --timeout 2400 -- \
-  env ORBITNET_CLUSTER_IMAGES="$images" ORBITNET_CLUSTER_TEST="$test_bin" ORBITNET_BIN="$(realpath "$orbitnet")" \
+  env ORBITNET_CLUSTER_IMAGES="$images" ORBITNET_CLUSTER_ONLY="$only" ORBITNET_CLUSTER_TEST="$test_bin" ORBITNET_BIN="$(realpath "$orbitnet")" \
   bash scripts/cluster-guest.sh $mode "${scenarios[@]}"

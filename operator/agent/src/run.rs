@@ -405,16 +405,6 @@ impl Loop {
         if self.held.get(uid).is_none_or(|h| h.generation != generation) {
             let compiled = orbitnet_model::compile(&name, &cst.spec)
                 .map_err(|e| format!("the spec does not compile: {e}"));
-            let compiled = compiled.and_then(|plan| {
-                if plan.routing.is_protocol() {
-                    Err(format!(
-                        "routing: {} needs routing daemons in the pods, which the agent does not start yet (issue #13)",
-                        plan.routing.as_str()
-                    ))
-                } else {
-                    Ok(plan)
-                }
-            });
             match compiled {
                 Err(e) => {
                     let report = AgentReport {

@@ -9,6 +9,7 @@ mod kube;
 mod local;
 mod node;
 mod plan;
+mod routing;
 mod validate;
 mod verdict;
 
@@ -47,6 +48,9 @@ enum Command {
     Agent(kube::AgentArgs),
     /// The default program in a node: answers and sends probes, serves a status page.
     Node(node::Args),
+    /// One node's routing daemons, started in this process's place: what a pod's `routing`
+    /// container runs in `routing: ospf | isis`.
+    Routing(routing::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Operator(args) => kube::operator(args),
         Command::Agent(args) => kube::agent(args),
         Command::Node(args) => node::run(args),
+        Command::Routing(args) => routing::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,16 +1,18 @@
 //! What a constellation owns in the cluster, as pure functions of the resource and its plan:
 //! one Pod per node, a headless Service (DNS names `<node>.<constellation>`), and a ConfigMap
-//! with the hosts table of the emulated addresses. No API calls here.
+//! with the hosts table of the emulated addresses (and, in `routing: ospf | isis`, the
+//! constellation itself, from which each pod's `routing` container writes its node's
+//! daemon configuration). No API calls here.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, EnvVar, Pod, PodSpec, Service, ServicePort, ServiceSpec,
-    Volume, VolumeMount,
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, EnvVar, Pod, PodSpec, SecurityContext,
+    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::Resource;
-use orbitnet_model::spec::NodeTemplate;
+use orbitnet_model::spec::{self, NodeTemplate, RoutingDaemon};
 use orbitnet_model::{NodeIdx, NodeKind, Plan};
 
 use orbitnet_api::Constellation;
@@ -24,6 +26,10 @@ pub const DEFAULT_NODE_IMAGE: &str = concat!("orbitnet/node:", env!("CARGO_PKG_V
 pub const HOSTS_DIR: &str = "/etc/orbitnet";
 /// The port the default node program serves its status page on.
 pub const STATUS_PORT: i32 = 8080;
+/// The container that runs a node's routing daemons (`routing: ospf | isis`).
+pub const ROUTING_CONTAINER: &str = "routing";
+/// The constellation as a file (`orbitnet run`'s form, in JSON), beside the hosts table.
+pub const CONSTELLATION_FILE: &str = "constellation.json";
 
 /// The name of a node's pod: `<constellation>-<node>`.
 pub fn pod_name(constellation: &str, node: &str) -> String {
@@ -85,13 +91,80 @@ pub fn service(cst: &Constellation) -> Service {
     }
 }
 
-/// The hosts table (`address<TAB>node`) of the emulated network, mounted in every pod.
+/// The hosts table (`address<TAB>node`) of the emulated network, mounted in every pod; in
+/// `routing: ospf | isis` also the constellation, for the pods' routing containers. The
+/// spec is small at any scale, where every node's configuration would not be: a ground
+/// station's FRR file names an interface for every satellite.
 pub fn hosts_config_map(cst: &Constellation, plan: &Plan) -> ConfigMap {
+    let mut data = BTreeMap::from([("hosts".to_owned(), plan.hosts_table())]);
+    if plan.routing_protocol.is_some() {
+        let document = spec::Document {
+            api_version: spec::API_VERSION.to_owned(),
+            kind: spec::KIND.to_owned(),
+            metadata: spec::Metadata {
+                name: constellation_name(cst).to_owned(),
+                ..spec::Metadata::default()
+            },
+            spec: cst.spec.clone(),
+        };
+        // Plain data with string keys: serializing cannot fail.
+        let json = serde_json::to_string(&document).expect("a spec serializes");
+        data.insert(CONSTELLATION_FILE.to_owned(), json);
+    }
     ConfigMap {
         metadata: child_meta(cst, hosts_config_map_name(constellation_name(cst))),
-        data: Some(BTreeMap::from([("hosts".to_owned(), plan.hosts_table())])),
+        data: Some(data),
         ..ConfigMap::default()
     }
+}
+
+/// A node's `routing` container: the default node image's `orbitnet routing`, as root in
+/// the container with the capabilities its daemons ask for and nothing more (never
+/// privileged): NET_ADMIN and NET_RAW for routes and routing packets, and for FRR also
+/// SYS_ADMIN, without which its daemons refuse to start (FRR 8.4's privileges code asks for
+/// it; MetalLB's FRR container is given the same).
+fn routing_container(plan: &Plan, node: &str, volume: &str) -> Option<Container> {
+    let p = plan.routing_protocol.as_ref()?;
+    let mut add = vec!["NET_ADMIN", "NET_RAW"];
+    if p.daemon == RoutingDaemon::Frr {
+        add.push("SYS_ADMIN");
+    }
+    Some(Container {
+        name: ROUTING_CONTAINER.to_owned(),
+        image: Some(DEFAULT_NODE_IMAGE.to_owned()),
+        image_pull_policy: Some("IfNotPresent".to_owned()),
+        command: Some(
+            [
+                "/usr/local/bin/orbitnet",
+                "routing",
+                "--file",
+                &format!("{HOSTS_DIR}/{CONSTELLATION_FILE}"),
+                "--node",
+                node,
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        volume_mounts: Some(vec![VolumeMount {
+            name: volume.to_owned(),
+            mount_path: HOSTS_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        }]),
+        security_context: Some(SecurityContext {
+            run_as_user: Some(0),
+            run_as_group: Some(0),
+            run_as_non_root: Some(false),
+            privileged: Some(false),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                add: Some(add.into_iter().map(String::from).collect()),
+                drop: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        ..Container::default()
+    })
 }
 
 /// Every node's pod, in node order.
@@ -144,7 +217,10 @@ fn pod(cst: &Constellation, plan: &Plan, i: NodeIdx, neighbours: &[NodeIdx]) -> 
     let spec = PodSpec {
         hostname: Some(node.name.clone()),
         subdomain: Some(cst_name.to_owned()),
-        containers: vec![container],
+        containers: [Some(container), routing_container(plan, &node.name, &hosts_volume)]
+            .into_iter()
+            .flatten()
+            .collect(),
         volumes: Some(vec![Volume {
             name: hosts_volume,
             config_map: Some(ConfigMapVolumeSource {
@@ -160,7 +236,10 @@ fn pod(cst: &Constellation, plan: &Plan, i: NodeIdx, neighbours: &[NodeIdx]) -> 
         ..PodSpec::default()
     };
     meta.annotations = Some(BTreeMap::from([
-        (ANNOTATION_TEMPLATE_HASH.to_owned(), template_hash(&template, &spec)),
+        (
+            ANNOTATION_TEMPLATE_HASH.to_owned(),
+            template_hash(&template, &spec, &orbitnet_routing::files(plan, i)),
+        ),
         (ANNOTATION_ADDRESS.to_owned(), plan.node_address(i).to_string()),
     ]));
     Pod { metadata: meta, spec: Some(spec), status: None }
@@ -176,11 +255,12 @@ pub fn role_label(kind: NodeKind) -> &'static str {
 }
 
 /// A digest of what a pod is made of, the same from one build to the next (FNV-1a over the
-/// JSON). A changed digest means the pod must be rolled: most of a pod's spec cannot be
-/// changed in place.
-fn template_hash(template: &NodeTemplate, spec: &PodSpec) -> String {
+/// JSON), its routing daemons' files included. A changed digest means the pod must be
+/// rolled: most of a pod's spec cannot be changed in place, and the daemons read their
+/// files once.
+fn template_hash(template: &NodeTemplate, spec: &PodSpec, routing: &[(&str, String)]) -> String {
     // Plain data with string keys: serializing cannot fail.
-    let json = serde_json::to_string(&(template, spec)).expect("a pod spec serializes");
+    let json = serde_json::to_string(&(template, spec, routing)).expect("a pod spec serializes");
     format!("{:016x}", orbitnet_model::fnv1a_64(json.bytes()))
 }
 
@@ -248,5 +328,61 @@ mod tests {
         assert_eq!(spec.selector.unwrap()[LABEL_CONSTELLATION], "tiny");
         let hosts = hosts_config_map(&cst, &plan).data.unwrap()["hosts"].clone();
         assert_eq!(hosts.lines().count(), plan.nodes.len());
+    }
+
+    #[test]
+    fn routing_daemons_run_in_a_container_of_their_own_with_capabilities_not_privilege() {
+        let ospf = TINY.replace("routing: shortestPath", "routing: ospf");
+        let (cst, plan) = constellation(&ospf);
+        let (_, central) = constellation(TINY);
+        assert!(
+            !hosts_config_map(&cst, &central).data.unwrap().contains_key(CONSTELLATION_FILE),
+            "central routing runs no daemons"
+        );
+        let ospf_pods = pods(&cst, &plan);
+        let spec = ospf_pods[0].spec.as_ref().unwrap();
+        let names: Vec<&str> = spec.containers.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["node", ROUTING_CONTAINER]);
+        let node = &spec.containers[0];
+        assert!(node.security_context.is_none(), "the node's own container is left as the user made it");
+        let routing = &spec.containers[1];
+        assert_eq!(routing.image.as_deref(), Some(DEFAULT_NODE_IMAGE));
+        let command = routing.command.as_ref().unwrap().join(" ");
+        assert_eq!(
+            command,
+            format!(
+                "/usr/local/bin/orbitnet routing --file /etc/orbitnet/constellation.json --node {}",
+                plan.nodes[0].name
+            )
+        );
+        let sc = routing.security_context.as_ref().unwrap();
+        assert_eq!(sc.privileged, Some(false));
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        let caps = sc.capabilities.as_ref().unwrap().add.clone().unwrap();
+        assert_eq!(caps, ["NET_ADMIN", "NET_RAW", "SYS_ADMIN"], "FRR");
+        let (cst_bird, plan_bird) = constellation(
+            &TINY.replace("routing: shortestPath", "routing: ospf\n  routingProtocol: {daemon: bird}"),
+        );
+        let bird_pods = pods(&cst_bird, &plan_bird);
+        let bird = &bird_pods[0].spec.as_ref().unwrap().containers[1];
+        let caps =
+            bird.security_context.as_ref().unwrap().capabilities.as_ref().unwrap().add.clone().unwrap();
+        assert_eq!(caps, ["NET_ADMIN", "NET_RAW"], "BIRD");
+
+        // The copy of the constellation compiles to the same plan, so every pod writes the
+        // files the local runner would.
+        let json = hosts_config_map(&cst, &plan).data.unwrap()[CONSTELLATION_FILE].clone();
+        let copied = orbitnet_model::compile_yaml(&json).unwrap();
+        assert_eq!(orbitnet_routing::files(&copied, 3), orbitnet_routing::files(&plan, 3));
+
+        // A change in the daemons' files rolls the pods; the same spec again does not.
+        let hash = |p: &Pod| p.metadata.annotations.as_ref().unwrap()[ANNOTATION_TEMPLATE_HASH].clone();
+        let (cst2, plan2) = constellation(&TINY.replace(
+            "routing: shortestPath",
+            "routing: ospf\n  routingProtocol: {helloIntervalS: 2, deadIntervalS: 8}",
+        ));
+        let slower = pods(&cst2, &plan2);
+        assert_ne!(hash(&ospf_pods[0]), hash(&slower[0]));
+        assert_eq!(hash(&ospf_pods[0]), hash(&pods(&cst, &plan)[0]));
     }
 }

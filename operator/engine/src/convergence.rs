@@ -7,7 +7,7 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use orbitnet_dataplane::route::{self, Forwarding};
+use orbitnet_dataplane::route;
 use orbitnet_dataplane::{Conns, Wiring};
 use orbitnet_model::{LinkId, NodeIdx, Plan, State};
 use orbitnet_routing::convergence::{self, Convergence, Fib, Hops, Model, Outcome, Patience, Watch};
@@ -168,41 +168,11 @@ fn read(
         let table = route::forwarding(conn).map_err(|e| format!("{}: {e}", plan.node(node).name))?;
         fib.observe(node);
         for &(dest, addr) in dests.iter().filter(|d| d.0 != node) {
-            let Some(r) = longest_match(&table, addr) else { continue };
+            let Some(r) = route::longest_match(&table, addr) else { continue };
             let hops: Option<Vec<NodeIdx>> =
                 r.ifindices.iter().map(|i| peers.get(&(node, *i)).copied()).collect();
             fib.set(node, dest, hops.map_or(Hops::Unknown, Hops::Nodes));
         }
     }
     Ok(fib)
-}
-
-/// The route the kernel would pick for `addr` (longest prefix; metrics aside).
-fn longest_match(table: &[Forwarding], addr: Ipv4Addr) -> Option<&Forwarding> {
-    let bits = u32::from(addr);
-    table
-        .iter()
-        .filter(|r| {
-            let mask = if r.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(r.prefix_len.min(32))) };
-            bits & mask == u32::from(r.destination) & mask
-        })
-        .max_by_key(|r| r.prefix_len)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(dest: [u8; 4], prefix_len: u8, ifindex: u32) -> Forwarding {
-        Forwarding { destination: Ipv4Addr::from(dest), prefix_len, ifindices: vec![ifindex] }
-    }
-
-    #[test]
-    fn the_longest_prefix_wins() {
-        let table = [r([0, 0, 0, 0], 0, 1), r([100, 64, 0, 0], 16, 2), r([100, 64, 0, 9], 32, 3)];
-        assert_eq!(longest_match(&table, Ipv4Addr::new(100, 64, 0, 9)).map(|r| r.ifindices[0]), Some(3));
-        assert_eq!(longest_match(&table, Ipv4Addr::new(100, 64, 0, 8)).map(|r| r.ifindices[0]), Some(2));
-        assert_eq!(longest_match(&table, Ipv4Addr::new(10, 0, 0, 1)).map(|r| r.ifindices[0]), Some(1));
-        assert_eq!(longest_match(&table[1..], Ipv4Addr::new(10, 0, 0, 1)), None);
-    }
 }

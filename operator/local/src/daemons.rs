@@ -8,14 +8,14 @@
 //! logs; a node whose daemons exit is reported and started again, a few times.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use orbitnet_dataplane::Netns;
 use orbitnet_model::spec::RoutingDaemon;
 use orbitnet_model::{NodeIdx, Plan};
+
+use orbitnet_routing::launcher::{self, Mounts};
 
 use crate::procs::{self, NodeProcess};
 use crate::topology::UpError;
@@ -93,22 +93,11 @@ pub fn start_all(
     if root.exists() {
         std::fs::remove_dir_all(&root).map_err(io(&root))?;
     }
-    let frr = nix::unistd::User::from_name("frr").ok().flatten();
     let mut out = Vec::with_capacity(namespaces.len());
     for node in 0..plan.nodes.len() as NodeIdx {
         let name = &plan.node(node).name;
-        let dir = root.join(name);
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        for (file, text) in orbitnet_routing::files(plan, node) {
-            let path = dir.join(file);
-            std::fs::write(&path, text).map_err(io(&path))?;
-        }
-        if let Some(frr) = &frr {
-            chown_tree(&dir, frr.uid, frr.gid).map_err(io(&dir))?;
-        }
-        let script = dir.join("start.sh");
-        std::fs::write(&script, launcher(plan, node, &dir)).map_err(io(&script))?;
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).map_err(io(&script))?;
+        let script = launcher::write(plan, node, &root.join(name), Mounts::Private)
+            .map_err(|(path, source)| UpError::Io { path: path.display().to_string(), source })?;
         let Some(ns) = namespaces.get(&node) else { continue };
         let log = workdir.join("logs").join(format!("{name}.routing.log"));
         let process = spawn(name, ns, &script, workdir, log)?;
@@ -133,77 +122,6 @@ fn spawn(
         .chain([script.display().to_string()])
         .collect();
     Ok(procs::spawn(name, ns, &command, &BTreeMap::new(), workdir, log)?)
-}
-
-fn chown_tree(dir: &Path, uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> std::io::Result<()> {
-    nix::unistd::chown(dir, Some(uid), Some(gid))?;
-    for entry in std::fs::read_dir(dir)? {
-        nix::unistd::chown(&entry?.path(), Some(uid), Some(gid))?;
-    }
-    Ok(())
-}
-
-/// The node's launcher: PID 1 of the daemons' namespace; it ends (with status 1) when any
-/// daemon does.
-fn launcher(plan: &Plan, node: NodeIdx, dir: &Path) -> String {
-    let name = &plan.node(node).name;
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "#!/bin/bash\n# {name}'s routing daemons, written by orbitnet; run in the node's network namespace,\n# as PID 1 of a PID and mount namespace of their own.\nset -eu"
-    );
-    if plan.routing_protocol.as_ref().is_some_and(|p| p.daemon == RoutingDaemon::Frr) {
-        // FRR writes a few files at fixed paths (ospfd's graceful-restart state in
-        // /run/frr, crash buffers in /var/tmp/frr): the node's own, here.
-        let _ = writeln!(
-            s,
-            "mkdir -p /run/frr\nmount --bind {dir} /run/frr\nmount -t tmpfs -o size=16m,mode=1777 orbitnet /var/tmp",
-            dir = dir.display()
-        );
-    }
-    // A restart finds the sockets of the daemons before it: gone, so that waiting for
-    // them waits for the new ones.
-    let _ = writeln!(
-        s,
-        "rm -f {d}/*.vty {d}/*.sock {d}/*.ctl {d}/zserv.api",
-        d = shell_quote(&dir.display().to_string())
-    );
-    let daemons = orbitnet_routing::daemons(plan, dir);
-    let _ = writeln!(s, "declare -A pids");
-    for d in &daemons {
-        let argv: Vec<String> = d.argv.iter().map(|a| shell_quote(a)).collect();
-        let _ = writeln!(s, "{} &\npids[{}]=$!", argv.join(" "), d.name);
-    }
-    if let Some(configure) = orbitnet_routing::configure(plan, dir) {
-        // Configured once every daemon listens on its vty socket (10 s at most).
-        let sockets: Vec<String> = daemons
-            .iter()
-            .map(|d| {
-                format!("-S {}", shell_quote(&dir.join(format!("{}.vty", d.name)).display().to_string()))
-            })
-            .collect();
-        let _ = writeln!(
-            s,
-            "for _ in $(seq 200); do [ {} ] && break; sleep 0.05; done\n{}",
-            sockets.join(" ] && [ "),
-            configure.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
-        );
-    }
-    // Polled, not `wait -n`: a daemon that dies while the configuration runs in the
-    // foreground is reaped then, and `wait -n` afterwards would wait for the next one.
-    let _ = writeln!(
-        s,
-        "set +e\nwhile sleep 0.5; do\n  for d in \"${{!pids[@]}}\"; do\n    kill -0 \"${{pids[$d]}}\" 2>/dev/null && continue\n    wait \"${{pids[$d]}}\"; status=$?\n    echo \"orbitnet: $d of {name} exited with status $status; stopping the others\" >&2\n    exit 1\n  done\ndone"
-    );
-    s
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:=".contains(c)) {
-        s.to_owned()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }
 
 /// Stops every node's daemons and removes their state.
@@ -249,28 +167,4 @@ pub fn supervise(plan: &Plan, all: &mut [NodeDaemons], workdir: &Path) -> Vec<Ex
         out.push(Exit { node, status, log, restarted });
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_launcher_starts_each_daemon_and_ends_with_the_first_to_exit() {
-        let yaml = include_str!("../../../scenarios/tiny.yaml")
-            .replace("routing: shortestPath", "routing: ospf\n  routingProtocol: {bfd: {enabled: true}}");
-        let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
-        let s = launcher(&plan, 0, Path::new("/run/orbitnet/tiny.routing/ring-0-0"));
-        assert!(s.contains("mount --bind /run/orbitnet/tiny.routing/ring-0-0 /run/frr"), "{s}");
-        let started: Vec<&str> = s.lines().filter(|l| l.ends_with(" &")).collect();
-        assert_eq!(started.len(), 3, "zebra, ospfd, bfdd: {s}");
-        assert!(
-            started[0].starts_with("/usr/lib/frr/zebra -f /run/orbitnet/tiny.routing/ring-0-0/daemon.conf")
-        );
-        assert!(s.contains("[ -S /run/orbitnet/tiny.routing/ring-0-0/bfdd.vty ]"), "{s}");
-        assert!(s.contains("\nvtysh --vty_socket /run/orbitnet/tiny.routing/ring-0-0 -f /run/orbitnet/tiny.routing/ring-0-0/frr.conf\n"), "{s}");
-        assert!(s.contains("rm -f /run/orbitnet/tiny.routing/ring-0-0/*.vty "), "{s}");
-        assert!(s.contains("pids[ospfd]=$!") && s.contains("kill -0 \"${pids[$d]}\""), "{s}");
-        assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
-    }
 }

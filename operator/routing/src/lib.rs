@@ -6,6 +6,7 @@
 //! kept by the daemons and taken up when the link is built.
 
 pub mod convergence;
+pub mod launcher;
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;
