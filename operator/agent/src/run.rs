@@ -294,6 +294,10 @@ struct Held {
     judged_at: Option<Instant>,
     /// The experiment is over here: flows stopped, verdicts final.
     finished: bool,
+    /// The changes of the graph the convergence watch judged, and the emulation time it
+    /// began watching (routing objectives are judged from then on).
+    routing: Vec<orbitnet_mission::RoutingEvent>,
+    watched_from: Option<f64>,
 }
 
 impl Held {
@@ -473,6 +477,8 @@ impl Loop {
                                 objectives: Vec::new(),
                                 judged_at: None,
                                 finished: false,
+                                routing: Vec::new(),
+                                watched_from: None,
                             },
                         );
                     }
@@ -507,6 +513,23 @@ impl Loop {
         if held.wired.due(k) {
             let one_way = self.underlay.lock().map(|u| u.one_way_us()).unwrap_or_default();
             let tick = held.wired.apply(k, one_way);
+            if held.wired.watches_convergence() {
+                held.watched_from.get_or_insert(tick.t.as_secs_f64());
+            }
+            for c in &tick.convergence {
+                tracing::info!(
+                    %namespace,
+                    constellation = %name,
+                    kind = %c.kind,
+                    t = c.t,
+                    outcome = ?c.outcome,
+                    forwarded_s = ?c.forwarded_s,
+                    stretch = c.stretch,
+                    "convergence"
+                );
+            }
+            held.routing
+                .extend(tick.convergence.iter().map(orbitnet_routing::convergence::Convergence::event));
             for (i, ft) in &tick.flows {
                 self.metrics.observe(&held.name, &held.wired.plan().flows[*i].name, ft);
             }
@@ -539,7 +562,10 @@ impl Loop {
             lag_ms: held.lag_ms,
             objectives: held.objectives.clone(),
         };
-        let next = clock.map_or(POLL, |c| c.due(k + 1).saturating_duration_since(Instant::now()));
+        let mut next = clock.map_or(POLL, |c| c.due(k + 1).saturating_duration_since(Instant::now()));
+        if let Some(read) = held.wired.watch_convergence() {
+            next = next.min(read.saturating_duration_since(Instant::now()));
+        }
         self.send_if_changed(uid, key, report);
         Some(next)
     }
@@ -576,9 +602,10 @@ impl Loop {
     }
 }
 
-/// The mission's flows of one constellation on this node: started once every local end's
-/// pod has a namespace, the objectives of the flows received here judged every
-/// `VERDICT_EVERY`, and finally once the spec's `duration` is over (the flows stopped).
+/// The mission of one constellation on this node: the flows started once every local
+/// end's pod has a namespace; the objectives of the flows received here, and the routing
+/// objectives, judged every `VERDICT_EVERY`, and finally once the spec's `duration` is over
+/// (the flows stopped, the convergence watch ended).
 fn mission(
     held: &mut Held,
     placed: &HashMap<NodeIdx, String>,
@@ -586,18 +613,14 @@ fn mission(
     clock: Clock,
     metrics: &FlowMetrics,
 ) {
-    if held.wired.plan().flows.is_empty() || held.finished {
+    let plan = held.wired.plan();
+    let flows = !plan.flows.is_empty();
+    if held.finished || (!flows && plan.objectives.is_empty()) {
         return;
     }
-    if !held.wired.traffic_started() {
-        let ends: Vec<NodeIdx> = held
-            .wired
-            .plan()
-            .flows
-            .iter()
-            .flat_map(|f| [f.from, f.to])
-            .filter(|n| placed.contains_key(n))
-            .collect();
+    if flows && !held.wired.traffic_started() {
+        let ends: Vec<NodeIdx> =
+            plan.flows.iter().flat_map(|f| [f.from, f.to]).filter(|n| placed.contains_key(n)).collect();
         if ends.is_empty() || !ends.iter().all(|n| local.get(n).is_some_and(|(_, path)| path.is_some())) {
             return;
         }
@@ -625,12 +648,38 @@ fn mission(
         return;
     }
     held.judged_at = Some(Instant::now());
-    let series = if over { held.wired.finish_traffic() } else { held.wired.traffic_snapshot() };
+    let series = match (flows, over) {
+        (false, _) => Vec::new(),
+        (true, true) => held.wired.finish_traffic(),
+        (true, false) => held.wired.traffic_snapshot(),
+    };
+    if over {
+        let ended = held.wired.finish_convergence();
+        held.routing.extend(ended.iter().map(orbitnet_routing::convergence::Convergence::event));
+    }
     let plan = held.wired.plan();
     // Judged up to what has settled: a tick's datagrams may be in flight for IN_FLIGHT.
     let settled = now.as_secs_f64() - orbitnet_engine::traffic::IN_FLIGHT.as_secs_f64();
     let to = end.map_or(settled, |e| e.as_secs_f64().min(settled));
-    let verdicts = orbitnet_mission::judge_received(plan, &series, &|n| placed.contains_key(&n), to);
+    let mut verdicts = orbitnet_mission::judge_received(plan, &series, &|n| placed.contains_key(&n), to);
+    let watched = if placed.len() < plan.nodes.len() {
+        Err(format!(
+            "{} of the {} pods are on other Kubernetes nodes: routing objectives need every node's forwarding table, and a link agent reads only its own pods'",
+            plan.nodes.len() - placed.len(),
+            plan.nodes.len()
+        ))
+    } else {
+        match held.watched_from {
+            Some(from) => Ok(from),
+            None => Err("the link agent was not watching convergence: the routing objectives came with an edit after it took the constellation (restart it, or recreate the constellation)".to_owned()),
+        }
+    };
+    let run = orbitnet_mission::Span { from: *watched.as_ref().unwrap_or(&0.0), to };
+    verdicts.extend(orbitnet_mission::judge_routing(
+        plan,
+        watched.as_ref().map(|_| held.routing.as_slice()).map_err(String::as_str),
+        run,
+    ));
     held.objectives = verdicts.iter().map(|v| ObjectiveStatus::of(v, over)).collect();
     metrics.verdicts(&held.name, &verdicts, over);
     if over {

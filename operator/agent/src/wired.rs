@@ -20,6 +20,10 @@ use orbitnet_engine::{Built, Engine, Host, Incompatible, Settings, Tick};
 use orbitnet_model::{LinkState, NodeIdx, Plan, SimTime};
 
 use crate::pods::netns_inode;
+
+/// How often the forwarding tables are read after a change of the graph, as `orbitnet run`
+/// reads them by default.
+const CONVERGENCE_EVERY: orbitnet_model::SpecDuration = orbitnet_model::SpecDuration::from_millis(50);
 use crate::underlay;
 use crate::wiring::{self, End, Placement};
 
@@ -191,7 +195,12 @@ impl Wired {
             tunnels: HashMap::new(),
             one_way_us: HashMap::new(),
         };
-        let engine = Engine::new(plan, host, Conns::new(), Settings::default(), t, None);
+        // The forwarding is watched only when an objective asks for it: each read dumps
+        // every local pod's table.
+        let watch = plan.objectives.iter().any(|o| o.flow.is_none());
+        let settings =
+            Settings { convergence_every: watch.then_some(CONVERGENCE_EVERY), ..Settings::default() };
+        let engine = Engine::new(plan, host, Conns::new(), settings, t, None);
         Self { engine, build_errors: Vec::new(), stale: true }
     }
 
@@ -385,6 +394,22 @@ impl Wired {
     pub fn apply(&mut self, k: i64, one_way_us: HashMap<IpAddr, f64>) -> Tick {
         self.engine.host_mut().one_way_us = one_way_us;
         self.engine.apply(k)
+    }
+
+    /// Reads the pods' forwarding tables if the convergence watch is due to; returns when
+    /// it is next due (`None`: nothing is being watched).
+    pub fn watch_convergence(&mut self) -> Option<std::time::Instant> {
+        self.engine.watch_convergence()
+    }
+
+    pub fn watches_convergence(&self) -> bool {
+        self.engine.watches_convergence()
+    }
+
+    /// Ends the watch under way (the run is over); returns the watches ended since the
+    /// last tick.
+    pub fn finish_convergence(&mut self) -> Vec<orbitnet_routing::convergence::Convergence> {
+        self.engine.finish_convergence()
     }
 
     /// Links with an end here, and of those the ones applied up.

@@ -696,6 +696,20 @@ fn routing_daemons_in_the_pods() {
         .unwrap()
         .replace("metadata: {name: tiny}", &format!("metadata: {{name: {name}}}"))
         .replace("routing: shortestPath", "routing: ospf");
+    // The satellite alpha's traffic to bravo crosses first at 75 s is lost for 15 s; the
+    // link agent watches the forwarding and judges the objective.
+    let fault_at = SimTime::from_nanos(75_000_000_000);
+    let sat = {
+        let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+        let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
+        let state = plan.state_at(fault_at);
+        let routes = plan.routes(&state.links, &[alpha, bravo], None);
+        plan.node(routes.path(alpha, bravo).expect("a path at 75 s")[1]).name.clone()
+    };
+    let yaml = yaml
+        + &format!(
+            "  duration: 120s\n  faults:\n  - {{kind: nodeDown, node: {sat}, at: 75s, duration: 15s}}\n  objectives:\n  - {{name: reroute, kind: convergence, maxS: 15}}\n"
+        );
     let file = std::env::temp_dir().join("orbitnet-tiny-ospf.yaml");
     std::fs::write(&file, yaml).unwrap();
     let plan = orbitnet_model::compile_yaml(&std::fs::read_to_string(&file).unwrap()).unwrap();
@@ -771,6 +785,33 @@ fn routing_daemons_in_the_pods() {
     assert!(restarts.iter().all(|&r| r == 0), "a routing container restarted: {restarts:?}");
     let log = kubectl(&["-n", NAMESPACE, "logs", &pods_now["alpha"].0, "-c", "routing"]).unwrap();
     assert!(log.contains("orbitnet routing: alpha of tiny-ospf: routing: ospf by frr"), "{log}");
+    assert!(
+        converged.0 < fault_at,
+        "the daemons converged only at t = {} s, after the fault's time: nothing below is meaningful",
+        converged.0
+    );
+
+    // The agent watched the pods' forwarding through the loss of {sat} and its return, and
+    // judged the routing objective as `orbitnet run` would.
+    let finished = wait_for("the run to finish", Duration::from_secs(400), || {
+        constellation(name).filter(|c| c["status"]["phase"] == "Finished")
+    });
+    let watched: Vec<String> = agent_logs()
+        .lines()
+        .filter(|l| l.contains(name) && l.contains(" convergence "))
+        .map(String::from)
+        .collect();
+    println!("ROUTING {name}: the agent's convergence watch:\n    {}", watched.join("\n    "));
+    let reroute = finished["status"]["objectives"]
+        .as_array()
+        .and_then(|os| os.iter().find(|o| o["name"] == "reroute"))
+        .cloned()
+        .unwrap_or_default();
+    println!("ROUTING {name}: objective reroute: {reroute}");
+    assert_eq!(reroute["result"], "PASS", "{reroute}");
+    let value = reroute["value"].as_f64().expect("a measured convergence time");
+    assert!(value > 0.0, "the loss of {sat} took no time to route around: {reroute}");
+    assert!(watched.iter().any(|l| l.contains("kind=faultBegan")), "no watch of the fault: {watched:?}");
 
     kubectl(&["-n", NAMESPACE, "delete", "constellation", name, "--wait=false"]).unwrap();
     wait_for("tiny-ospf's Constellation to go", Duration::from_secs(150), || {

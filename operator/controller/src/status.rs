@@ -165,25 +165,22 @@ fn objectives(
         .objectives
         .iter()
         .map(|o| {
-            let Some(flow) = o.flow else {
-                return ObjectiveStatus {
-                    name: o.name.clone(),
-                    flow: orbitnet_model::mission::ROUTING.into(),
-                    requirement: o.requirement.to_string(),
-                    window: o.window.describe.clone(),
-                    result: "INCONCLUSIVE".into(),
-                    detail: "routing objectives are judged by `orbitnet run` only: the link agent does not watch convergence yet (issue #13)".into(),
-                    settled: true,
-                    ..ObjectiveStatus::default()
-                };
+            let (flow, waiting) = match o.flow {
+                Some(f) => {
+                    (plan.flows[f].name.clone(), "no verdict yet from the agent of the flow's receiving node")
+                }
+                None => (
+                    orbitnet_model::mission::ROUTING.to_owned(),
+                    "no verdict yet from the link agent, which watches the pods' forwarding tables",
+                ),
             };
             reported(&o.name).cloned().unwrap_or_else(|| ObjectiveStatus {
                 name: o.name.clone(),
-                flow: plan.flows[flow].name.clone(),
+                flow,
                 requirement: o.requirement.to_string(),
                 window: o.window.describe.clone(),
                 result: "PENDING".into(),
-                detail: "no verdict yet from the agent of the flow's receiving node".into(),
+                detail: waiting.into(),
                 ..ObjectiveStatus::default()
             })
         })
@@ -201,7 +198,7 @@ fn objectives(
         for s in list.iter_mut().filter(|s| !s.settled) {
             s.result = "INCONCLUSIVE".into();
             s.detail = format!(
-                "no final verdict from the agent of the flow's receiving node within {VERDICT_GRACE} of the end ({})",
+                "no final verdict from a link agent within {VERDICT_GRACE} of the end ({})",
                 s.detail
             );
             s.settled = true;
@@ -473,6 +470,42 @@ mod tests {
         assert!(s.objectives.iter().all(|o| o.result == "INCONCLUSIVE" && o.settled), "{:?}", s.objectives);
         let met = get(&s, OBJECTIVES_MET);
         assert_eq!((met.status.as_str(), met.reason.as_str()), ("False", "Inconclusive"));
+    }
+
+    #[test]
+    fn routing_objectives_are_pending_until_the_link_agent_judges_them() {
+        let routing = "  - {name: reroute, kind: convergence, maxS: 5}\n";
+        let (_, plan) = constellation(&format!("{TINY}{MISSION}{routing}"));
+        let running = pods(&plan, "Running", Some("worker-1"));
+        let mut previous = ConstellationStatus {
+            started_at: Some("2026-11-24T12:00:00Z".into()),
+            phase: Some(Phase::Running),
+            observed_generation: Some(1),
+            agents: vec![agent("worker-1", 10)],
+            ..ConstellationStatus::default()
+        };
+        let o = Observed {
+            generation: Some(1),
+            previous: Some(&previous),
+            plan: Ok(&plan),
+            pods: &running,
+            now: now(),
+        };
+        let s = compute(&o);
+        let reroute = s.objectives.iter().find(|o| o.name == "reroute").unwrap();
+        assert_eq!((reroute.result.as_str(), reroute.flow.as_str()), ("PENDING", "routing"));
+        assert!(reroute.detail.contains("link agent"), "{}", reroute.detail);
+        previous.agents[0].objectives =
+            vec![ObjectiveStatus { flow: "routing".into(), ..judged("reroute", "PASS", true) }];
+        let s = compute(&Observed {
+            previous: Some(&previous),
+            plan: Ok(&plan),
+            pods: &running,
+            generation: Some(1),
+            now: now(),
+        });
+        let reroute = s.objectives.iter().find(|o| o.name == "reroute").unwrap();
+        assert_eq!((reroute.result.as_str(), reroute.settled), ("PASS", true), "the agent's verdict");
     }
 
     #[test]

@@ -528,16 +528,23 @@ impl<H: Host> Engine<H> {
             if now >= until {
                 return;
             }
-            let next = match &mut self.convergence {
-                Some(w) => {
-                    let (conns, wiring) = self.applier.conns_and_wiring();
-                    w.poll(&self.plan, conns, wiring)
-                }
-                None => None,
-            };
-            let wake = next.map_or(until, |n| n.min(until));
+            let wake = self.watch_convergence().map_or(until, |n| n.min(until));
             std::thread::sleep(wake.saturating_duration_since(Instant::now()));
         }
+    }
+
+    /// Reads the forwarding tables if the convergence watch is due to; returns when it is
+    /// next due (`None`: nothing is being watched). For runners that wait their own way
+    /// (the agent serves several constellations from one thread).
+    pub fn watch_convergence(&mut self) -> Option<Instant> {
+        let w = self.convergence.as_mut()?;
+        let (conns, wiring) = self.applier.conns_and_wiring();
+        w.poll(&self.plan, conns, wiring)
+    }
+
+    /// Whether the convergence watch is on (`Settings::convergence_every`).
+    pub fn watches_convergence(&self) -> bool {
+        self.convergence.is_some()
     }
 
     /// Ends the convergence watch under way (the run is over) and returns the watches not

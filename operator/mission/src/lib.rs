@@ -13,6 +13,6 @@ pub use measure::{Arrival, FlowSeries, FlowTick, Histogram, ModelTick, Receiver}
 pub use orbitnet_model::mission::ROUTING;
 pub use predict::Predictor;
 pub use verdict::{
-    Outcome, RoutingEvent, Span, Verdict, evaluate, evaluate_routing, exit_status, judge_received, predict,
-    table,
+    Outcome, RoutingEvent, Span, Verdict, evaluate, evaluate_routing, exit_status, judge_received,
+    judge_routing, predict, table,
 };

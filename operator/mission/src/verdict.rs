@@ -179,6 +179,26 @@ pub fn evaluate_routing(plan: &Plan, o: &ObjectiveDef, events: &[RoutingEvent], 
     }
 }
 
+/// The routing objectives judged on `events` over `run`, or all inconclusive for the
+/// reason `Err` gives (the changes could not be watched).
+pub fn judge_routing(plan: &Plan, events: Result<&[RoutingEvent], &str>, run: Span) -> Vec<Verdict> {
+    plan.objectives
+        .iter()
+        .filter(|o| o.flow.is_none())
+        .map(|o| match events {
+            Ok(events) => evaluate_routing(plan, o, events, run),
+            Err(why) => Verdict {
+                objective: o.name.clone(),
+                flow: flow_name(plan, o),
+                requirement: o.requirement.to_string(),
+                window: o.window.describe.clone(),
+                measured: Some(Judged::without(Outcome::Inconclusive, why.to_owned())),
+                predicted: judge_routing_model(&o.requirement),
+            },
+        })
+        .collect()
+}
+
 /// The model's routes follow the graph at once.
 fn judge_routing_model(req: &Requirement) -> Judged {
     let v = if matches!(req, Requirement::Stretch { .. }) { 1.0 } else { 0.0 };
