@@ -408,7 +408,11 @@ impl Loop {
         let zero = started_at.and_then(|at| DateTime::parse_from_rfc3339(at).ok()).map(SystemTime::from);
         if self.held.get(uid).is_none_or(|h| h.generation != generation) {
             let compiled = orbitnet_model::compile(&name, &cst.spec)
-                .map_err(|e| format!("the spec does not compile: {e}"));
+                .map_err(|e| format!("the spec does not compile: {e}"))
+                .and_then(|plan| match orbitnet_routing::unsupported(&plan) {
+                    Some(why) => Err(why),
+                    None => Ok(plan),
+                });
             match compiled {
                 Err(e) => {
                     let report = AgentReport {

@@ -33,10 +33,8 @@ pub fn state_dir(constellation: &str) -> PathBuf {
 /// What the daemons need on this host, checked before anything is built.
 pub fn preflight(plan: &Plan) -> Result<(), String> {
     let Some(p) = &plan.routing_protocol else { return Ok(()) };
-    if p.cost == orbitnet_model::spec::LinkCost::Delay {
-        return Err(
-            "routingProtocol.cost: delay needs each link's cost changed as its delay drifts, which orbitnet does not do yet (issue #13); use cost: unit".into(),
-        );
+    if let Some(why) = orbitnet_routing::unsupported(plan) {
+        return Err(why);
     }
     let (binary, package) = match p.daemon {
         RoutingDaemon::Frr => (format!("{}/zebra", orbitnet_routing::FRR_DIR), "frr"),

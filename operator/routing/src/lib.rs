@@ -42,6 +42,15 @@ pub fn interfaces(plan: &Plan, node: NodeIdx) -> Vec<(String, NodeIdx)> {
     ends
 }
 
+/// Why this plan's daemons cannot be run as the spec asks, if they cannot: every runner
+/// refuses such a plan with this message rather than run something else.
+pub fn unsupported(plan: &Plan) -> Option<String> {
+    let p = plan.routing_protocol.as_ref()?;
+    (p.cost == LinkCost::Delay).then(|| {
+        "routingProtocol.cost: delay needs each link's cost changed as its delay drifts, which orbitnet does not do yet (issue #13); use cost: unit".to_owned()
+    })
+}
+
 /// A link's cost: `unit`, or its one-way delay in 100 us steps (at least 1, at most
 /// 65,535) under `cost: delay`; `delay_ns` is `None` when the link is not up.
 pub fn cost(p: &RoutingProtocol, delay_ns: Option<u64>) -> u32 {
