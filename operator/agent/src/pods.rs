@@ -65,6 +65,28 @@ pub fn find_netns(proc_root: &Path, wanted: &[String], host_netns: Option<u64>) 
     found
 }
 
+/// For every pod UID in `wanted`, the directory of its routing daemons (`/run/frr` of the
+/// `routing` container, `<proc>/<pid>/root/run/frr`), found as `find_netns` finds a
+/// namespace, once they are configured (the launcher has written `configured` there).
+pub fn find_routing_dirs(proc_root: &Path, wanted: &[String]) -> BTreeMap<String, PathBuf> {
+    let mut found = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(proc_root) else { return found };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        let Ok(cgroup) = std::fs::read_to_string(proc_root.join(pid).join("cgroup")) else { continue };
+        let Some(uid) = pod_uid_in_cgroup(&cgroup) else { continue };
+        if !wanted.contains(&uid) || found.contains_key(&uid) {
+            continue;
+        }
+        let dir = proc_root.join(pid).join("root/run/frr");
+        if dir.join(orbitnet_routing::costs::CONFIGURED).exists() {
+            found.insert(uid, dir);
+        }
+    }
+    found
+}
+
 /// The inode of the network namespace `path` (`/proc/<pid>/ns/net`) refers to.
 pub fn netns_inode(path: &Path) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;

@@ -135,6 +135,8 @@ pub async fn run(
             underlay: Arc::clone(&underlay),
             held: HashMap::new(),
             netns: HashMap::new(),
+            routing_dirs: HashMap::new(),
+            last_routing_scan: None,
             host_netns: pods::netns_inode(Path::new("/proc/self/ns/net")),
             last_scan: None,
             metrics,
@@ -324,6 +326,10 @@ struct Loop {
     held: HashMap<String, Held>,
     /// Pod UID -> its namespace path.
     netns: HashMap<String, PathBuf>,
+    /// Pod UID -> its routing daemons' directory (`cost: delay`), and when pods missing
+    /// one were last looked for.
+    routing_dirs: HashMap<String, PathBuf>,
+    last_routing_scan: Option<Instant>,
     /// The agent's own network namespace (the host's): never taken for a pod's.
     host_netns: Option<u64>,
     last_scan: Option<Instant>,
@@ -408,11 +414,7 @@ impl Loop {
         let zero = started_at.and_then(|at| DateTime::parse_from_rfc3339(at).ok()).map(SystemTime::from);
         if self.held.get(uid).is_none_or(|h| h.generation != generation) {
             let compiled = orbitnet_model::compile(&name, &cst.spec)
-                .map_err(|e| format!("the spec does not compile: {e}"))
-                .and_then(|plan| match orbitnet_routing::unsupported(&plan) {
-                    Some(why) => Err(why),
-                    None => Ok(plan),
-                });
+                .map_err(|e| format!("the spec does not compile: {e}"));
             match compiled {
                 Err(e) => {
                     let report = AgentReport {
@@ -494,7 +496,10 @@ impl Loop {
             cluster::place(held.wired.plan(), &namespace, views, &self.here)
         };
         let local = self.namespaces_of(&placed.local);
+        let keeps_costs = self.held.get(uid).is_some_and(|h| h.wired.keeps_costs());
+        let routing_dirs = if keeps_costs { self.routing_dirs_of(&placed.local) } else { HashMap::new() };
         let held = self.held.get_mut(uid)?;
+        held.wired.set_routing_dirs(routing_dirs);
         let synced = held.wired.sync(&local, &placed.placements);
         if synced.changed() {
             tracing::info!(
@@ -540,10 +545,12 @@ impl Loop {
             held.apply_errors = tick
                 .problems
                 .iter()
-                .filter(|p| p.kind == ProblemKind::Apply)
+                .filter(|p| matches!(p.kind, ProblemKind::Apply | ProblemKind::Costs))
                 .map(|p| p.to_string())
                 .collect();
-            for p in tick.problems.iter().filter(|p| p.kind != ProblemKind::Apply) {
+            for p in
+                tick.problems.iter().filter(|p| !matches!(p.kind, ProblemKind::Apply | ProblemKind::Costs))
+            {
                 tracing::debug!(%namespace, constellation = %name, problem = %p, "tick problem");
             }
             held.slow_underlay = tick.shaping;
@@ -603,6 +610,22 @@ impl Loop {
             self.netns.extend(pods::find_netns(&self.proc_root, &missing, self.host_netns));
         }
         local.iter().map(|(&node, uid)| (node, (uid.clone(), self.netns.get(uid).cloned()))).collect()
+    }
+}
+
+impl Loop {
+    /// The routing daemons' directory of each local pod that has one configured. /proc is
+    /// scanned again at most once a second while a pod has none (its daemons starting, or
+    /// its routing container restarting: a restart leaves the cached path dangling).
+    fn routing_dirs_of(&mut self, local: &HashMap<NodeIdx, String>) -> HashMap<NodeIdx, PathBuf> {
+        self.routing_dirs.retain(|_, dir| dir.join(orbitnet_routing::costs::CONFIGURED).exists());
+        let missing: Vec<String> =
+            local.values().filter(|uid| !self.routing_dirs.contains_key(*uid)).cloned().collect();
+        if !missing.is_empty() && self.last_routing_scan.is_none_or(|at| at.elapsed() >= RESCAN) {
+            self.last_routing_scan = Some(Instant::now());
+            self.routing_dirs.extend(pods::find_routing_dirs(&self.proc_root, &missing));
+        }
+        local.iter().filter_map(|(&node, uid)| Some((node, self.routing_dirs.get(uid)?.clone()))).collect()
     }
 }
 

@@ -71,9 +71,15 @@ pub struct PodHost {
     tunnels: HashMap<(NodeIdx, NodeIdx), IpAddr>,
     /// The underlay's one-way delay to each peer node, microseconds, by node address.
     one_way_us: HashMap<IpAddr, f64>,
+    /// Each local pod's routing daemons' directory, once found (`cost: delay`).
+    routing_dirs: HashMap<NodeIdx, PathBuf>,
 }
 
 impl Host for PodHost {
+    fn routing_dir(&self, _plan: &Plan, node: NodeIdx) -> Option<PathBuf> {
+        self.routing_dirs.get(&node).cloned()
+    }
+
     fn build(
         &mut self,
         plan: &Plan,
@@ -194,6 +200,7 @@ impl Wired {
             placements: HashMap::new(),
             tunnels: HashMap::new(),
             one_way_us: HashMap::new(),
+            routing_dirs: HashMap::new(),
         };
         // The forwarding is watched only when an objective asks for it: each read dumps
         // every local pod's table.
@@ -410,6 +417,16 @@ impl Wired {
     /// last tick.
     pub fn finish_convergence(&mut self) -> Vec<orbitnet_routing::convergence::Convergence> {
         self.engine.finish_convergence()
+    }
+
+    /// Whether the daemons in the pods take their link costs from the agent (`cost: delay`).
+    pub fn keeps_costs(&self) -> bool {
+        self.plan().routing_protocol.as_ref().is_some_and(|p| p.cost == orbitnet_model::spec::LinkCost::Delay)
+    }
+
+    /// The local pods' routing daemons' directories (`pods::find_routing_dirs`), by node.
+    pub fn set_routing_dirs(&mut self, dirs: HashMap<NodeIdx, PathBuf>) {
+        self.engine.host_mut().routing_dirs = dirs;
     }
 
     /// Links with an end here, and of those the ones applied up.

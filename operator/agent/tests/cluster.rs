@@ -695,7 +695,7 @@ fn routing_daemons_in_the_pods() {
     let yaml = std::fs::read_to_string(repo().join("scenarios/tiny.yaml"))
         .unwrap()
         .replace("metadata: {name: tiny}", &format!("metadata: {{name: {name}}}"))
-        .replace("routing: shortestPath", "routing: ospf");
+        .replace("routing: shortestPath", "routing: ospf\n  routingProtocol: {cost: delay}");
     // The satellite alpha's traffic to bravo crosses first at 75 s is lost for 15 s; the
     // link agent watches the forwarding and judges the objective.
     let fault_at = SimTime::from_nanos(75_000_000_000);
@@ -785,6 +785,51 @@ fn routing_daemons_in_the_pods() {
     assert!(restarts.iter().all(|&r| r == 0), "a routing container restarted: {restarts:?}");
     let log = kubectl(&["-n", NAMESPACE, "logs", &pods_now["alpha"].0, "-c", "routing"]).unwrap();
     assert!(log.contains("orbitnet routing: alpha of tiny-ospf: routing: ospf by frr"), "{log}");
+    // The agent keeps each link end's cost at the link's delay (100 us steps): alpha's,
+    // against the model at the time of the read (a step either way: the delay drifts).
+    // Read from the VM's side through /proc, as the agent reaches the daemons: `kubectl
+    // exec` in this VM lands beside the container's root, not in it (the VM runs from an
+    // initramfs, where runc cannot pivot_root).
+    let t = clock.now();
+    let dirs = orbitnet_agent::pods::find_routing_dirs(
+        Path::new("/proc"),
+        std::slice::from_ref(&pods_now["alpha"].1),
+    );
+    let dir =
+        dirs.values().next().unwrap_or_else(|| panic!("no configured routing daemons of alpha in /proc"));
+    let out = Command::new("vtysh")
+        .args(["--vty_socket", &dir.display().to_string(), "-c", "show ip ospf interface"])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    let state = plan.state_at(t);
+    let alpha = plan.node_index("alpha").unwrap();
+    let p = plan.routing_protocol.clone().unwrap();
+    let mut iface = None;
+    let mut costs = Vec::new();
+    for line in shown.lines() {
+        match line.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [name, "is", "up", ..] => iface = Some(name.to_string()),
+            [_, "is", ..] => iface = None,
+            _ => {}
+        }
+        let Some(cost) = line.split("Cost: ").nth(1) else { continue };
+        let Some(name) = iface.take() else { continue };
+        let Some(link) =
+            state.links.iter().find(|l| l.up && l.a == alpha && naming::iface_name(l.kind, l.b) == name)
+        else {
+            continue;
+        };
+        let cost: u32 = cost.trim().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
+        let want = orbitnet_routing::cost(&p, Some(link.delay_ns));
+        assert!(
+            cost.abs_diff(want) <= 1,
+            "alpha {name}: cost {cost}, the model's delay gives {want}:\n{shown}"
+        );
+        costs.push((name, cost));
+    }
+    println!("ROUTING {name}: alpha's link costs at t = {t} s: {costs:?}");
+    assert!(!costs.is_empty(), "alpha has a ground link up with its delay as cost:\n{shown}");
     assert!(
         converged.0 < fault_at,
         "the daemons converged only at t = {} s, after the fault's time: nothing below is meaningful",

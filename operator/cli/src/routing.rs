@@ -34,9 +34,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             plan.routing.as_str()
         )
     })?;
-    if let Some(why) = orbitnet_routing::unsupported(&plan) {
-        anyhow::bail!("{}: {why}", args.file.display());
-    }
     let node = plan
         .node_index(&args.node)
         .ok_or_else(|| anyhow!("{}: the constellation has no node {:?}", args.file.display(), args.node))?;

@@ -633,6 +633,63 @@ fn adjacencies(s: &Scenario, routing: &str, daemon: &str) -> usize {
     total
 }
 
+/// Under `cost: delay`, every up link end's cost in the daemons is its delay at the last
+/// tick applied, in 100 us steps (one step either way: the delay drifts between the tick
+/// and the read), and some differ from the unit cost.
+fn costs_follow_the_model(s: &Scenario, daemon: &str) {
+    let plan = orbitnet_model::compile_yaml(&std::fs::read_to_string(&s.file).unwrap()).unwrap();
+    let p = plan.routing_protocol.clone().unwrap();
+    let t = records(s).iter().rev().find(|r| r["type"] == "tick").unwrap()["t"].as_f64().unwrap();
+    let state = plan.state_at(orbitnet_model::SimTime::from_nanos((t * 1e9) as i64));
+    let mut checked = Vec::new();
+    for node in 0..plan.nodes.len() as orbitnet_model::NodeIdx {
+        let dir = state_dir(s).join(&plan.node(node).name);
+        let out = if daemon == "bird" {
+            Command::new("birdc")
+                .args(["-s", &dir.join("bird.ctl").display().to_string(), "show ospf interface"])
+                .output()
+        } else {
+            Command::new("vtysh")
+                .args(["--vty_socket", &dir.display().to_string(), "-c", "show ip ospf interface"])
+                .output()
+        }
+        .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        // FRR: "isl1 is up" ... "Cost: 123"; BIRD: " Interface isl1 (...)" ... "Cost: 123".
+        let mut iface = None;
+        for line in text.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            match words.as_slice() {
+                [name, "is", "up", ..] => iface = Some(name.to_string()),
+                [_, "is", ..] => iface = None,
+                ["Interface", name, ..] => iface = Some(name.to_string()),
+                _ => {}
+            }
+            let Some(cost) = line.split("Cost: ").nth(1) else { continue };
+            let Some(name) = iface.take().filter(|n| n != "lo") else { continue };
+            let cost: u32 = cost.trim().split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap();
+            let Some(link) = state.links.iter().find(|l| {
+                l.up && ((l.a == node && orbitnet_dataplane::naming::iface_name(l.kind, l.b) == name)
+                    || (l.b == node && orbitnet_dataplane::naming::iface_name(l.kind, l.a) == name))
+            }) else {
+                continue;
+            };
+            let want = orbitnet_routing::cost(&p, Some(link.delay_ns));
+            assert!(
+                cost.abs_diff(want) <= 1,
+                "{} {name}: cost {cost}, the model's delay {} ns gives {want}",
+                plan.node(node).name,
+                link.delay_ns
+            );
+            checked.push(cost);
+        }
+    }
+    let links_up = state.links.iter().filter(|l| l.up).count();
+    eprintln!("costs: {} link ends at t = {t} s: {checked:?}", checked.len());
+    assert_eq!(checked.len(), 2 * links_up, "a cost for both ends of every link up");
+    assert!(checked.iter().any(|&c| c != orbitnet_routing::UNIT_COST), "{checked:?}");
+}
+
 fn convergence_of<'a>(records: &'a [Value], kind: &str) -> &'a Value {
     records
         .iter()
@@ -671,6 +728,9 @@ fn daemons_route_around_a_lost_satellite(
     let links_up =
         records(&s).iter().rev().find(|r| r["type"] == "tick").unwrap()["linksUp"].as_u64().unwrap();
     assert_eq!(adjacencies(&s, routing, daemon) as u64, 2 * links_up, "an adjacency on every link up");
+    if protocol.contains("cost: delay") {
+        costs_follow_the_model(&s, daemon);
+    }
     assert!(!processes_with(&state_dir(&s).display().to_string()).is_empty());
     let (status, out) = finish(run, Duration::from_secs(150));
     assert!(status.success(), "{out}");
@@ -697,7 +757,8 @@ fn daemons_route_around_a_lost_satellite(
 fn frr_ospf_routes_around_a_lost_satellite() {
     // Failure detection (the old link is down at once; 4 s dead interval at most) and one
     // hello on the new link; SPF delay 50 ms.
-    daemons_route_around_a_lost_satellite("frrospf", "ospf", "{}", "frr", (4.0 + 1.0, 0.05));
+    // Costs from the links' delays (tiny's shortest paths by delay are its fewest hops too).
+    daemons_route_around_a_lost_satellite("frrospf", "ospf", "{cost: delay}", "frr", (4.0 + 1.0, 0.05));
 }
 
 #[test]
@@ -712,7 +773,7 @@ fn bird_ospf_routes_around_a_lost_satellite() {
     daemons_route_around_a_lost_satellite(
         "birdospf",
         "ospf",
-        "{daemon: bird}",
+        "{daemon: bird, cost: delay}",
         "bird",
         (1.0 + 5.0 + 1.0, 1.0),
     );

@@ -43,6 +43,13 @@ pub trait Host {
         let _ = (plan, links);
         None
     }
+
+    /// Where `node`'s routing daemons keep their files and sockets, as this process reaches
+    /// them, if they run here (`cost: delay` sets their link costs there each tick).
+    fn routing_dir(&self, plan: &Plan, node: NodeIdx) -> Option<std::path::PathBuf> {
+        let _ = (plan, node);
+        None
+    }
 }
 
 /// What building wanted links did.
@@ -68,6 +75,8 @@ pub struct Built {
 pub enum ProblemKind {
     /// A kernel operation of the apply failed (retried next tick).
     Apply,
+    /// A node's routing daemons did not take the link costs of the tick (retried next tick).
+    Costs,
     /// A route needs a link that is not built here.
     Unwired,
     /// A link could not be built (retried every tick, said when it first fails).
@@ -198,6 +207,8 @@ pub struct Engine<H> {
     traffic: Option<crate::traffic::Traffic>,
     /// The forwarding watched after each graph change (`Settings::convergence_every`).
     convergence: Option<crate::convergence::Watcher>,
+    /// The daemons' link costs under `cost: delay`.
+    costs: orbitnet_routing::costs::Keeper,
 }
 
 impl<H: Host> Engine<H> {
@@ -246,6 +257,7 @@ impl<H: Host> Engine<H> {
             .map(|every| crate::convergence::Watcher::new(&plan, Duration::from_nanos(every.as_nanos())));
         Self {
             convergence,
+            costs: orbitnet_routing::costs::Keeper::default(),
             timeline,
             plan,
             host,
@@ -476,6 +488,15 @@ impl<H: Host> Engine<H> {
         };
         let mut problems = std::mem::take(&mut self.problems);
         problems.extend(self.report_problems(&report));
+        let (plan, host) = (&self.plan, &self.host);
+        for (node, message) in self.costs.keep(plan, &state.links, &|n| host.routing_dir(plan, n)) {
+            problems.push(Problem {
+                kind: ProblemKind::Costs,
+                node: Some(self.plan.node(node).name.clone()),
+                link: None,
+                message,
+            });
+        }
         let events = events(&self.plan, self.applied.as_ref(), &state);
         let convergence = match &mut self.convergence {
             Some(w) => {

@@ -33,9 +33,6 @@ pub fn state_dir(constellation: &str) -> PathBuf {
 /// What the daemons need on this host, checked before anything is built.
 pub fn preflight(plan: &Plan) -> Result<(), String> {
     let Some(p) = &plan.routing_protocol else { return Ok(()) };
-    if let Some(why) = orbitnet_routing::unsupported(plan) {
-        return Err(why);
-    }
     let (binary, package) = match p.daemon {
         RoutingDaemon::Frr => (format!("{}/zebra", orbitnet_routing::FRR_DIR), "frr"),
         RoutingDaemon::Bird => ("/usr/sbin/bird".to_owned(), "bird2"),

@@ -48,6 +48,11 @@ impl LocalHost {
 }
 
 impl Host for LocalHost {
+    fn routing_dir(&self, plan: &Plan, node: NodeIdx) -> Option<std::path::PathBuf> {
+        plan.routing_protocol.as_ref()?;
+        Some(crate::daemons::state_dir(&plan.name).join(&plan.node(node).name))
+    }
+
     fn build(
         &mut self,
         plan: &Plan,

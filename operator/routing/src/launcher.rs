@@ -41,28 +41,30 @@ pub fn script(plan: &Plan, node: NodeIdx, dir: &Path, mounts: Mounts) -> String 
     }
     // A restart finds the sockets of the daemons before it: gone, so that waiting for
     // them waits for the new ones.
-    let _ = writeln!(s, "rm -f {d}/*.vty {d}/*.sock {d}/*.ctl {d}/zserv.api");
+    let configured = shell_quote(&dir.join(crate::costs::CONFIGURED).display().to_string());
+    let _ = writeln!(s, "rm -f {d}/*.vty {d}/*.sock {d}/*.ctl {d}/zserv.api {configured}");
     let daemons = crate::daemons(plan, dir);
     let _ = writeln!(s, "declare -A pids");
     for daemon in &daemons {
         let argv: Vec<String> = daemon.argv.iter().map(|a| shell_quote(a)).collect();
         let _ = writeln!(s, "{} &\npids[{}]=$!", argv.join(" "), daemon.name);
     }
+    // Configured once every daemon listens on its socket (10 s at most): FRR's through
+    // vtysh, BIRD from its file. Then `configured` says run-time changes may follow.
+    let sockets: Vec<String> = daemons
+        .iter()
+        .map(|daemon| {
+            let socket =
+                if daemon.name == "bird" { "bird.ctl".to_owned() } else { format!("{}.vty", daemon.name) };
+            format!("-S {}", shell_quote(&dir.join(socket).display().to_string()))
+        })
+        .collect();
+    let _ =
+        writeln!(s, "for _ in $(seq 200); do [ {} ] && break; sleep 0.05; done", sockets.join(" ] && [ "));
     if let Some(configure) = crate::configure(plan, dir) {
-        // Configured once every daemon listens on its vty socket (10 s at most).
-        let sockets: Vec<String> = daemons
-            .iter()
-            .map(|daemon| {
-                format!("-S {}", shell_quote(&dir.join(format!("{}.vty", daemon.name)).display().to_string()))
-            })
-            .collect();
-        let _ = writeln!(
-            s,
-            "for _ in $(seq 200); do [ {} ] && break; sleep 0.05; done\n{}",
-            sockets.join(" ] && [ "),
-            configure.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
-        );
+        let _ = writeln!(s, "{}", configure.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" "));
     }
+    let _ = writeln!(s, ": > {configured}");
     // Polled, not `wait -n`: a daemon that dies while the configuration runs in the
     // foreground is reaped then, and `wait -n` afterwards would wait for the next one.
     let _ = writeln!(
@@ -136,6 +138,7 @@ mod tests {
         assert!(s.contains("[ -S /run/orbitnet/tiny.routing/ring-0-0/bfdd.vty ]"), "{s}");
         assert!(s.contains("\nvtysh --vty_socket /run/orbitnet/tiny.routing/ring-0-0 -f /run/orbitnet/tiny.routing/ring-0-0/frr.conf\n"), "{s}");
         assert!(s.contains("rm -f /run/orbitnet/tiny.routing/ring-0-0/*.vty "), "{s}");
+        assert!(s.contains("\n: > /run/orbitnet/tiny.routing/ring-0-0/configured\n"), "{s}");
         assert!(s.contains("pids[ospfd]=$!") && s.contains("kill -0 \"${pids[$d]}\""), "{s}");
         assert_eq!(shell_quote("a b'c"), "'a b'\\''c'");
     }

@@ -6,6 +6,7 @@
 //! kept by the daemons and taken up when the link is built.
 
 pub mod convergence;
+pub mod costs;
 pub mod launcher;
 
 use std::fmt::Write;
@@ -42,15 +43,6 @@ pub fn interfaces(plan: &Plan, node: NodeIdx) -> Vec<(String, NodeIdx)> {
     ends
 }
 
-/// Why this plan's daemons cannot be run as the spec asks, if they cannot: every runner
-/// refuses such a plan with this message rather than run something else.
-pub fn unsupported(plan: &Plan) -> Option<String> {
-    let p = plan.routing_protocol.as_ref()?;
-    (p.cost == LinkCost::Delay).then(|| {
-        "routingProtocol.cost: delay needs each link's cost changed as its delay drifts, which orbitnet does not do yet (issue #13); use cost: unit".to_owned()
-    })
-}
-
 /// A link's cost: `unit`, or its one-way delay in 100 us steps (at least 1, at most
 /// 65,535) under `cost: delay`; `delay_ns` is `None` when the link is not up.
 pub fn cost(p: &RoutingProtocol, delay_ns: Option<u64>) -> u32 {
@@ -65,7 +57,7 @@ pub fn config(plan: &Plan, node: NodeIdx) -> Option<(&'static str, String)> {
     let p = plan.routing_protocol.as_ref()?;
     Some(match p.daemon {
         RoutingDaemon::Frr => ("frr.conf", frr(plan, node, p)),
-        RoutingDaemon::Bird => ("bird.conf", bird(plan, node, p)),
+        RoutingDaemon::Bird => ("bird.conf", bird_config(plan, node, p, &std::collections::BTreeMap::new())),
     })
 }
 
@@ -257,7 +249,14 @@ fn frr(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
     c
 }
 
-fn bird(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
+/// A node's BIRD file; `costs` gives interfaces a cost of their own (`cost: delay`), the
+/// others take the unit cost. BIRD takes the first interface pattern that matches.
+pub(crate) fn bird_config(
+    plan: &Plan,
+    node: NodeIdx,
+    p: &RoutingProtocol,
+    costs: &std::collections::BTreeMap<String, u32>,
+) -> String {
     let name = &plan.node(node).name;
     let addr = plan.node_address(node);
     let mut c = String::new();
@@ -285,15 +284,20 @@ fn bird(plan: &Plan, node: NodeIdx, p: &RoutingProtocol) -> String {
         "protocol ospf v2 {INSTANCE} {{\n  ipv4 {{\n    import all;\n    export none;\n  }};\n  tick {tick};\n{stub}  area 0 {{\n    interface \"lo\" {{\n      stub yes;\n    }};"
     );
     let bfd = if p.bfd.enabled { "\n      bfd yes;" } else { "" };
-    let _ = writeln!(
-        c,
-        "    interface \"isl*\", \"gsl*\" {{\n      type ptp;\n      hello {};\n      retransmit {};\n      dead {};\n      cost {};{bfd}\n    }};\n  }};\n}}",
-        p.hello_interval_s,
-        // BIRD's least retransmit interval.
-        p.hello_interval_s.max(2),
-        p.dead_interval_s,
-        cost(p, None)
-    );
+    let options = |cost: u32| {
+        format!(
+            "      type ptp;\n      hello {};\n      retransmit {};\n      dead {};\n      cost {cost};{bfd}",
+            p.hello_interval_s,
+            // BIRD's least retransmit interval.
+            p.hello_interval_s.max(2),
+            p.dead_interval_s,
+        )
+    };
+    for (iface, &cost) in costs {
+        let _ = writeln!(c, "    interface \"{iface}\" {{\n{}\n    }};", options(cost));
+    }
+    let _ =
+        writeln!(c, "    interface \"isl*\", \"gsl*\" {{\n{}\n    }};\n  }};\n}}", options(cost(p, None)));
     c
 }
 
@@ -349,6 +353,19 @@ mod tests {
         let (file, text) = config(&p, p.node_index("bravo").unwrap()).unwrap();
         assert_eq!(file, "bird.conf");
         golden("bird-ospf-bravo.conf", &text);
+    }
+
+    #[test]
+    fn bird_gives_an_interface_its_own_cost_before_the_pattern() {
+        let p = plan("ospf", "{daemon: bird, cost: delay}");
+        let bravo = p.node_index("bravo").unwrap();
+        let costs = std::collections::BTreeMap::from([("gsl1".to_owned(), 123)]);
+        let text = bird_config(&p, bravo, p.routing_protocol.as_ref().unwrap(), &costs);
+        let own = text.find("interface \"gsl1\" {").expect(&text);
+        let pattern = text.find("interface \"isl*\", \"gsl*\" {").expect(&text);
+        assert!(own < pattern, "BIRD takes the first pattern that matches: {text}");
+        assert!(text[own..pattern].contains("cost 123;"), "{text}");
+        assert!(text[pattern..].contains(&format!("cost {UNIT_COST};")), "{text}");
     }
 
     #[test]
