@@ -696,20 +696,9 @@ fn routing_daemons_in_the_pods() {
         .unwrap()
         .replace("metadata: {name: tiny}", &format!("metadata: {{name: {name}}}"))
         .replace("routing: shortestPath", "routing: ospf\n  routingProtocol: {cost: delay}");
-    // The satellite alpha's traffic to bravo crosses first at 75 s is lost for 15 s; the
-    // link agent watches the forwarding and judges the objective.
-    let fault_at = SimTime::from_nanos(75_000_000_000);
-    let sat = {
-        let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
-        let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
-        let state = plan.state_at(fault_at);
-        let routes = plan.routes(&state.links, &[alpha, bravo], None);
-        plan.node(routes.path(alpha, bravo).expect("a path at 75 s")[1]).name.clone()
-    };
-    let yaml = yaml
-        + &format!(
-            "  duration: 120s\n  faults:\n  - {{kind: nodeDown, node: {sat}, at: 75s, duration: 15s}}\n  objectives:\n  - {{name: reroute, kind: convergence, maxS: 15}}\n"
-        );
+    // The objective's bound is the watch's own limit: what is checked is that the agent
+    // watched and judged, not how fast a loaded VM reroutes.
+    let yaml = yaml + "  objectives:\n  - {name: reroute, kind: convergence, maxS: 60}\n";
     let file = std::env::temp_dir().join("orbitnet-tiny-ospf.yaml");
     std::fs::write(&file, yaml).unwrap();
     let plan = orbitnet_model::compile_yaml(&std::fs::read_to_string(&file).unwrap()).unwrap();
@@ -830,15 +819,27 @@ fn routing_daemons_in_the_pods() {
     }
     println!("ROUTING {name}: alpha's link costs at t = {t} s: {costs:?}");
     assert!(!costs.is_empty(), "alpha has a ground link up with its delay as cost:\n{shown}");
-    assert!(
-        converged.0 < fault_at,
-        "the daemons converged only at t = {} s, after the fault's time: nothing below is meaningful",
-        converged.0
-    );
 
-    // The agent watched the pods' forwarding through the loss of {sat} and its return, and
-    // judged the routing objective as `orbitnet run` would.
-    let finished = wait_for("the run to finish", Duration::from_secs(400), || {
+    // Once converged, the first satellite of alpha's path to bravo is lost 30 s of emulation
+    // from now for 15 s, and the run ends 30 s later (an edit, so that a slow bring-up
+    // cannot put the fault before the daemons have converged). The agent watches the pods'
+    // forwarding through the loss and the return, and judges the objective as `orbitnet
+    // run` would: its value is the slowest change the agent logged.
+    let at_s = clock.now().as_secs_f64().ceil() as i64 + 30;
+    let sat = {
+        let (alpha, bravo) = (plan.node_index("alpha").unwrap(), plan.node_index("bravo").unwrap());
+        let state = plan.state_at(SimTime::from_nanos(at_s * 1_000_000_000));
+        let routes = plan.routes(&state.links, &[alpha, bravo], None);
+        plan.node(routes.path(alpha, bravo).expect("a path at the fault's time")[1]).name.clone()
+    };
+    let patch = serde_json::json!({"spec": {
+        "duration": format!("{}s", at_s + 45),
+        "faults": [{"kind": "nodeDown", "node": sat, "at": format!("{at_s}s"), "duration": "15s"}],
+    }});
+    kubectl(&["-n", NAMESPACE, "patch", "constellation", name, "--type=merge", "-p", &patch.to_string()])
+        .unwrap();
+    println!("ROUTING {name}: {sat} lost at t = {at_s} s for 15 s");
+    let finished = wait_for("the run to finish", Duration::from_secs(600), || {
         constellation(name).filter(|c| c["status"]["phase"] == "Finished")
     });
     let watched: Vec<String> = agent_logs()
@@ -853,10 +854,29 @@ fn routing_daemons_in_the_pods() {
         .cloned()
         .unwrap_or_default();
     println!("ROUTING {name}: objective reroute: {reroute}");
+    assert!(
+        watched.iter().any(|l| l.contains("kind=faultBegan") && l.contains(&format!(" t={at_s}.0 "))),
+        "no watch of the fault at t = {at_s} s: {watched:?}"
+    );
+    let slowest = watched
+        .iter()
+        .filter(|l| !l.contains("kind=start"))
+        // Changes within the run: the agent watches on after it.
+        .filter(|l| {
+            l.split(" t=")
+                .nth(1)
+                .and_then(|t| t.split(' ').next()?.parse::<f64>().ok())
+                .is_some_and(|t| t < (at_s + 45) as f64)
+        })
+        .filter_map(|l| l.split("forwarded_s=Some(").nth(1)?.split(')').next()?.parse::<f64>().ok())
+        .fold(0.0, f64::max);
     assert_eq!(reroute["result"], "PASS", "{reroute}");
     let value = reroute["value"].as_f64().expect("a measured convergence time");
     assert!(value > 0.0, "the loss of {sat} took no time to route around: {reroute}");
-    assert!(watched.iter().any(|l| l.contains("kind=faultBegan")), "no watch of the fault: {watched:?}");
+    assert!(
+        (value - slowest).abs() < 1e-6,
+        "the verdict's {value} s is not the slowest watch logged, {slowest} s"
+    );
 
     kubectl(&["-n", NAMESPACE, "delete", "constellation", name, "--wait=false"]).unwrap();
     wait_for("tiny-ospf's Constellation to go", Duration::from_secs(150), || {
