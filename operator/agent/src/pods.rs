@@ -43,6 +43,29 @@ fn is_uid(s: &str) -> bool {
 /// the pod's network (containerd may put a sandbox's shim there), and the host's network
 /// must never be taken for a pod's.
 pub fn find_netns(proc_root: &Path, wanted: &[String], host_netns: Option<u64>) -> BTreeMap<String, PathBuf> {
+    find_in_pods(proc_root, wanted, |process| {
+        let path = process.join("ns/net");
+        netns_inode(&path).is_some_and(|inode| Some(inode) != host_netns).then_some(path)
+    })
+}
+
+/// For every pod UID in `wanted`, the directory of its routing daemons (`/run/frr` of the
+/// `routing` container, `<proc>/<pid>/root/run/frr`), found as `find_netns` finds a
+/// namespace, once they are configured (the launcher has written `configured` there).
+pub fn find_routing_dirs(proc_root: &Path, wanted: &[String]) -> BTreeMap<String, PathBuf> {
+    find_in_pods(proc_root, wanted, |process| {
+        let dir = process.join("root/run/frr");
+        dir.join(orbitnet_routing::costs::CONFIGURED).exists().then_some(dir)
+    })
+}
+
+/// For every pod UID in `wanted`, the first path `pick` gives for one of its processes
+/// (`<proc_root>/<pid>`), scanning `proc_root` once.
+fn find_in_pods(
+    proc_root: &Path,
+    wanted: &[String],
+    pick: impl Fn(&Path) -> Option<PathBuf>,
+) -> BTreeMap<String, PathBuf> {
     let mut found = BTreeMap::new();
     let Ok(entries) = std::fs::read_dir(proc_root) else { return found };
     for entry in entries.flatten() {
@@ -54,34 +77,8 @@ pub fn find_netns(proc_root: &Path, wanted: &[String], host_netns: Option<u64>) 
         if !wanted.contains(&uid) || found.contains_key(&uid) {
             continue;
         }
-        let path = proc_root.join(pid).join("ns/net");
-        match netns_inode(&path) {
-            Some(inode) if Some(inode) != host_netns => {
-                found.insert(uid, path);
-            }
-            _ => {}
-        }
-    }
-    found
-}
-
-/// For every pod UID in `wanted`, the directory of its routing daemons (`/run/frr` of the
-/// `routing` container, `<proc>/<pid>/root/run/frr`), found as `find_netns` finds a
-/// namespace, once they are configured (the launcher has written `configured` there).
-pub fn find_routing_dirs(proc_root: &Path, wanted: &[String]) -> BTreeMap<String, PathBuf> {
-    let mut found = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(proc_root) else { return found };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { continue };
-        let Ok(cgroup) = std::fs::read_to_string(proc_root.join(pid).join("cgroup")) else { continue };
-        let Some(uid) = pod_uid_in_cgroup(&cgroup) else { continue };
-        if !wanted.contains(&uid) || found.contains_key(&uid) {
-            continue;
-        }
-        let dir = proc_root.join(pid).join("root/run/frr");
-        if dir.join(orbitnet_routing::costs::CONFIGURED).exists() {
-            found.insert(uid, dir);
+        if let Some(path) = pick(&proc_root.join(pid)) {
+            found.insert(uid, path);
         }
     }
     found

@@ -118,6 +118,16 @@ pub fn hosts_config_map(cst: &Constellation, plan: &Plan) -> ConfigMap {
     }
 }
 
+/// The hosts ConfigMap's volume, read-only at `HOSTS_DIR`, in every container of a pod.
+fn hosts_mount(volume: &str) -> VolumeMount {
+    VolumeMount {
+        name: volume.to_owned(),
+        mount_path: HOSTS_DIR.to_owned(),
+        read_only: Some(true),
+        ..VolumeMount::default()
+    }
+}
+
 /// A node's `routing` container: the default node image's `orbitnet routing`, as root in
 /// the container with the capabilities its daemons ask for and nothing more (never
 /// privileged): NET_ADMIN and NET_RAW for routes and routing packets, and for FRR also
@@ -145,12 +155,7 @@ fn routing_container(plan: &Plan, node: &str, volume: &str) -> Option<Container>
             .map(String::from)
             .to_vec(),
         ),
-        volume_mounts: Some(vec![VolumeMount {
-            name: volume.to_owned(),
-            mount_path: HOSTS_DIR.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![hosts_mount(volume)]),
         security_context: Some(SecurityContext {
             run_as_user: Some(0),
             run_as_group: Some(0),
@@ -206,12 +211,7 @@ fn pod(cst: &Constellation, plan: &Plan, i: NodeIdx, neighbours: &[NodeIdx]) -> 
                 .map(|(name, value)| EnvVar { name, value: Some(value), value_from: None })
                 .collect(),
         ),
-        volume_mounts: Some(vec![VolumeMount {
-            name: hosts_volume.clone(),
-            mount_path: HOSTS_DIR.to_owned(),
-            read_only: Some(true),
-            ..VolumeMount::default()
-        }]),
+        volume_mounts: Some(vec![hosts_mount(&hosts_volume)]),
         ..Container::default()
     };
     let spec = PodSpec {

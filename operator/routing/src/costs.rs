@@ -173,12 +173,18 @@ fn bird_configure(socket: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn each_end_of_a_link_up_gets_its_delay_in_100_us_steps() {
+    /// tiny.yaml in OSPF with `cost: delay`, and its state at t = 0.
+    fn delay_costs() -> (String, Plan, orbitnet_model::State) {
         let yaml = include_str!("../../../scenarios/tiny.yaml")
             .replace("routing: shortestPath", "routing: ospf\n  routingProtocol: {cost: delay}");
         let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
         let state = plan.state_at(orbitnet_model::SimTime::ZERO);
+        (yaml, plan, state)
+    }
+
+    #[test]
+    fn each_end_of_a_link_up_gets_its_delay_in_100_us_steps() {
+        let (yaml, plan, state) = delay_costs();
         let costs = wanted(&plan, &state.links);
         let l = state.links.iter().find(|l| l.up).unwrap();
         let want = u32::try_from(l.delay_ns / 100_000).unwrap();
@@ -192,10 +198,7 @@ mod tests {
 
     #[test]
     fn nothing_is_set_before_the_daemons_are_configured() {
-        let yaml = include_str!("../../../scenarios/tiny.yaml")
-            .replace("routing: shortestPath", "routing: ospf\n  routingProtocol: {cost: delay}");
-        let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
-        let state = plan.state_at(orbitnet_model::SimTime::ZERO);
+        let (_, plan, state) = delay_costs();
         let dir = std::env::temp_dir().join(format!("orbitnet-costs-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut keeper = Keeper::default();
