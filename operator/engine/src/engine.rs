@@ -104,26 +104,7 @@ impl fmt::Display for Problem {
     }
 }
 
-/// What changed between the state applied before and the one applied now.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    /// A ground node's satellites changed.
-    Handover {
-        node: String,
-        added: Vec<String>,
-        removed: Vec<String>,
-    },
-    FaultBegan {
-        index: usize,
-        kind: String,
-        description: String,
-    },
-    FaultEnded {
-        index: usize,
-        kind: String,
-        description: String,
-    },
-}
+pub use orbitnet_model::events::Event;
 
 /// What one tick did.
 #[derive(Debug)]
@@ -497,7 +478,11 @@ impl<H: Host> Engine<H> {
                 message,
             });
         }
-        let events = events(&self.plan, self.applied.as_ref(), &state);
+        let events = self
+            .applied
+            .as_ref()
+            .map(|a| orbitnet_model::events::between(&self.plan, &a.ground_choice, &a.active_faults, &state))
+            .unwrap_or_default();
         let convergence = match &mut self.convergence {
             Some(w) => {
                 w.applied(&self.plan, k, &state, &events, started);
@@ -706,44 +691,6 @@ impl Host for MadeUp {
         }
         built
     }
-}
-
-/// Handovers and faults beginning or ending between two applied states.
-fn events(plan: &Plan, before: Option<&Applied>, now: &State) -> Vec<Event> {
-    let Some(before) = before else { return Vec::new() };
-    let name = |i: NodeIdx| plan.node(i).name.clone();
-    let mut out = Vec::new();
-    for (g, (was, is)) in
-        before.ground_choice.per_ground.iter().zip(&now.ground_choice.per_ground).enumerate()
-    {
-        if was != is {
-            out.push(Event::Handover {
-                node: name((plan.n_sats + g) as NodeIdx),
-                added: is.iter().filter(|s| !was.contains(s)).map(|&s| name(s)).collect(),
-                removed: was.iter().filter(|s| !is.contains(s)).map(|&s| name(s)).collect(),
-            });
-        }
-    }
-    let fault = |i: usize| plan.faults.iter().find(|f| f.spec_index == i);
-    for &i in now.active_faults.iter().filter(|i| !before.active_faults.contains(i)) {
-        if let Some(f) = fault(i) {
-            out.push(Event::FaultBegan {
-                index: i,
-                kind: f.kind.as_str().into(),
-                description: f.describe(plan),
-            });
-        }
-    }
-    for &i in before.active_faults.iter().filter(|i| !now.active_faults.contains(i)) {
-        if let Some(f) = fault(i) {
-            out.push(Event::FaultEnded {
-                index: i,
-                kind: f.kind.as_str().into(),
-                description: f.describe(plan),
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use crate::mission::{
 use crate::orbit::{CircularOrbit, TleOrbit};
 use crate::plan::{
     ClassParams, FaultDef, FaultTarget, GroundLinkParams, IslDef, LinkId, Motion, Node, NodeIdx, NodeKind,
-    Plan,
+    Plan, WalkerShell,
 };
 use crate::spec::{
     self, ConstellationSpec, Document, FaultKind, FaultRef, Grid, ObjectiveKind, Shell, WalkerType,
@@ -136,6 +136,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
         isls: Vec::new(),
         warnings: Vec::new(),
         names: HashMap::new(),
+        shells: Vec::new(),
     };
     for (i, shell) in spec.shells.iter().enumerate() {
         b.shell(i, shell, spec);
@@ -184,7 +185,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
 
     let addressing = b.addressing(&spec.addressing, spec.shells.is_empty());
     b.node_templates(&spec.nodes);
-    let Builder { c, nodes, motions, isls, warnings, names } = b;
+    let Builder { c, nodes, motions, isls, warnings, names, shells } = b;
     if !c.problems.is_empty() {
         return Err(SpecError::Invalid(std::mem::take(&mut c.problems)));
     }
@@ -213,6 +214,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
         index: names.into_iter().map(|(name, (i, _))| (name, i)).collect(),
         isl_slots: isls.iter().enumerate().map(|(k, l)| ((l.a, l.b), k as u32)).collect(),
         isls,
+        shells,
     })
 }
 
@@ -336,6 +338,7 @@ struct Builder<'c> {
     warnings: Vec<String>,
     /// Lower-cased node name -> (index, the spec path that defined it).
     names: HashMap<String, (NodeIdx, String)>,
+    shells: Vec<WalkerShell>,
 }
 
 impl Builder<'_> {
@@ -467,6 +470,7 @@ impl Builder<'_> {
 
         let (planes, per_plane) = (w.planes, w.sats_per_plane);
         let first = self.nodes.len() as NodeIdx;
+        self.shells.push(WalkerShell { name: shell_name.to_owned(), first, planes, per_plane });
         let inclination_rad = inclination_deg.to_radians();
         for p in 0..planes {
             let raan0 = (w.raan_offset_deg + spread_deg * f64::from(p) / f64::from(planes)).to_radians();

@@ -11,6 +11,7 @@
 pub mod addressing;
 pub mod compile;
 pub mod error;
+pub mod events;
 pub mod faults;
 pub mod geo;
 pub mod geometry;

@@ -203,6 +203,25 @@ pub struct Plan {
     pub(crate) index: HashMap<String, NodeIdx>,
     /// (lower, higher) node of each ISL -> its slot (its index in `isls`).
     pub(crate) isl_slots: HashMap<(NodeIdx, NodeIdx), u32>,
+    /// The Walker shells, in the order of their satellites (TLE satellites are in none).
+    pub shells: Vec<WalkerShell>,
+}
+
+/// A Walker shell's satellites: `planes x per_plane` nodes from `first`, plane by plane.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalkerShell {
+    pub name: String,
+    pub first: NodeIdx,
+    pub planes: u32,
+    pub per_plane: u32,
+}
+
+impl WalkerShell {
+    /// The plane of satellite `node`, if it is in this shell.
+    pub fn plane_of(&self, node: NodeIdx) -> Option<u32> {
+        let offset = node.checked_sub(self.first)?;
+        (offset < self.planes * self.per_plane).then(|| offset / self.per_plane)
+    }
 }
 
 impl Plan {
@@ -330,5 +349,18 @@ mod tests {
     #[test]
     fn link_id_is_fnv1a_and_stable() {
         assert_eq!(LinkId::of("a", "b").to_string(), "e5d29919042666b2");
+    }
+
+    #[test]
+    fn walker_shells_know_their_satellites_planes() {
+        let p = crate::testutil::plan(crate::testutil::SHELL);
+        assert_eq!(p.shells.len(), 1);
+        let shell = &p.shells[0];
+        assert_eq!((shell.name.as_str(), shell.first, shell.planes, shell.per_plane), ("s", 0, 4, 6));
+        for (i, node) in p.nodes.iter().enumerate().take(p.n_sats) {
+            let plane: u32 = node.name.split('-').nth(1).unwrap().parse().unwrap();
+            assert_eq!(shell.plane_of(i as NodeIdx), Some(plane), "{}", node.name);
+        }
+        assert_eq!(shell.plane_of(p.n_sats as NodeIdx), None);
     }
 }
