@@ -53,6 +53,10 @@ pub struct Args {
     /// `run --check`.
     #[arg(long, conflicts_with_all = ["at", "format", "summary", "all_links"])]
     objectives: bool,
+    /// Serve the browser view at http://ADDR/ (e.g. 127.0.0.1:8080): the plan from --from
+    /// to --to (default: 0 to `spec.duration`, or an hour), with a time slider.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["at", "format", "summary", "all_links", "routes", "objectives", "step"])]
+    ui: Option<std::net::SocketAddr>,
 }
 
 fn parse_step(s: &str) -> anyhow::Result<SpecDuration> {
@@ -87,6 +91,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let step = args.step.as_deref().map(parse_step).transpose()?.unwrap_or(plan.tick);
     if let Some(n) = args.threads {
         rayon_threads(n)?;
+    }
+    if let Some(addr) = args.ui {
+        let end = match (&args.to, plan.duration) {
+            (Some(_), _) => to,
+            (None, Some(d)) => SimTime::ZERO.checked_add(d).context("spec.duration is too long")?,
+            (None, None) => SimTime::ZERO.checked_add(SpecDuration::from_secs(3600)).context("an hour")?,
+        };
+        return ui(plan, from, end, addr);
     }
     if args.objectives {
         let end = match (&args.to, plan.duration) {
@@ -169,6 +181,29 @@ fn objectives(
     println!("objectives of {:?} as the model's paths allow them, t = {from} .. {to} s:", plan.name);
     print!("{}", orbitnet_mission::table(&verdicts));
     crate::verdict_status(&verdicts)
+}
+
+/// `plan --ui`: the browser view of the plan, until Ctrl-C.
+fn ui(
+    plan: orbitnet_model::Plan,
+    from: SimTime,
+    to: SimTime,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    let name = plan.name.clone();
+    let view =
+        orbitnet_view::PlanView::new(std::sync::Arc::new(plan), orbitnet_view::SourceKind::Plan, from, to);
+    let router = orbitnet_view::router(orbitnet_view::Source::Plan(view));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+        let bound = listener.local_addr()?;
+        println!("the view of {name:?}, t = {from} .. {to} s: http://{bound}/ (Ctrl-C to stop)");
+        std::io::stdout().flush()?;
+        orbitnet_view::serve_until_stopped(listener, router).await?;
+        Ok(())
+    })
 }
 
 fn rayon_threads(n: usize) -> anyhow::Result<()> {

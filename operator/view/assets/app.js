@@ -591,7 +591,12 @@
     $('fwd').addEventListener('click', () => step(1));
     $('jump').addEventListener('keydown', (e) => { if (e.key === 'Enter' && $('jump').value !== '') jump(Number($('jump').value)); });
     $('jump').addEventListener('change', () => { if ($('jump').value !== '') jump(Number($('jump').value)); });
-    fetchState(scene.fromS);
+    if (scene.source === 'cluster') {
+      // A cluster's constellation runs now: api/state without t is its time now; play on from there.
+      fetch('api/state').then((r) => r.json()).then((f) => {
+        curT = f.t; slider.value = f.t; applyFrame(f); setPlaying(true); openStream();
+      }).catch((e) => setStatus('state: ' + e.message));
+    } else fetchState(scene.fromS);
   }
 
   // ---- path ------------------------------------------------------------------------
@@ -612,7 +617,7 @@
       const j = await r.json().catch(() => ({ error: 'HTTP ' + r.status }));
       if (seq !== pathSeq || selA < 0 || selB < 0) return;
       if (r.ok && Array.isArray(j.nodes)) {
-        pathShown = { nodes: j.nodes, delayMs: j.delayMs };
+        pathShown = { nodes: j.nodes, delayMs: j.delayMs, t: j.t };
         pathIdx = j.nodes.map((n) => (nameIdx.has(n) ? nameIdx.get(n) : -1));
         pathMsg = '';
       } else {
@@ -798,8 +803,11 @@
   }
   function objRow(o, r) {
     const result = r ? r.result : 'PENDING';
-    return '<div class="obj" title="' + esc(o.requirement || '') + '"><span class="badge ' + esc(result) + '">' + esc(result) + '</span>' +
-      '<span class="name">' + esc(o.name) + '</span><span class="val">' + esc(r && r.value ? r.value : '') + '</span></div>';
+    // The value is in the requirement's unit (ms, %, s); the requirement and the numbers behind the result on hover.
+    const val = r && typeof r.value === 'number' ? (Math.round(r.value * 100) / 100).toString() : '';
+    const title = (o.requirement || '') + (r && r.detail ? '\n' + r.detail : '');
+    return '<div class="obj" title="' + esc(title) + '"><span class="badge ' + esc(result) + '">' + esc(result) + '</span>' +
+      '<span class="name">' + esc(o.name) + '</span><span class="val">' + esc(val) + '</span></div>';
   }
 
   function buildLegend() {
@@ -947,7 +955,7 @@
       const r = canvas.getBoundingClientRect();
       return { x: r.left + sx[i], y: r.top + sy[i] };
     },
-    path: () => (pathShown ? { nodes: pathShown.nodes.slice(), delayMs: pathShown.delayMs } : null),
+    path: () => (pathShown ? { nodes: pathShown.nodes.slice(), delayMs: pathShown.delayMs, t: pathShown.t } : null),
     setView,
     bench(n) {
       return new Promise((resolve) => {
