@@ -15,9 +15,12 @@ suites=("orbitnet-dataplane:kernel" "orbitnet-agent:kernel" "orbitnet:kernel" "o
 [ "$(id -u)" = 0 ] || skip_tier kernel "it needs root (network namespaces, qdiscs); run: sudo make test-kernel"
 
 # xmllint checks the JUnit files `orbitnet run --junit` writes against their schema; FRR
-# and BIRD read the routing configurations orbitnet writes.
+# and BIRD read the routing configurations orbitnet writes; headless Chromium follows a run's
+# browser view.
 missing=()
 command -v xmllint >/dev/null || missing+=(libxml2-utils)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 command -v vtysh >/dev/null || missing+=(frr)
 command -v bird >/dev/null || missing+=(bird2)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then

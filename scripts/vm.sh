@@ -124,6 +124,8 @@ trap 'rm -f "$job" "$log"' EXIT
 {
   echo '#!/bin/bash'
   echo "export ORBITNET_VM_KERNEL=$(printf '%q' "$cache/kernel")"
+  # Loopback up, as on any booted system (servers and browsers in the guest talk over it).
+  echo 'ip link set lo up'
   echo "cd $(printf '%q' "$caller_dir")"
   printf '%q ' "$@"; echo
 } > "$job"

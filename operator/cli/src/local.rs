@@ -64,6 +64,9 @@ pub struct RunArgs {
     /// Serve the flows' and objectives' Prometheus metrics at http://ADDR/metrics.
     #[arg(long)]
     metrics: Option<std::net::SocketAddr>,
+    /// Serve the browser view at http://ADDR/ (e.g. 127.0.0.1:8080): the run as it goes.
+    #[arg(long, value_name = "ADDR")]
+    ui: Option<std::net::SocketAddr>,
 }
 
 fn parse_duration(s: &str) -> Result<SpecDuration, String> {
@@ -120,6 +123,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         check,
         junit: args.junit,
         metrics: args.metrics,
+        ui: args.ui,
     })?;
     if check {
         crate::verdict_status(&summary.verdicts)?;

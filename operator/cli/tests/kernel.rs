@@ -1,6 +1,11 @@
 //! Kernel tier for the local runner: `orbitnet run` as a user runs it, on a real kernel
 //! (root and sch_netem; `make test-kernel` runs this binary in the VM where needed).
 
+// Each test binary uses part of the driver.
+#[allow(dead_code)]
+#[path = "support/webdriver.rs"]
+mod webdriver;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -853,4 +858,70 @@ fn routing_daemons_restart_when_one_dies_die_with_a_killed_runner_and_down_remov
         .unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     assert!(s.namespaces().is_empty() && !state_dir(&s).exists(), "nothing is left");
+}
+
+/// The browser view of a running tiny.yaml (`orbitnet run --ui`) in headless Chromium: the
+/// page follows the run tick by tick and shows the lost satellite at the very tick the
+/// engine applied the loss (emulation ticks, so a slow host cannot fake or break it).
+#[test]
+#[ignore = "kernel tier: needs root, sch_netem and chromium; run by make test-kernel"]
+fn the_browser_view_follows_a_run_and_shows_a_lost_satellite_within_a_tick() {
+    require_kernel();
+    if let Some(why) = webdriver::missing() {
+        panic!("kernel tier, browser view: {why}");
+    }
+    let s = Scenario::new(
+        "ui",
+        "  faults:\n  - {name: lost, kind: nodeDown, node: ring-0-1, at: 390s, duration: 10m}\n",
+    );
+    // The browser first: if it cannot start, no run is left behind.
+    let browser = webdriver::Browser::start(1000, 700);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let ui = format!("127.0.0.1:{port}");
+    let mut run = Stopping(Some(start(&s, &["--start", "300s", "--duration", "300s", "--ui", &ui])));
+    wait_until_ticking(&s, run.0.as_mut().unwrap(), Duration::from_secs(60));
+    browser.open(&format!("http://{ui}/"));
+    let wait = Duration::from_secs(240);
+    browser.wait_for("the page is ready", "return window.orbitnet && window.orbitnet.ready;", wait);
+    let first = browser.eval("return window.orbitnet.frame().t;", serde_json::json!([]));
+    assert!(
+        first.as_f64().unwrap() < 390.0,
+        "the page was ready only at t = {first} s, after the loss began: it cannot show the change"
+    );
+    let k = browser.wait_for(
+        "the page shows ring-0-1 down",
+        "return window.orbitnet.downSince['ring-0-1'];",
+        wait,
+    );
+    let diffs = browser.eval("return window.orbitnet.diffs;", serde_json::json!([]));
+    let run = run.0.take().unwrap();
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGINT).unwrap();
+    let (status, log) = finish(run, Duration::from_secs(60));
+    assert!(status.success(), "{log}");
+    // The first tick the engine applied at or after the loss (1 s ticks: k = t).
+    let applied = records(&s)
+        .iter()
+        .filter(|r| r["type"] == "tick")
+        .map(|r| r["t"].as_f64().unwrap())
+        .find(|&t| t >= 390.0)
+        .expect("the run applied the loss");
+    assert_eq!(
+        k.as_f64().unwrap(),
+        applied,
+        "the page showed the loss at tick {k}, the engine applied it at {applied}"
+    );
+    assert!(diffs.as_u64().unwrap() > 10, "the page followed the run by diffs: {diffs}");
+}
+
+/// A run stopped (Ctrl-C, then waited for) if a test panics while it runs, so that it
+/// takes its namespaces down with it.
+struct Stopping(Option<Child>);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        if let Some(mut run) = self.0.take() {
+            let _ = kill(Pid::from_raw(run.id() as i32), Signal::SIGINT);
+            let _ = run.wait();
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! engine: it owns the namespaces, node programs, the terminal, telemetry and cleanup; the
 //! tick loop's work is the engine's, the physics the model's.
 
+pub mod browser;
 mod converge;
 pub mod daemons;
 pub mod down;

@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub junit: Option<PathBuf>,
     /// Serve the flows' and objectives' Prometheus metrics here.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Serve the browser view here.
+    pub ui: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +72,8 @@ pub enum RunError {
     Junit(PathBuf, std::io::Error),
     #[error("cannot serve metrics on {0}: {1}")]
     Metrics(std::net::SocketAddr, std::io::Error),
+    #[error("cannot serve the browser view on {0}: {1}")]
+    Ui(std::net::SocketAddr, std::io::Error),
 }
 
 /// What a run did, for the last lines printed.
@@ -337,6 +341,20 @@ fn run_loop(
         emu.workdir.display()
     ));
     report_problems(&first, telemetry, view, &mut summary);
+    let mut browser = match opts.ui {
+        Some(addr) => match crate::browser::Browser::start(addr, emu.engine.plan(), span.start, span.end) {
+            Ok((mut b, bound)) => {
+                view.message(&format!("browser view: http://{bound}/"));
+                b.tick(emu.engine.plan(), &first);
+                Some(b)
+            }
+            Err(e) => {
+                let _ = emu.teardown();
+                return Err(RunError::Ui(addr, e));
+            }
+        },
+        None => None,
+    };
 
     let clock = Clock::start(emu.engine.plan(), opts.time_scale, span.first_tick);
     let flows = emu.engine.plan().flows.len();
@@ -414,8 +432,11 @@ fn run_loop(
         // Live edits, checked about once a second.
         if last_edit_check.elapsed() >= Duration::from_secs(1) {
             last_edit_check = Instant::now();
-            if let Some(yaml) = watcher.changed() {
-                apply_edit(&mut emu, &yaml, clock.time_of(next), span.end, telemetry, view);
+            if let Some(yaml) = watcher.changed()
+                && apply_edit(&mut emu, &yaml, clock.time_of(next), span.end, telemetry, view)
+                && let Some(b) = &browser
+            {
+                b.replanned(emu.engine.plan(), span.end);
             }
         }
         // The next state and the links it needs, before it is due; if the loop fell more
@@ -440,6 +461,9 @@ fn run_loop(
         }
         let tick = emu.engine.apply(next);
         let late_ms = clock.late(next).as_secs_f64() * 1e3;
+        if let Some(b) = &mut browser {
+            b.tick(emu.engine.plan(), &tick);
+        }
         summary.apply_ms.push(tick.report.elapsed.as_secs_f64() * 1e3);
         late.push(late_ms);
         let t = tick.t;
@@ -665,7 +689,7 @@ fn mission_end(
     verdicts
 }
 
-/// Takes a live edit of the file if it can, from the next tick on.
+/// Takes a live edit of the file if it can, from the next tick on; says whether it did.
 fn apply_edit(
     emu: &mut Emulation,
     yaml: &str,
@@ -673,7 +697,7 @@ fn apply_edit(
     end: Option<SimTime>,
     telemetry: &mut Telemetry,
     view: &mut View,
-) {
+) -> bool {
     let (accepted, message) = match orbitnet_model::compile_yaml(yaml) {
         Err(e) => (false, format!("edit ignored, the file is not valid: {e}")),
         Ok(new) => {
@@ -691,6 +715,7 @@ fn apply_edit(
     };
     view.message(&message);
     telemetry.emit(&Record::Edit { t: t.as_secs_f64(), accepted, message });
+    accepted
 }
 
 /// A tick's problems as telemetry records, and the first few on the terminal.
