@@ -13,6 +13,10 @@ pub struct OperatorArgs {
     /// Serve /metrics, /healthz and /readyz here.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
+    /// Serve the browser view of every Constellation at http://ADDR/ui/<namespace>/<name>/
+    /// (reach it with `kubectl port-forward`); "off" for none.
+    #[arg(long, default_value = "0.0.0.0:8090")]
+    ui: String,
     /// Watch Constellations in this namespace only (default: all namespaces).
     #[arg(long)]
     namespace: Option<String>,
@@ -119,6 +123,12 @@ pub fn operator(args: OperatorArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "orbitnet-system".into());
     let options = Options {
         metrics_addr: Some(args.metrics_addr),
+        ui_addr: match args.ui.as_str() {
+            "off" => None,
+            addr => {
+                Some(addr.parse().with_context(|| format!("--ui {addr:?}: an address and port, or off"))?)
+            }
+        },
         namespace: args.namespace,
         lease: (!args.no_leader_election).then(|| {
             let settings = LeaseSettings {

@@ -12,6 +12,7 @@ pub mod controller;
 pub mod leader;
 pub mod metrics;
 pub mod status;
+pub mod ui;
 
 #[cfg(test)]
 mod fixtures;
@@ -46,6 +47,8 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct Options {
     /// Where `/metrics`, `/healthz` and `/readyz` are served; `None`: not at all.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where the browser view is served (`/ui/<namespace>/<name>/`); `None`: not at all.
+    pub ui_addr: Option<SocketAddr>,
     /// Watch one namespace only; `None`: all of them.
     pub namespace: Option<String>,
     /// Leader election: the lease's namespace and settings; `None`: run without it (one
@@ -153,7 +156,20 @@ pub async fn run(
             }
         }
     };
-    Controller::new(constellations, watcher::Config::default())
+    let controller = Controller::new(constellations, watcher::Config::default());
+    if let Some(addr) = options.ui_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| OperatorError::Listen { addr, source })?;
+        let router = ui::Views::new(controller.store()).router();
+        info!(%addr, "serving the browser view at /ui/");
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, router).await {
+                warn!(%error, "the browser view's server stopped");
+            }
+        });
+    }
+    controller
         .owns(pods, watcher::Config::default().labels(orbitnet_api::labels::LABEL_CONSTELLATION))
         .graceful_shutdown_on(stop)
         .run(controller::reconcile, controller::error_policy, ctx)
@@ -230,6 +246,7 @@ mod tests {
     fn options() -> Options {
         Options {
             metrics_addr: None,
+            ui_addr: None,
             namespace: Some("test".into()),
             lease: None,
             settings: Settings::default(),

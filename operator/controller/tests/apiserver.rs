@@ -124,8 +124,15 @@ fn settings() -> Settings {
 }
 
 fn start_operator(client: &Client, ns: &str, settings: Settings) -> Operator {
+    start_operator_with(client, Options { namespace: Some(ns.to_owned()), settings, ..no_servers() })
+}
+
+fn no_servers() -> Options {
+    Options { metrics_addr: None, ui_addr: None, namespace: None, lease: None, settings: settings() }
+}
+
+fn start_operator_with(client: &Client, options: Options) -> Operator {
     let (stop, stopped) = oneshot::channel::<()>();
-    let options = Options { metrics_addr: None, namespace: Some(ns.to_owned()), lease: None, settings };
     let task = tokio::spawn(orbitnet_controller::run(client.clone(), options, async {
         let _ = stopped.await;
     }));
@@ -645,6 +652,7 @@ async fn the_operator_needs_no_more_than_its_rbac() {
     let (stop, stopped) = oneshot::channel::<()>();
     let options = Options {
         metrics_addr: None,
+        ui_addr: None,
         namespace: Some(ns.clone()),
         lease: Some(("orbitnet-system".into(), lease)),
         settings: settings(),
@@ -705,6 +713,7 @@ async fn of_two_operators_only_the_leader_works_and_the_standby_takes_over() {
         };
         let options = Options {
             metrics_addr: None,
+            ui_addr: None,
             namespace: Some(ns.clone()),
             lease: Some((ns.clone(), lease)),
             settings: settings(),
@@ -744,5 +753,62 @@ async fn of_two_operators_only_the_leader_works_and_the_standby_takes_over() {
     standby.stop().await;
     assert!(started.elapsed() < Duration::from_secs(2), "the standby stopped at once");
     leader.stop().await;
+    delete_namespace(&client, &ns).await;
+}
+
+/// `GET path` on `addr`: the status code and the body.
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the operator's view answers");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    let code = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (code, body)
+}
+
+/// The operator's browser view (`--ui`): every Constellation at /ui/<namespace>/<name>/,
+/// the page and its data endpoints, the model's frame at the cluster's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
+async fn the_operator_serves_each_constellations_view() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "view").await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let operator = start_operator_with(
+        &client,
+        Options { ui_addr: Some(addr), namespace: Some(ns.clone()), ..no_servers() },
+    );
+    apply(&client, &ns, &scenario("scenarios/tiny.yaml", &ns, |_| {})).await.expect("applying tiny");
+    let index = wait_for("tiny in the view's list", Duration::from_secs(30), || async {
+        let (code, body) = http_get(addr, "/ui/").await;
+        (code == 200 && body.contains(&format!("/ui/{ns}/tiny/"))).then_some(body)
+    })
+    .await;
+    assert!(index.contains("<a href"), "{index}");
+    let (code, page) = http_get(addr, &format!("/ui/{ns}/tiny/")).await;
+    assert_eq!(code, 200);
+    assert!(page.contains("app.js"), "{page}");
+    let (code, scene) = http_get(addr, &format!("/ui/{ns}/tiny/api/scene")).await;
+    assert_eq!(code, 200, "{scene}");
+    let scene: Value = serde_json::from_str(&scene).unwrap();
+    assert_eq!((scene["name"].as_str(), scene["source"].as_str()), (Some("tiny"), Some("cluster")));
+    assert_eq!(scene["nodes"].as_array().unwrap().len(), 10);
+    let (code, frame) = http_get(addr, &format!("/ui/{ns}/tiny/api/state?t=120")).await;
+    assert_eq!(code, 200, "{frame}");
+    let frame: Value = serde_json::from_str(&frame).unwrap();
+    assert_eq!(frame["t"], 120.0);
+    assert_eq!(frame["pos"].as_array().unwrap().len(), 30);
+    let plan = orbitnet_model::compile_yaml(&repo_file("scenarios/tiny.yaml")).unwrap();
+    let model = plan.state_at(orbitnet_model::SimTime::from_nanos(120_000_000_000));
+    assert_eq!(frame["links"].as_array().unwrap().len(), model.links.len());
+    let (code, path) = http_get(addr, &format!("/ui/{ns}/tiny/api/path?a=alpha&b=bravo&t=120")).await;
+    assert_eq!(code, 200, "{path}");
+    let (code, missing) = http_get(addr, &format!("/ui/{ns}/nope/api/scene")).await;
+    assert_eq!(code, 404, "{missing}");
+    operator.stop().await;
     delete_namespace(&client, &ns).await;
 }
