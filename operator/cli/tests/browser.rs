@@ -92,9 +92,7 @@ fn slide_to(browser: &Browser, t: f64) {
     );
     browser.wait_for(
         &format!("the page draws t = {t}"),
-        &format!(
-            "const f = window.orbitnet.frame(); return f && f.t === {t};"
-        ),
+        &format!("const f = window.orbitnet.frame(); return f && f.t === {t};"),
         WAIT,
     );
 }
@@ -211,5 +209,83 @@ fn a_click_on_two_stations_shows_the_planners_path() {
         browser.screenshot(&artifact(&format!("backbone-path-t{t}.png")));
         // Escape clears the selection before the next pair.
         browser.eval("document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape'}));", json!([]));
+    }
+}
+
+/// Resident memory of Chromium's renderer processes, KiB (the page's own process).
+fn renderer_rss_kib() -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let dir = entry.path();
+        let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        if cmdline.contains("chromium") && cmdline.contains("--type=renderer") {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+            total += status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// Not a test: `scripts/bench-ui.sh` runs it. Frame time and memory in Chromium, and the
+/// bytes a tick costs on the stream, for backbone and for Starlink shell 1 + 100 stations.
+#[test]
+#[ignore = "benchmark: run by scripts/bench-ui.sh"]
+fn bench_frame_time_memory_and_bytes_per_tick() {
+    require_browser();
+    for file in ["backbone.yaml", "starlink-shell1.yaml"] {
+        let server = PlanServer::start(file);
+        let browser = Browser::start(1400, 900);
+        let started = std::time::Instant::now();
+        browser.open(&server.url);
+        browser.wait_for("the page is ready", "return window.orbitnet && window.orbitnet.ready;", WAIT);
+        let load_s = started.elapsed().as_secs_f64();
+        let drawn = drawn(&browser);
+        let bench = |view: &str| {
+            browser.eval("window.orbitnet.setView(arguments[0]);", json!([view]));
+            browser.eval_async(
+                "const done = arguments[arguments.length - 1]; window.orbitnet.bench(600).then(done);",
+                json!([]),
+            )
+        };
+        let map = bench("map");
+        let globe = bench("globe");
+        browser.eval("window.orbitnet.setView('map');", json!([]));
+        // Play 60 ticks at 10 x: what the stream costs per tick.
+        browser.eval(
+            "document.getElementById('speed').value = '10'; document.getElementById('play').click();",
+            json!([]),
+        );
+        browser.wait_for("60 diffs", "return window.orbitnet.diffs >= 60;", Duration::from_secs(120));
+        let playing = bench("map");
+        browser.eval("document.getElementById('play').click();", json!([]));
+        let (bytes, diffs) = (
+            browser.eval("return window.orbitnet.bytes;", json!([])).as_f64().unwrap(),
+            browser.eval("return window.orbitnet.diffs;", json!([])).as_f64().unwrap(),
+        );
+        let heap =
+            browser.eval("return performance.memory ? performance.memory.usedJSHeapSize : null;", json!([]));
+        // The stream's first event is a whole frame; the rest are the ticks' diffs.
+        let frame_bytes = browser
+            .eval("return fetch('api/state?t=0').then(r => r.text()).then(t => t.length);", json!([]))
+            .as_f64()
+            .unwrap();
+        println!("{file}: drawn {drawn}; page ready in {load_s:.2} s");
+        println!("  map:   {map}");
+        println!("  globe: {globe}");
+        println!("  map while playing at 10x: {playing}");
+        println!(
+            "  stream: {diffs} diffs, {:.0} bytes per tick (a whole frame: {frame_bytes} bytes)",
+            (bytes - frame_bytes) / diffs
+        );
+        println!(
+            "  memory: JS heap {:.1} MiB, renderer RSS {:.0} MiB",
+            heap.as_f64().unwrap_or(0.0) / 1048576.0,
+            renderer_rss_kib() as f64 / 1024.0
+        );
     }
 }

@@ -59,6 +59,8 @@
 
   // ---- interaction state --------------------------------------------------------------
   let selA = -1, selB = -1;
+  // A view can be linked to: #t=SECONDS&a=NODE&b=NODE&view=globe (time, path, projection).
+  const linked = new URLSearchParams(location.hash.slice(1));
   let pathShown = null, pathIdx = [], pathMsg = '';
   let hover = null; // {node} or {link}
   let mouse = null;
@@ -596,7 +598,11 @@
       fetch('api/state').then((r) => r.json()).then((f) => {
         curT = f.t; slider.value = f.t; applyFrame(f); setPlaying(true); openStream();
       }).catch((e) => setStatus('state: ' + e.message));
-    } else fetchState(scene.fromS);
+    } else {
+      const t = Number(linked.get('t'));
+      if (linked.has('t') && Number.isFinite(t)) jump(t); else fetchState(scene.fromS);
+    }
+    for (const n of [linked.get('a'), linked.get('b')]) if (nameIdx.has(n)) selectNode(nameIdx.get(n));
   }
 
   // ---- path ------------------------------------------------------------------------
@@ -981,6 +987,7 @@
     } catch (e) { setStatus('scene: ' + e.message); setTimeout(start, 2000); return; }
     resize();
     setupControls();
+    setView(linked.get("view") || view);
     pollTimeline();
   }
   start();

@@ -213,7 +213,10 @@ impl PlanView {
 fn scan_timeline(plan: &Plan, from: SimTime, to: SimTime, scan: &Weak<Mutex<Scan>>) {
     let with_routes = !plan.flows.is_empty();
     let mut before: Option<(orbitnet_model::GroundChoice, Vec<usize>)> = None;
-    let result = orbitnet_offline::for_each_tick(plan, from, to, plan.tick, with_routes, |state| {
+    // One tick after the other on this thread: the page does not wait for it.
+    let mut timeline = if with_routes { plan.timeline() } else { plan.timeline().without_routes() };
+    let result = Plan::tick_times(from, to, plan.tick).try_for_each(|t| {
+        let state = timeline.state_at(plan, t);
         let Some(scan) = scan.upgrade() else { return Err("the view is gone".to_owned()) };
         let events = match &before {
             Some((choice, faults)) => orbitnet_model::events::between(plan, choice, faults, &state),
