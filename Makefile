@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/orbitnet
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: deps build demo deploy kind-up kind-down images test-cluster bench-cluster test fmt-check clippy unit test-apiserver test-kernel bench bench-plan bench-dataplane bench-scale bench-flows clean
+.PHONY: deps build demo deploy kind-up kind-down images test-cluster bench-cluster test fmt-check clippy unit test-apiserver test-kernel test-browser bench bench-plan bench-dataplane bench-scale bench-flows bench-ui screenshot-ui clean
 
 deps:
 	@scripts/install-deps.sh
@@ -49,6 +49,7 @@ bench-cluster: deps
 test: deps fmt-check clippy unit
 	ORBITNET_ALLOW_SKIP=1 scripts/test-apiserver.sh
 	ORBITNET_ALLOW_SKIP=1 scripts/test-kernel.sh
+	ORBITNET_ALLOW_SKIP=1 scripts/test-browser.sh
 	ORBITNET_ALLOW_SKIP=1 scripts/cluster.sh
 
 fmt-check:
@@ -68,6 +69,20 @@ unit:
 # CRD against Kubernetes 1.36's CRD server from Debian sid (once, cached; ~7 min).
 test-apiserver: deps
 	scripts/test-apiserver.sh
+
+# Tier 6: the browser view of `orbitnet plan --ui` in Debian's headless Chromium, over
+# WebDriver (chromium and chromium-driver installed when missing); screenshots under
+# $CARGO_TARGET_DIR/tmp/browser/.
+test-browser: deps
+	scripts/test-browser.sh
+
+# Frame time, memory and bytes per tick of the browser view, backbone and Starlink shell 1.
+bench-ui: deps
+	scripts/bench-ui.sh
+
+# The README's picture of the browser view (docs/img/view.png).
+screenshot-ui: deps
+	scripts/screenshot-ui.sh
 
 # Tier 3: namespaces, veth, vxlan, netem, routes on a real kernel (this host's if it has
 # netem, else Debian's generic kernel in a qemu VM). Fails if it cannot run.

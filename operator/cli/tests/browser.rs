@@ -212,18 +212,19 @@ fn a_click_on_two_stations_shows_the_planners_path() {
     }
 }
 
-/// Resident memory of Chromium's renderer processes, KiB (the page's own process).
-fn renderer_rss_kib() -> u64 {
+/// Proportional set size of Chromium's renderer processes, KiB: their memory, with what
+/// they share with other processes (libraries) divided among those.
+fn renderer_pss_kib() -> u64 {
     let mut total = 0;
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let dir = entry.path();
         let cmdline = std::fs::read(dir.join("cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline);
         if cmdline.contains("chromium") && cmdline.contains("--type=renderer") {
-            let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-            total += status
+            let rollup = std::fs::read_to_string(dir.join("smaps_rollup")).unwrap_or_default();
+            total += rollup
                 .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .find_map(|l| l.strip_prefix("Pss:"))
                 .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
                 .unwrap_or(0);
         }
@@ -283,9 +284,9 @@ fn bench_frame_time_memory_and_bytes_per_tick() {
             (bytes - frame_bytes) / diffs
         );
         println!(
-            "  memory: JS heap {:.1} MiB, renderer RSS {:.0} MiB",
+            "  memory: JS heap {:.1} MiB, renderer processes' PSS {:.0} MiB",
             heap.as_f64().unwrap_or(0.0) / 1048576.0,
-            renderer_rss_kib() as f64 / 1024.0
+            renderer_pss_kib() as f64 / 1024.0
         );
     }
 }

@@ -622,6 +622,8 @@
       const r = await fetch('api/path?a=' + encodeURIComponent(a) + '&b=' + encodeURIComponent(b) + '&t=' + encodeURIComponent(frameT));
       const j = await r.json().catch(() => ({ error: 'HTTP ' + r.status }));
       if (seq !== pathSeq || selA < 0 || selB < 0) return;
+      // The frame drawn moved on while this was asked for: ask again, never show a path of another time.
+      if (r.ok && !live() && j.t !== frameT) { schedulePath(); return; }
       if (r.ok && Array.isArray(j.nodes)) {
         pathShown = { nodes: j.nodes, delayMs: j.delayMs, t: j.t };
         pathIdx = j.nodes.map((n) => (nameIdx.has(n) ? nameIdx.get(n) : -1));
