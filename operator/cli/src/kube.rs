@@ -14,8 +14,9 @@ pub struct OperatorArgs {
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
     /// Serve the browser view of every Constellation at http://ADDR/ui/<namespace>/<name>/
-    /// (reach it with `kubectl port-forward`); "off" for none.
-    #[arg(long, default_value = "0.0.0.0:8090")]
+    /// (reach it with `kubectl port-forward`); "off" for none. It has no authentication: it
+    /// listens on the pod's loopback unless told otherwise.
+    #[arg(long, default_value = "127.0.0.1:8090")]
     ui: String,
     /// Watch Constellations in this namespace only (default: all namespaces).
     #[arg(long)]

@@ -92,21 +92,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(n) = args.threads {
         rayon_threads(n)?;
     }
+    // Where a run of the spec ends: --to, else spec.duration.
+    let end = match (&args.to, plan.duration) {
+        (Some(_), _) => Some(to),
+        (None, Some(d)) => Some(SimTime::ZERO.checked_add(d).context("spec.duration is too long")?),
+        (None, None) => None,
+    };
     if let Some(addr) = args.ui {
-        let end = match (&args.to, plan.duration) {
-            (Some(_), _) => to,
-            (None, Some(d)) => SimTime::ZERO.checked_add(d).context("spec.duration is too long")?,
-            (None, None) => SimTime::ZERO.checked_add(SpecDuration::from_secs(3600)).context("an hour")?,
-        };
-        return ui(plan, from, end, addr);
+        let an_hour = SimTime::from_nanos(3_600_000_000_000);
+        return ui(plan, from, end.unwrap_or(an_hour), addr);
     }
     if args.objectives {
-        let end = match (&args.to, plan.duration) {
-            (Some(_), _) => to,
-            (None, Some(d)) => SimTime::ZERO.checked_add(d).context("spec.duration is too long")?,
-            (None, None) => {
-                bail!("--objectives needs the run's length: set spec.duration or give --from and --to")
-            }
+        let Some(end) = end else {
+            bail!("--objectives needs the run's length: set spec.duration or give --from and --to")
         };
         return objectives(&plan, from, end, step);
     }

@@ -173,6 +173,43 @@ fn the_slider_crosses_faults_and_the_page_follows() {
     }
 }
 
+/// Play from 50 s at 10x across the laser cut (60-90 s), pause inside it: the page, which
+/// got one whole frame and then only the stream's diffs, draws the model's state there.
+#[test]
+#[ignore = "browser tier: needs chromium and chromium-driver; run by scripts/test-browser.sh"]
+fn playing_the_plan_draws_the_model_from_diffs() {
+    require_browser();
+    let server = PlanServer::start("backbone.yaml");
+    let browser = page(&server);
+    slide_to(&browser, 50.0);
+    browser.eval(
+        "const s = document.getElementById('speed'); s.value = '10';
+         s.dispatchEvent(new Event('change', {bubbles: true}));
+         document.getElementById('play').click();",
+        json!([]),
+    );
+    browser.wait_for("the plan plays to 70 s", "return window.orbitnet.frame().t >= 70;", WAIT);
+    browser.eval("document.getElementById('play').click();", json!([]));
+    // Paused: the frame drawn stays.
+    std::thread::sleep(Duration::from_millis(500));
+    let t = browser.eval("return window.orbitnet.frame().t;", json!([])).as_f64().unwrap();
+    assert_eq!(browser.eval("return window.orbitnet.frame().t;", json!([])).as_f64().unwrap(), t, "paused");
+    assert!((70.0..90.0).contains(&t), "paused at t = {t}, not inside the cut");
+    let diffs = browser.eval("return window.orbitnet.diffs;", json!([])).as_u64().unwrap();
+    assert!(diffs >= 20, "the page followed the stream's diffs: {diffs}");
+    let model = model_at("backbone.yaml", t);
+    let links = model["links"].as_array().unwrap();
+    let up = links.iter().filter(|l| l["up"] == true).count();
+    let got = drawn(&browser);
+    assert_eq!(got["linksUp"], json!(up), "t = {t}: {got}");
+    assert_eq!(got["linksDown"], json!(links.len() - up), "t = {t}: {got}");
+    assert_eq!(
+        browser.eval("return window.orbitnet.linkState('polar-0-0', 'polar-0-1');", json!([])),
+        json!("down")
+    );
+    browser.screenshot(&artifact("backbone-played-to-the-cut.png"));
+}
+
 /// A click on thule, then on vandenberg: the page shows the path `orbitnet plan --routes`
 /// prints for that pair at that time, and its one-way delay.
 #[test]

@@ -116,6 +116,9 @@ pub async fn run(
         Err(kube::Error::Api(s)) if s.code == 404 => return Err(OperatorError::NoCrd),
         Err(e) => return Err(OperatorError::List(e)),
     }
+    if let Some(addr) = options.ui_addr {
+        serve_views(addr, constellations.clone(), shutdown.clone()).await?;
+    }
 
     let (lost_tx, lost_rx) = oneshot::channel::<()>();
     let (release_tx, release_rx) = oneshot::channel::<()>();
@@ -156,20 +159,7 @@ pub async fn run(
             }
         }
     };
-    let controller = Controller::new(constellations, watcher::Config::default());
-    if let Some(addr) = options.ui_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| OperatorError::Listen { addr, source })?;
-        let router = ui::Views::new(controller.store()).router();
-        info!(%addr, "serving the browser view at /ui/");
-        tokio::spawn(async move {
-            if let Err(error) = axum::serve(listener, router).await {
-                warn!(%error, "the browser view's server stopped");
-            }
-        });
-    }
-    controller
+    Controller::new(constellations, watcher::Config::default())
         .owns(pods, watcher::Config::default().labels(orbitnet_api::labels::LABEL_CONSTELLATION))
         .graceful_shutdown_on(stop)
         .run(controller::reconcile, controller::error_policy, ctx)
@@ -190,6 +180,35 @@ pub async fn run(
         return Err(OperatorError::LeaseLost);
     }
     info!("stopped");
+    Ok(())
+}
+
+/// Serves every Constellation's browser view on `addr` until `shutdown`, from a watch of
+/// its own: standby replicas serve it too (the view only reads).
+async fn serve_views(
+    addr: SocketAddr,
+    constellations: Api<Constellation>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), OperatorError> {
+    use kube::runtime::WatchStreamExt;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|source| OperatorError::Listen { addr, source })?;
+    let (store, writer) = kube::runtime::reflector::store();
+    let watch = kube::runtime::reflector(writer, watcher(constellations, watcher::Config::default()))
+        .default_backoff()
+        .for_each(|_| futures::future::ready(()));
+    let router = ui::Views::new(store).router();
+    info!(%addr, "serving the browser view at /ui/");
+    tokio::spawn(async move {
+        tokio::select! {
+            () = watch => {}
+            served = axum::serve(listener, router).with_graceful_shutdown(shutdown) => {
+                if let Err(error) = served {
+                    warn!(%error, "the browser view's server stopped");
+                }
+            }
+        }
+    });
     Ok(())
 }
 

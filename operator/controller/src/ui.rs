@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
 
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -12,11 +11,13 @@ use orbitnet_api::Constellation;
 use orbitnet_model::{SimTime, SpecDuration};
 use orbitnet_view::{ObjectiveView, PlanView, Source, SourceKind};
 
-/// How far the slider reaches for a constellation without a duration.
+/// How far the slider reaches for a constellation without a duration; past it the page
+/// stays at its end.
 const OPEN_ENDED: SpecDuration = SpecDuration::from_secs(24 * 3600);
 
-/// A constellation's view, and the generation of the spec it was compiled from.
-type Compiled = (Option<i64>, Arc<PlanView>);
+/// A constellation's view, and the object (uid) and generation of the spec it was
+/// compiled from.
+type Compiled = (Option<String>, Option<i64>, Arc<PlanView>);
 
 pub struct Views {
     store: Store<Constellation>,
@@ -36,29 +37,36 @@ impl Views {
         all
     }
 
-    /// The view of one constellation, compiled again when its spec changed.
-    pub fn lookup(&self, namespace: &str, name: &str) -> Option<Source> {
-        let cst = self.store.get(&ObjectRef::new(name).within(namespace))?;
-        let key = (namespace.to_owned(), name.to_owned());
-        let generation = cst.metadata.generation;
+    /// The view of one constellation, compiled again when its spec changed or it was
+    /// recreated; views of constellations gone are dropped (their scans stop).
+    pub fn lookup(&self, namespace: &str, name: &str) -> Result<Source, String> {
+        let live = self.list();
         // A poisoned lock only means a lookup panicked; the cache is still whole.
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.retain(|key, _| live.binary_search(key).is_ok());
+        let cst = self
+            .store
+            .get(&ObjectRef::new(name).within(namespace))
+            .ok_or_else(|| format!("no constellation {namespace}/{name}"))?;
+        let key = (namespace.to_owned(), name.to_owned());
+        let (uid, generation) = (cst.metadata.uid.clone(), cst.metadata.generation);
         let view = match cache.get(&key) {
-            Some((g, view)) if *g == generation => Arc::clone(view),
+            Some((u, g, view)) if *u == uid && *g == generation => Arc::clone(view),
             _ => {
-                let plan = orbitnet_model::compile(name, &cst.spec).ok()?;
-                let to = SimTime::ZERO.checked_add(plan.duration.unwrap_or(OPEN_ENDED))?;
+                let plan = orbitnet_model::compile(name, &cst.spec)
+                    .map_err(|e| format!("constellation {namespace}/{name} does not compile: {e}"))?;
+                let duration = plan.duration.unwrap_or(OPEN_ENDED);
+                let to = SimTime::ZERO.checked_add(duration).ok_or_else(|| {
+                    format!("constellation {namespace}/{name}: duration {duration} is too long")
+                })?;
                 let view = PlanView::new(Arc::new(plan), SourceKind::Cluster, SimTime::ZERO, to);
-                cache.insert(key, (generation, Arc::clone(&view)));
+                cache.insert(key, (uid, generation, Arc::clone(&view)));
                 view
             }
         };
         drop(cache);
         let status = cst.status.as_ref();
-        let started = status
-            .and_then(|s| s.started_at.as_deref())
-            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-            .map(SystemTime::from);
+        let now = orbitnet_api::sim_time(status.and_then(|s| s.started_at.as_deref()), chrono::Utc::now());
         let objectives = status
             .map(|s| {
                 s.objectives
@@ -72,8 +80,8 @@ impl Views {
                     .collect()
             })
             .unwrap_or_default();
-        view.set_cluster(started, objectives);
-        Some(Source::Plan(view))
+        view.set_cluster(now, objectives);
+        Ok(Source::Plan(view))
     }
 
     /// The router of every constellation's page.

@@ -76,18 +76,9 @@ impl Browser {
             self.judged = Some(Instant::now());
             let run =
                 Span { from: self.start.as_secs_f64(), to: tick.t.as_secs_f64() + plan.tick.as_secs_f64() };
-            let empty = FlowSeries::default();
-            self.objectives = plan
-                .objectives
+            self.objectives = crate::runner::judge(plan, &self.series, &self.routing, run)
                 .iter()
-                .map(|o| {
-                    ObjectiveView::of(&match o.flow {
-                        Some(f) => {
-                            orbitnet_mission::evaluate(plan, o, self.series.get(f).unwrap_or(&empty), run)
-                        }
-                        None => orbitnet_mission::evaluate_routing(plan, o, &self.routing, run),
-                    })
-                })
+                .map(ObjectiveView::of)
                 .collect();
         }
         self.hub.publish(tick.k, &tick.state, &tick.events, extra, self.objectives.clone());

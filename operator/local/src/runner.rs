@@ -664,16 +664,7 @@ fn mission_end(
             });
         }
     }
-    let empty = orbitnet_mission::FlowSeries::default();
-    let verdicts: Vec<orbitnet_mission::Verdict> = plan
-        .objectives
-        .iter()
-        .map(|o| match o.flow {
-            // Flows that could not start measured nothing: their objectives are inconclusive.
-            Some(f) => orbitnet_mission::evaluate(plan, o, series.get(f).unwrap_or(&empty), run),
-            None => orbitnet_mission::evaluate_routing(plan, o, m.routing, run),
-        })
-        .collect();
+    let verdicts = judge(plan, series, m.routing, run);
     for v in &verdicts {
         telemetry.emit(&Record::Verdict(v.clone()));
     }
@@ -687,6 +678,25 @@ fn mission_end(
     }
     telemetry.flush();
     verdicts
+}
+
+/// Every objective judged on what the flows (`series`, by flow) and the convergence watches
+/// (`routing`) measured over `run`.
+pub(crate) fn judge(
+    plan: &Plan,
+    series: &[orbitnet_mission::FlowSeries],
+    routing: &[orbitnet_mission::RoutingEvent],
+    run: orbitnet_mission::Span,
+) -> Vec<orbitnet_mission::Verdict> {
+    let empty = orbitnet_mission::FlowSeries::default();
+    plan.objectives
+        .iter()
+        .map(|o| match o.flow {
+            // Flows that could not start measured nothing: their objectives are inconclusive.
+            Some(f) => orbitnet_mission::evaluate(plan, o, series.get(f).unwrap_or(&empty), run),
+            None => orbitnet_mission::evaluate_routing(plan, o, routing, run),
+        })
+        .collect()
 }
 
 /// Takes a live edit of the file if it can, from the next tick on; says whether it did.

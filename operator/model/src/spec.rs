@@ -314,6 +314,16 @@ pub enum PlatformKind {
     Vehicle,
 }
 
+impl PlatformKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatformKind::Ship => "ship",
+            PlatformKind::Aircraft => "aircraft",
+            PlatformKind::Vehicle => "vehicle",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Waypoint {

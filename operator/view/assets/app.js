@@ -489,6 +489,8 @@
     curT = frameT;
     if (!scrubbing) $('slider').value = frameT;
     panelDirty = true; tlDirty = true;
+    // Paused on another time than the path's: no path is drawn until this time's comes.
+    if (!es && !live() && pathShown && pathShown.t !== frameT) { pathShown = null; pathIdx = []; }
     invalidate();
     if (selA >= 0 && selB >= 0) schedulePath();
   }
@@ -524,6 +526,8 @@
     const count = (e) => { bytes += e.data.length; };
     src.addEventListener('frame', (e) => { count(e); if (es !== src) return; $('conn').textContent = ''; applyFrame(JSON.parse(e.data)); });
     src.addEventListener('diff', (e) => { count(e); if (es !== src) return; applyDiff(JSON.parse(e.data)); });
+    // A live edit changed the plan: its scene (faults, nodes) is another; start over.
+    src.addEventListener('scene', () => { if (es === src) location.reload(); });
     src.addEventListener('end', (e) => { count(e); if (es !== src) return; closeStream(); setPlaying(false); });
     src.onerror = () => {
       if (es !== src) return;
@@ -593,7 +597,7 @@
     $('fwd').addEventListener('click', () => step(1));
     $('jump').addEventListener('keydown', (e) => { if (e.key === 'Enter' && $('jump').value !== '') jump(Number($('jump').value)); });
     $('jump').addEventListener('change', () => { if ($('jump').value !== '') jump(Number($('jump').value)); });
-    if (scene.source === 'cluster') {
+    if (scene.source === 'cluster' && !linked.has('t')) {
       // A cluster's constellation runs now: api/state without t is its time now; play on from there.
       fetch('api/state').then((r) => r.json()).then((f) => {
         curT = f.t; slider.value = f.t; applyFrame(f); setPlaying(true); openStream();
@@ -622,8 +626,12 @@
       const r = await fetch('api/path?a=' + encodeURIComponent(a) + '&b=' + encodeURIComponent(b) + '&t=' + encodeURIComponent(frameT));
       const j = await r.json().catch(() => ({ error: 'HTTP ' + r.status }));
       if (seq !== pathSeq || selA < 0 || selB < 0) return;
-      // The frame drawn moved on while this was asked for: ask again, never show a path of another time.
-      if (r.ok && !live() && j.t !== frameT) { schedulePath(); return; }
+      // The frame drawn moved on while this was asked for. Paused, ask again: a still picture
+      // never shows a path of another time. Playing, show it with its time (the next one is asked for).
+      if (r.ok && !live() && j.t !== frameT) {
+        schedulePath();
+        if (!es) return;
+      }
       if (r.ok && Array.isArray(j.nodes)) {
         pathShown = { nodes: j.nodes, delayMs: j.delayMs, t: j.t };
         pathIdx = j.nodes.map((n) => (nameIdx.has(n) ? nameIdx.get(n) : -1));
@@ -771,8 +779,9 @@
     if (pathShown) {
       pe.className = '';
       // The delay first: a long path's names scroll in their own box.
+      const at = pathShown.t !== frameT && !live() ? ', at t = ' + pathShown.t + ' s' : '';
       pe.innerHTML = '<div><span class="delay">' + Number(pathShown.delayMs).toFixed(2) + ' ms</span> <span class="muted">one-way, ' +
-        (pathShown.nodes.length - 1) + ' hops</span></div><div class="hops">' + pathShown.nodes.map(esc).join(' → ') + '</div>';
+        (pathShown.nodes.length - 1) + ' hops' + at + '</span></div><div class="hops">' + pathShown.nodes.map(esc).join(' → ') + '</div>';
     } else if (pathMsg) {
       pe.className = '';
       pe.innerHTML = '<div>' + esc(names[selA]) + ' → ' + esc(names[selB]) + '</div><div class="err">' + esc(pathMsg) + '</div>';
@@ -856,7 +865,8 @@
       const r = await fetch('api/timeline');
       const j = await r.json();
       addEvents(j.events);
-      if (j.complete) return;
+      // A live run's events come with its diffs; a plan's scan ends.
+      if (j.complete || live()) return;
     } catch (e) { /* the next poll will tell */ }
     setTimeout(pollTimeline, 3000);
   }

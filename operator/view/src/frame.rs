@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use orbitnet_mission::{Outcome, Verdict};
+use orbitnet_mission::Verdict;
 use orbitnet_model::events::Event;
 use orbitnet_model::geo::Geodetic;
 use orbitnet_model::plan::FaultTarget;
@@ -93,14 +93,6 @@ struct SceneObjective {
     requirement: String,
 }
 
-fn platform_name(kind: PlatformKind) -> &'static str {
-    match kind {
-        PlatformKind::Ship => "ship",
-        PlatformKind::Aircraft => "aircraft",
-        PlatformKind::Vehicle => "vehicle",
-    }
-}
-
 impl Scene {
     /// The scene of `plan` shown from `from` to `to` (`None`: a run without an end).
     pub fn of(plan: &Plan, source: SourceKind, from: SimTime, to: Option<SimTime>) -> Scene {
@@ -119,7 +111,7 @@ impl Scene {
                     kind: n.kind.as_str(),
                     shell: slot.map(|(s, _)| s),
                     plane: slot.map(|(_, p)| p),
-                    platform: n.platform.map(platform_name),
+                    platform: n.platform.map(PlatformKind::as_str),
                 }
             })
             .collect();
@@ -280,10 +272,6 @@ impl ObjectiveView {
             detail: detail.to_owned(),
         }
     }
-
-    pub fn passed(&self) -> bool {
-        self.result == Outcome::Pass.to_string()
-    }
 }
 
 /// An event of the timeline.
@@ -345,20 +333,21 @@ pub struct Frame {
 fn places<S: Serializer>(pos: &[Place], serializer: S) -> Result<S::Ok, S::Error> {
     let mut seq = serializer.serialize_seq(Some(pos.len() * 3))?;
     for p in pos {
-        match p {
-            Some([lat, lon, alt]) => {
-                seq.serialize_element(&(f64::from(*lat) / 100.0))?;
-                seq.serialize_element(&(f64::from(*lon) / 100.0))?;
-                seq.serialize_element(&(f64::from(*alt) / 10.0))?;
-            }
-            None => {
-                for _ in 0..3 {
-                    seq.serialize_element(&())?;
-                }
-            }
-        }
+        place(&mut seq, p)?;
     }
     seq.end()
+}
+
+/// A place as three numbers (`null`s for a node that does not exist).
+fn place<S: SerializeSeq>(seq: &mut S, p: &Place) -> Result<(), S::Error> {
+    match p {
+        Some([lat, lon, alt]) => {
+            seq.serialize_element(&(f64::from(*lat) / 100.0))?;
+            seq.serialize_element(&(f64::from(*lon) / 100.0))?;
+            seq.serialize_element(&(f64::from(*alt) / 10.0))
+        }
+        None => (0..3).try_for_each(|_| seq.serialize_element(&())),
+    }
 }
 
 impl Frame {
@@ -387,7 +376,7 @@ impl Frame {
                 b: l.b,
                 gsl: l.kind == LinkKind::Gsl,
                 up: l.up,
-                delay_cms: ((l.delay_ns + 5_000) / 10_000) as u32,
+                delay_cms: u32::try_from((l.delay_ns + 5_000) / 10_000).unwrap_or(u32::MAX),
                 loss_cpct: (l.loss_pct * 100.0).round() as u32,
             })
             .collect();
@@ -420,14 +409,6 @@ impl Frame {
             handovers: state.handovers,
             objectives,
         }
-    }
-
-    pub fn links(&self) -> &[LinkView] {
-        &self.links
-    }
-
-    pub fn down(&self) -> &[NodeIdx] {
-        &self.down
     }
 
     /// What changed from `before` to this frame, with the events between them.
@@ -487,18 +468,7 @@ fn moved<S: Serializer>(pos: &[(NodeIdx, Place)], serializer: S) -> Result<S::Ok
     let mut seq = serializer.serialize_seq(Some(pos.len() * 4))?;
     for (i, p) in pos {
         seq.serialize_element(i)?;
-        match p {
-            Some([lat, lon, alt]) => {
-                seq.serialize_element(&(f64::from(*lat) / 100.0))?;
-                seq.serialize_element(&(f64::from(*lon) / 100.0))?;
-                seq.serialize_element(&(f64::from(*alt) / 10.0))?;
-            }
-            None => {
-                for _ in 0..3 {
-                    seq.serialize_element(&())?;
-                }
-            }
-        }
+        place(&mut seq, p)?;
     }
     seq.end()
 }
@@ -512,14 +482,15 @@ impl Diff {
         for (i, p) in &self.pos {
             f.pos[*i as usize] = *p;
         }
-        let del: std::collections::HashSet<_> = self.links.del.iter().copied().collect();
-        f.links.retain(|l| !del.contains(&l.key()));
+        // In the page's order: links set, then links deleted.
         for l in &self.links.set {
             match f.links.iter_mut().find(|m| m.key() == l.key()) {
                 Some(m) => *m = *l,
                 None => f.links.push(*l),
             }
         }
+        let del: std::collections::HashSet<_> = self.links.del.iter().copied().collect();
+        f.links.retain(|l| !del.contains(&l.key()));
         if let Some(x) = &self.faults {
             f.faults = x.clone();
         }
@@ -546,7 +517,7 @@ pub struct PathView {
 }
 
 /// Why there is no path to show.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
 pub enum PathError {
     #[error("no node {0:?} in this constellation")]
     Unknown(String),
@@ -568,7 +539,7 @@ impl PathView {
     ) -> Result<PathView, PathError> {
         let index = |n: &str| plan.node_index(n).ok_or_else(|| PathError::Unknown(n.to_owned()));
         let (ia, ib) = (index(a)?, index(b)?);
-        let routes = routes.ok_or_else(|| PathError::NoRoutes(format!("{:?}", plan.routing)))?;
+        let routes = routes.ok_or_else(|| PathError::NoRoutes(plan.routing.as_str().to_owned()))?;
         let (lo, hi) = (ia.min(ib), ia.max(ib));
         let t = t.as_secs_f64();
         let unreachable =

@@ -16,7 +16,6 @@ use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::frame::PathError;
 use crate::source::{LiveHub, Message, PlanView};
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
@@ -31,8 +30,9 @@ pub enum Source {
     Live(Arc<LiveHub>),
 }
 
-/// Finds the source of `/ui/<namespace>/<name>/` (the operator's constellations).
-pub type Lookup = Arc<dyn Fn(&str, &str) -> Option<Source> + Send + Sync>;
+/// Finds the source of `/ui/<namespace>/<name>/` (the operator's constellations), or says
+/// why there is none. It may block (it compiles specs).
+pub type Lookup = Arc<dyn Fn(&str, &str) -> Result<Source, String> + Send + Sync>;
 
 /// The page and its endpoints for one source, at `/`.
 pub fn router(source: Source) -> Router {
@@ -97,7 +97,7 @@ fn error(status: StatusCode, text: &str) -> Response {
 }
 
 fn ok(value: &impl serde::Serialize) -> Response {
-    json(StatusCode::OK, serde_json::to_string(value).unwrap_or_default())
+    json(StatusCode::OK, crate::source::to_json(value))
 }
 
 #[derive(Deserialize, Default)]
@@ -117,13 +117,22 @@ async fn many(
     Path((ns, name, what)): Path<(String, String, String)>,
     Query(p): Query<Params>,
 ) -> Response {
-    match lookup(&ns, &name) {
-        Some(source) => api(&source, &what, p).await,
-        None => error(StatusCode::NOT_FOUND, &format!("no constellation {ns}/{name}")),
+    match tokio::task::spawn_blocking(move || lookup(&ns, &name)).await {
+        Ok(Ok(source)) => api(&source, &what, p).await,
+        Ok(Err(why)) => error(StatusCode::NOT_FOUND, &why),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
+/// How long a live run's page waits for the next tick to find a path it had not asked for.
+const LIVE_PATH_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn api(source: &Source, what: &str, p: Params) -> Response {
+    if let Some(bad) =
+        [("t", p.t), ("speed", p.speed)].into_iter().find(|(_, v)| v.is_some_and(|v| !v.is_finite()))
+    {
+        return error(StatusCode::BAD_REQUEST, &format!("{} must be a finite number of seconds", bad.0));
+    }
     match (what, source) {
         ("scene", Source::Plan(v)) => json(StatusCode::OK, v.scene().to_string()),
         ("scene", Source::Live(h)) => json(StatusCode::OK, h.scene().to_string()),
@@ -147,13 +156,19 @@ async fn api(source: &Source, what: &str, p: Params) -> Response {
                         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
                     }
                 }
-                Source::Live(h) => h.path(&a, &b),
+                Source::Live(h) => match h.path(&a, &b, LIVE_PATH_WAIT).await {
+                    Some(answer) => answer,
+                    None => {
+                        return error(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            &format!("the run applied no tick within {LIVE_PATH_WAIT:?}"),
+                        );
+                    }
+                },
             };
             match answer {
                 Ok(path) => ok(&path),
-                Err(e @ (PathError::Unknown(_) | PathError::NoRoutes(_) | PathError::Unreachable(..))) => {
-                    error(StatusCode::NOT_FOUND, &e.to_string())
-                }
+                Err(e) => error(StatusCode::NOT_FOUND, &e.to_string()),
             }
         }
         ("timeline", Source::Plan(v)) => {
@@ -210,6 +225,8 @@ fn live_stream(hub: Arc<LiveHub>) -> impl Stream<Item = Message> {
         }
         loop {
             let resync = match s.rx.recv().await {
+                // A live edit changed the plan: the page loads the new scene.
+                Ok(m) if m.event == "scene" => return Some((m, s)),
                 Ok(m) if s.at.is_some_and(|at| m.k > at) => {
                     s.at = Some(m.k);
                     return Some((m, s));
@@ -259,4 +276,81 @@ pub async fn serve_until_stopped(listener: tokio::net::TcpListener, router: Rout
             }
         })
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+    use crate::frame::SourceKind;
+    use crate::source::PlanView;
+    use orbitnet_model::SimTime;
+
+    const BACKBONE: &str = include_str!("../../../scenarios/backbone.yaml");
+
+    fn serve_backbone() -> SocketAddr {
+        let plan = Arc::new(orbitnet_model::compile_yaml(BACKBONE).unwrap());
+        let view = PlanView::new(plan, SourceKind::Plan, SimTime::ZERO, SimTime::from_nanos(600_000_000_000));
+        spawn("127.0.0.1:0".parse().unwrap(), router(Source::Plan(view))).unwrap()
+    }
+
+    /// `GET path`: the status code and the body, read until `until` is in it (a stream
+    /// does not end) or the server closes.
+    fn get(addr: SocketAddr, path: &str, until: Option<&str>) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            let n = s.read(&mut buf).unwrap();
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            if n == 0 || until.is_some_and(|u| text.contains(u)) {
+                break;
+            }
+        }
+        let code = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (code, text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default())
+    }
+
+    #[test]
+    fn the_endpoints_answer_as_documented() {
+        let addr = serve_backbone();
+        let (code, page) = get(addr, "/", None);
+        assert_eq!(code, 200);
+        assert!(page.contains("app.js"));
+        assert_eq!(get(addr, "/coastlines.json", None).0, 200);
+        assert_eq!(get(addr, "/nope.txt", None).0, 404);
+        let (code, scene) = get(addr, "/api/scene", None);
+        assert_eq!(code, 200);
+        let scene: serde_json::Value = serde_json::from_str(&scene).unwrap();
+        assert_eq!(scene["nodes"].as_array().unwrap().len(), 72);
+        let (code, frame) = get(addr, "/api/state?t=200.5", None);
+        assert_eq!(code, 200);
+        let frame: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(frame["t"], 200.0, "rounded down to a tick");
+        assert_eq!(get(addr, "/api/state?t=NaN", None).0, 400);
+        assert_eq!(get(addr, "/api/state?t=inf", None).0, 400);
+        assert_eq!(get(addr, "/api/stream?speed=inf", None).0, 400);
+        assert_eq!(get(addr, "/api/path?a=thule", None).0, 400);
+        let (code, missing) = get(addr, "/api/path?a=thule&b=atlantis", None);
+        assert_eq!(code, 404);
+        assert!(missing.contains("atlantis"), "{missing}");
+        let (code, path) = get(addr, "/api/path?a=thule&b=vandenberg&t=100", None);
+        assert_eq!(code, 200);
+        assert!(path.contains("\"from\":\"thule\""), "{path}");
+        assert_eq!(get(addr, "/api/nothing", None).0, 404);
+    }
+
+    /// The stream: one whole frame, then a diff per tick, and `end` at the view's end.
+    #[test]
+    fn a_plan_streams_a_frame_then_diffs_then_ends() {
+        let addr = serve_backbone();
+        let (code, body) = get(addr, "/api/stream?t=590&speed=3600", Some("event: end"));
+        assert_eq!(code, 200);
+        let events: Vec<&str> = body.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
+        assert_eq!(events.first(), Some(&"frame"), "{body}");
+        assert_eq!(events.iter().filter(|e| **e == "diff").count(), 10, "590 to 600 s");
+        assert_eq!(events.last(), Some(&"end"));
+    }
 }

@@ -2,12 +2,13 @@
 //! `orbitnet plan --ui` and the operator); a [`LiveHub`] holds what a running engine
 //! applied last and hands each tick's diff to every page that follows it.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use orbitnet_mission::{ModelTick, Predictor};
 use orbitnet_model::events::Event;
-use orbitnet_model::{Plan, Routes, SimTime, State};
+use orbitnet_model::{Plan, SimTime, State};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::frame::{Frame, ObjectiveView, PathError, PathView, Scene, SourceKind, TimelineEvent};
@@ -21,10 +22,15 @@ pub struct Message {
     pub data: Arc<str>,
 }
 
+/// JSON of plain data: structs, strings, numbers and maps with string keys, which
+/// serde_json always serializes (it fails only on maps with other keys, or a failing
+/// `Serialize` impl, which these types do not have).
+pub(crate) fn to_json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 fn message(event: &'static str, k: i64, value: &impl serde::Serialize) -> Message {
-    // Frames and diffs are plain data: serializing them cannot fail.
-    let data = serde_json::to_string(value).unwrap_or_default();
-    Message { event, k, data: data.into() }
+    Message { event, k, data: to_json(value).into() }
 }
 
 /// A whole frame, for a page that has none or fell behind.
@@ -50,6 +56,9 @@ struct Scan {
     error: Option<String>,
 }
 
+/// The speeds a plan plays at, emulation seconds per second.
+pub const SPEEDS: std::ops::RangeInclusive<f64> = 0.1..=3600.0;
+
 /// Any tick of a plan, from `from` to `to`.
 pub struct PlanView {
     plan: Arc<Plan>,
@@ -61,10 +70,10 @@ pub struct PlanView {
     cluster: Mutex<Cluster>,
 }
 
-/// What a cluster says of a constellation: when its time 0 was, and its objectives' verdicts.
+/// What a cluster says of a constellation: its time now, and its objectives' verdicts.
 #[derive(Default)]
 struct Cluster {
-    started: Option<SystemTime>,
+    now: Option<SimTime>,
     objectives: Option<Vec<ObjectiveView>>,
 }
 
@@ -73,7 +82,7 @@ impl PlanView {
     /// dropped.
     pub fn new(plan: Arc<Plan>, source: SourceKind, from: SimTime, to: SimTime) -> Arc<Self> {
         let from = plan.tick_time(plan.tick_index(from));
-        let scene = serde_json::to_string(&Scene::of(&plan, source, from, Some(to))).unwrap_or_default();
+        let scene = to_json(&Scene::of(&plan, source, from, Some(to)));
         let scan =
             Arc::new(Mutex::new(Scan { flows: vec![Vec::new(); plan.flows.len()], ..Scan::default() }));
         let view = Arc::new(PlanView {
@@ -88,7 +97,7 @@ impl PlanView {
         let weak = Arc::downgrade(&view.scan);
         let spawned = std::thread::Builder::new()
             .name("view-scan".into())
-            .spawn(move || scan_timeline(&plan, from, to, &weak));
+            .spawn(move || scan_timeline(&plan, source, from, to, &weak));
         if let Err(e) = spawned {
             lock(&view.scan).error = Some(format!("cannot start the scan of the timeline: {e}"));
         }
@@ -107,17 +116,15 @@ impl PlanView {
         Arc::clone(&self.scene)
     }
 
-    /// What the cluster says: the wall-clock time of the constellation's time 0 (`None`:
-    /// not started), and its objectives' verdicts, shown instead of the model's.
-    pub fn set_cluster(&self, started: Option<SystemTime>, objectives: Vec<ObjectiveView>) {
-        *lock(&self.cluster) = Cluster { started, objectives: Some(objectives) };
+    /// What the cluster says: the constellation's time now (`None`: not started), and its
+    /// objectives' verdicts, shown instead of the model's.
+    pub fn set_cluster(&self, now: Option<SimTime>, objectives: Vec<ObjectiveView>) {
+        *lock(&self.cluster) = Cluster { now, objectives: Some(objectives) };
     }
 
     /// Where the page starts without a time: the cluster's time now, else the start.
     pub fn now(&self) -> f64 {
-        let started = lock(&self.cluster).started;
-        let elapsed = started.and_then(|s| SystemTime::now().duration_since(s).ok());
-        elapsed.map_or(self.from.as_secs_f64(), |e| e.as_secs_f64())
+        lock(&self.cluster).now.unwrap_or(self.from).as_secs_f64()
     }
 
     /// `t` within the view, on a tick.
@@ -175,11 +182,12 @@ impl PlanView {
         lock(&self.scan).events.iter().filter(|e| e.t > after && e.t <= upto).cloned().collect()
     }
 
-    /// Streams the plan from `t` at `speed` emulation seconds per second into `tx`, on a
-    /// thread of its own, until `to` (then an `end` message) or until `tx` is closed.
+    /// Streams the plan from `t` at `speed` emulation seconds per second (within
+    /// `SPEEDS`) into `tx`, on a thread of its own, until `to` (then an `end` message) or
+    /// until `tx` is closed.
     pub fn stream(self: &Arc<Self>, t: f64, speed: f64, tx: mpsc::Sender<Message>) -> std::io::Result<()> {
         let view = Arc::clone(self);
-        let speed = if speed.is_finite() && speed > 0.0 { speed } else { 1.0 };
+        let speed = if speed.is_finite() { speed.clamp(*SPEEDS.start(), *SPEEDS.end()) } else { 1.0 };
         std::thread::Builder::new().name("view-stream".into()).spawn(move || {
             let plan = &view.plan;
             let mut timeline = plan.timeline().without_routes();
@@ -190,7 +198,13 @@ impl PlanView {
             for k in first..=last {
                 let due =
                     started + Duration::from_secs_f64((k - first) as f64 * plan.tick.as_secs_f64() / speed);
-                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                // In slices: a page that went away frees this thread within one.
+                while let Some(left) = due.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+                    if tx.is_closed() {
+                        return;
+                    }
+                    std::thread::sleep(left.min(Duration::from_millis(250)));
+                }
                 let t = plan.tick_time(k);
                 let frame = Frame::of(plan, k, &timeline.state_at(plan, t), view.objectives(t));
                 let msg = match &before {
@@ -209,9 +223,9 @@ impl PlanView {
 }
 
 /// Scans the ticks from `from` to `to` for the timeline's events and the flows' model
-/// ticks, while the view lives.
-fn scan_timeline(plan: &Plan, from: SimTime, to: SimTime, scan: &Weak<Mutex<Scan>>) {
-    let with_routes = !plan.flows.is_empty();
+/// ticks (not for a cluster's, whose objectives the cluster judges), while the view lives.
+fn scan_timeline(plan: &Plan, source: SourceKind, from: SimTime, to: SimTime, scan: &Weak<Mutex<Scan>>) {
+    let with_routes = source != SourceKind::Cluster && !plan.flows.is_empty();
     let mut before: Option<(orbitnet_model::GroundChoice, Vec<usize>)> = None;
     // One tick after the other on this thread: the page does not wait for it.
     let mut timeline = if with_routes { plan.timeline() } else { plan.timeline().without_routes() };
@@ -223,8 +237,12 @@ fn scan_timeline(plan: &Plan, from: SimTime, to: SimTime, scan: &Weak<Mutex<Scan
             // The first tick: the faults already active.
             None => orbitnet_model::events::between(plan, &state.ground_choice, &[], &state),
         };
-        let mut predictor = Predictor::new(plan, &state);
-        let flows: Vec<ModelTick> = plan.flows.iter().map(|f| predictor.flow(f)).collect();
+        let flows: Vec<ModelTick> = if with_routes {
+            let mut predictor = Predictor::new(plan, &state);
+            plan.flows.iter().map(|f| predictor.flow(f)).collect()
+        } else {
+            Vec::new()
+        };
         let mut s = lock(&scan);
         s.events.extend(TimelineEvent::of_tick(plan, state.t, &events));
         for (i, m) in flows.into_iter().enumerate() {
@@ -248,6 +266,8 @@ fn scan_timeline(plan: &Plan, from: SimTime, to: SimTime, scan: &Weak<Mutex<Scan
 pub struct LiveHub {
     state: Mutex<Live>,
     tx: broadcast::Sender<Message>,
+    /// Woken at every tick published.
+    published: tokio::sync::Notify,
 }
 
 struct Live {
@@ -255,39 +275,51 @@ struct Live {
     scene: Arc<str>,
     frame: Option<Arc<Frame>>,
     events: Vec<TimelineEvent>,
-    /// The latest tick's time and routes, for paths.
-    routes: Option<(SimTime, Option<Routes>)>,
+    /// The paths pages asked for, found again at every tick from the engine's own routes
+    /// (not a copy of them: at Starlink scale they are tens of MB).
+    asked: HashMap<(String, String), Asked>,
+}
+
+struct Asked {
+    at: Instant,
+    path: Option<Result<PathView, PathError>>,
 }
 
 /// Diffs a page may fall behind by before it is sent a whole frame again.
 const LIVE_BACKLOG: usize = 64;
 
+/// A path nobody asked for again in this long is no longer looked for.
+const ASKED_FOR: Duration = Duration::from_secs(10);
+
 impl LiveHub {
     pub fn new(plan: &Plan, start: SimTime, end: Option<SimTime>) -> Arc<Self> {
         let (tx, _) = broadcast::channel(LIVE_BACKLOG);
-        let scene = Scene::of(plan, SourceKind::Live, start, end);
         Arc::new(LiveHub {
             state: Mutex::new(Live {
                 plan: Arc::new(plan.clone()),
-                scene: serde_json::to_string(&scene).unwrap_or_default().into(),
+                scene: to_json(&Scene::of(plan, SourceKind::Live, start, end)).into(),
                 frame: None,
                 events: Vec::new(),
-                routes: None,
+                asked: HashMap::new(),
             }),
             tx,
+            published: tokio::sync::Notify::new(),
         })
     }
 
-    /// The plan changed (a live edit): pages that load from now on get its scene.
+    /// The plan changed (a live edit): open pages are told to load the new scene, and the
+    /// next tick starts the frames over.
     pub fn set_plan(&self, plan: &Plan, start: SimTime, end: Option<SimTime>) {
-        let scene = Scene::of(plan, SourceKind::Live, start, end);
         let mut live = lock(&self.state);
         live.plan = Arc::new(plan.clone());
-        live.scene = serde_json::to_string(&scene).unwrap_or_default().into();
+        live.scene = to_json(&Scene::of(plan, SourceKind::Live, start, end)).into();
+        live.frame = None;
+        live.asked.clear();
+        let _ = self.tx.send(Message { event: "scene", k: i64::MAX, data: "{}".into() });
     }
 
-    /// The state the engine applied at tick `k`, what happened since the tick before, and
-    /// the objectives so far.
+    /// The state the engine applied at tick `k`, what happened since the tick before
+    /// (`events`, and `extra` the runner measured), and the objectives so far.
     pub fn publish(
         &self,
         k: i64,
@@ -308,12 +340,12 @@ impl LiveHub {
             let _ = self.tx.send(message("diff", k, &frame.diff(before, new_events)));
         }
         live.frame = Some(frame);
-        live.routes = Some((state.t, state.routes.clone()));
-    }
-
-    /// Events that are not a tick's (e.g. convergence measured later), for the timeline.
-    pub fn event(&self, e: TimelineEvent) {
-        lock(&self.state).events.push(e);
+        live.asked.retain(|_, a| a.at.elapsed() < ASKED_FOR);
+        for ((a, b), asked) in &mut live.asked {
+            asked.path = Some(PathView::of(&plan, state.t, state.routes.as_ref(), a, b));
+        }
+        drop(live);
+        self.published.notify_waiters();
     }
 
     pub fn scene(&self) -> Arc<str> {
@@ -328,12 +360,28 @@ impl LiveHub {
         lock(&self.state).events.clone()
     }
 
-    pub fn path(&self, a: &str, b: &str) -> Result<PathView, PathError> {
-        let live = lock(&self.state);
-        let Some((t, routes)) = &live.routes else {
-            return Err(PathError::Unreachable(a.to_owned(), b.to_owned(), 0.0));
-        };
-        PathView::of(&live.plan, *t, routes.as_ref(), a, b)
+    /// The path from `a` to `b` at the latest tick, waiting up to `wait` for the next tick
+    /// when it was not asked for before.
+    pub async fn path(&self, a: &str, b: &str, wait: Duration) -> Option<Result<PathView, PathError>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Created before the look: a tick published in between still wakes it.
+            let published = self.published.notified();
+            {
+                let mut live = lock(&self.state);
+                let asked = live
+                    .asked
+                    .entry((a.to_owned(), b.to_owned()))
+                    .or_insert(Asked { at: Instant::now(), path: None });
+                asked.at = Instant::now();
+                if let Some(path) = &asked.path {
+                    return Some(path.clone());
+                }
+            }
+            if tokio::time::timeout_at(deadline, published).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// The latest frame, then every tick's diff, until the page goes away.
