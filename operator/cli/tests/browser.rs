@@ -101,6 +101,29 @@ fn drawn(browser: &Browser) -> Value {
     browser.eval("return window.orbitnet.drawn;", json!([]))
 }
 
+/// What the page drew last (`window.orbitnet.drawn`) equals backbone's model at `t`: the
+/// satellites, stations and platforms placed, and the links up, down, by kind.
+fn assert_draws_the_model(browser: &Browser, t: f64) {
+    let model = model_at("backbone.yaml", t);
+    let nodes = model["nodes"].as_array().unwrap();
+    let placed = |kind: &str| nodes.iter().filter(|n| n["kind"] == kind && !n["latDeg"].is_null()).count();
+    let links = model["links"].as_array().unwrap();
+    let count = |f: &dyn Fn(&Value) -> bool| links.iter().filter(|l| f(l)).count();
+    let want = json!({
+        "satellites": placed("satellite"),
+        "stations": placed("groundStation"),
+        "platforms": placed("platform"),
+        "linksUp": count(&|l| l["up"] == true),
+        "linksDown": count(&|l| l["up"] == false),
+        "isl": count(&|l| l["kind"] == "isl"),
+        "gsl": count(&|l| l["kind"] == "gsl"),
+    });
+    let got = drawn(browser);
+    for (k, v) in want.as_object().unwrap() {
+        assert_eq!(&got[k], v, "t = {t} s: {k} drawn {} but the model has {v} (drawn: {got})", got[k]);
+    }
+}
+
 /// The numbers of satellites, stations, platforms and links (up, down, by kind) the page
 /// draws equal the model's at that time, at three times: before, during and after faults.
 #[test]
@@ -111,25 +134,7 @@ fn the_page_draws_the_models_nodes_and_links() {
     let browser = page(&server);
     for t in [0.0, 200.0, 400.0] {
         slide_to(&browser, t);
-        let model = model_at("backbone.yaml", t);
-        let nodes = model["nodes"].as_array().unwrap();
-        let placed =
-            |kind: &str| nodes.iter().filter(|n| n["kind"] == kind && !n["latDeg"].is_null()).count();
-        let links = model["links"].as_array().unwrap();
-        let count = |f: &dyn Fn(&Value) -> bool| links.iter().filter(|l| f(l)).count();
-        let want = json!({
-            "satellites": placed("satellite"),
-            "stations": placed("groundStation"),
-            "platforms": placed("platform"),
-            "linksUp": count(&|l| l["up"] == true),
-            "linksDown": count(&|l| l["up"] == false),
-            "isl": count(&|l| l["kind"] == "isl"),
-            "gsl": count(&|l| l["kind"] == "gsl"),
-        });
-        let got = drawn(&browser);
-        for (k, v) in want.as_object().unwrap() {
-            assert_eq!(&got[k], v, "t = {t} s: {k} drawn {} but the model has {v} (drawn: {got})", got[k]);
-        }
+        assert_draws_the_model(&browser, t);
         let shot = browser.screenshot(&artifact(&format!("backbone-t{t}.png")));
         eprintln!("screenshot: {}", shot.display());
     }
@@ -197,12 +202,7 @@ fn playing_the_plan_draws_the_model_from_diffs() {
     assert!((70.0..90.0).contains(&t), "paused at t = {t}, not inside the cut");
     let diffs = browser.eval("return window.orbitnet.diffs;", json!([])).as_u64().unwrap();
     assert!(diffs >= 20, "the page followed the stream's diffs: {diffs}");
-    let model = model_at("backbone.yaml", t);
-    let links = model["links"].as_array().unwrap();
-    let up = links.iter().filter(|l| l["up"] == true).count();
-    let got = drawn(&browser);
-    assert_eq!(got["linksUp"], json!(up), "t = {t}: {got}");
-    assert_eq!(got["linksDown"], json!(links.len() - up), "t = {t}: {got}");
+    assert_draws_the_model(&browser, t);
     assert_eq!(
         browser.eval("return window.orbitnet.linkState('polar-0-0', 'polar-0-1');", json!([])),
         json!("down")

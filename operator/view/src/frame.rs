@@ -380,17 +380,17 @@ impl Frame {
                 loss_cpct: (l.loss_pct * 100.0).round() as u32,
             })
             .collect();
-        let active: Vec<&orbitnet_model::plan::FaultDef> =
-            plan.faults.iter().filter(|f| state.active_faults.contains(&f.spec_index)).collect();
-        let faults = plan
+        // The faults active at t, as (index in the scene, definition).
+        let active: Vec<(usize, &orbitnet_model::plan::FaultDef)> = plan
             .faults
             .iter()
             .enumerate()
             .filter(|(_, f)| state.active_faults.contains(&f.spec_index))
-            .map(|(i, _)| i)
             .collect();
+        let faults = active.iter().map(|(i, _)| *i).collect();
         let mut down: Vec<NodeIdx> = active
             .iter()
+            .map(|(_, f)| f)
             .filter(|f| matches!(f.kind, FaultKind::NodeDown | FaultKind::StationDown))
             .filter_map(|f| match f.target {
                 FaultTarget::Node(n) => Some(n),
