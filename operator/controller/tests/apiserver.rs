@@ -142,7 +142,11 @@ fn start_operator_with(client: &Client, options: Options) -> Operator {
 impl Operator {
     async fn stop(self) {
         let _ = self.stop.send(());
-        self.task.await.expect("the operator task").expect("the operator stops cleanly");
+        tokio::time::timeout(Duration::from_secs(60), self.task)
+            .await
+            .expect("the operator stops within 60 s of being told to")
+            .expect("the operator task")
+            .expect("the operator stops cleanly");
     }
 }
 
@@ -759,11 +763,17 @@ async fn of_two_operators_only_the_leader_works_and_the_standby_takes_over() {
 /// `GET path` on `addr`: the status code and the body.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the operator's view answers");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
+    let get = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the operator's view answers");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(30), get)
+        .await
+        .unwrap_or_else(|_| panic!("the operator's view did not answer GET {path} within 30 s"));
     let code = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (code, body)
