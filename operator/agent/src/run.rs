@@ -300,6 +300,8 @@ struct Held {
     /// began watching (routing objectives are judged from then on).
     routing: Vec<orbitnet_mission::RoutingEvent>,
     watched_from: Option<f64>,
+    /// Why the convergence watch's last read of the forwarding tables failed, if it did.
+    read_error: Option<String>,
 }
 
 impl Held {
@@ -485,6 +487,7 @@ impl Loop {
                                 finished: false,
                                 routing: Vec::new(),
                                 watched_from: None,
+                                read_error: None,
                             },
                         );
                     }
@@ -534,6 +537,13 @@ impl Loop {
                     outcome = ?c.outcome,
                     forwarded_s = ?c.forwarded_s,
                     stretch = c.stretch,
+                    pairs = c.pairs,
+                    broken = c.broken,
+                    loops = c.loops,
+                    blackholes = c.blackholes,
+                    churn = c.churn,
+                    snapshots = c.snapshots,
+                    what = %c.what,
                     "convergence"
                 );
             }
@@ -576,6 +586,23 @@ impl Loop {
         let mut next = clock.map_or(POLL, |c| c.due(k + 1).saturating_duration_since(Instant::now()));
         if let Some(read) = held.wired.watch_convergence() {
             next = next.min(read.saturating_duration_since(Instant::now()));
+        }
+        let read_error = held.wired.convergence_read_error();
+        if read_error != held.read_error {
+            match &read_error {
+                Some(error) => tracing::warn!(
+                    %namespace,
+                    constellation = %name,
+                    %error,
+                    "the convergence watch cannot read the pods' forwarding tables"
+                ),
+                None => tracing::info!(
+                    %namespace,
+                    constellation = %name,
+                    "the convergence watch reads the pods' forwarding tables again"
+                ),
+            }
+            held.read_error = read_error;
         }
         self.send_if_changed(uid, key, report);
         Some(next)

@@ -413,6 +413,11 @@ impl Wired {
         self.engine.watches_convergence()
     }
 
+    /// Why the watch's last read of the forwarding tables failed, while reads fail.
+    pub fn convergence_read_error(&self) -> Option<String> {
+        self.engine.convergence_cost().and_then(|(_, _, error)| error.map(str::to_owned))
+    }
+
     /// Ends the watch under way (the run is over); returns the watches ended since the
     /// last tick.
     pub fn finish_convergence(&mut self) -> Vec<orbitnet_routing::convergence::Convergence> {
