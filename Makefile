@@ -8,6 +8,7 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
 deps:
 	@scripts/install-deps.sh
+	@scripts/prune-cache.sh
 
 build: deps
 	$(CARGO) build --release --locked -p orbitnet
