@@ -544,6 +544,7 @@ impl Loop {
                     churn = c.churn,
                     snapshots = c.snapshots,
                     what = %c.what,
+                    unforwarded = c.unforwarded.as_deref().unwrap_or("-"),
                     "convergence"
                 );
             }

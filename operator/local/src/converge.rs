@@ -257,6 +257,7 @@ mod tests {
             churn: 4,
             snapshots: 3,
             watched_s,
+            unforwarded: None,
         })
     }
 

@@ -110,6 +110,8 @@ pub struct Judgement {
     pub unknown: usize,
     /// Largest slowest-branch delay over the model's, among forwarded pairs (1 = shortest).
     pub stretch: f64,
+    /// The first pair not forwarded, and why: "alpha → bravo: no route at ring-0-3".
+    pub unforwarded: Option<String>,
 }
 
 impl Judgement {
@@ -140,9 +142,22 @@ pub fn judge(plan: &Plan, model: &Model, fib: &Fib) -> Judgement {
                         j.stretch = j.stretch.max(worst_ns as f64 / model_ns as f64);
                     }
                 }
-                Forwarding::Loop { .. } => j.loops += 1,
-                Forwarding::Blackhole { .. } => j.blackholes += 1,
-                Forwarding::Unknown { .. } => j.unknown += 1,
+                broken => {
+                    let (count, why, at) = match broken {
+                        Forwarding::Loop { at } => (&mut j.loops, "a loop through", at),
+                        Forwarding::Blackhole { at } => (&mut j.blackholes, "no route or a link down at", at),
+                        Forwarding::Unknown { at } if fib.observed[at as usize] => {
+                            (&mut j.unknown, "out by an interface of no link at", at)
+                        }
+                        Forwarding::Unknown { at } => (&mut j.unknown, "a table not read, at", at),
+                        Forwarding::Delivered { .. } => unreachable!("matched above"),
+                    };
+                    *count += 1;
+                    j.unforwarded.get_or_insert_with(|| {
+                        let name = |n: NodeIdx| plan.node(n).name.as_str();
+                        format!("{} → {}: {why} {}", name(src), name(dest), name(at))
+                    });
+                }
             }
         }
     }
@@ -266,6 +281,9 @@ pub struct Convergence {
     pub churn: usize,
     pub snapshots: usize,
     pub watched_s: f64,
+    /// At the last snapshot, the first pair not forwarded and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unforwarded: Option<String>,
 }
 
 impl Convergence {
@@ -388,6 +406,7 @@ impl Watch {
             churn,
             snapshots: self.snapshots,
             watched_s: self.last_s,
+            unforwarded: self.judged.unforwarded,
         }
     }
 }
@@ -516,10 +535,12 @@ spec:
         e.push((1, 5, &[0]));
         let j = judged(&c, &fib(&e));
         assert_eq!((j.forwarded, j.loops, j.blackholes), (1, 1, 0));
+        assert_eq!(j.unforwarded.as_deref(), Some("a → b: a loop through s-0-0"));
         // No route at 1: a blackhole.
         e.retain(|&(n, d, _)| !(n == 1 && d == 5));
         let j = judged(&c, &fib(&e));
         assert_eq!((j.forwarded, j.loops, j.blackholes), (1, 0, 1));
+        assert_eq!(j.unforwarded.as_deref(), Some("a → b: no route or a link down at s-0-1"));
         // A route over a link that is down (1-3 does not exist): a blackhole too.
         e.push((1, 5, &[3]));
         assert_eq!(judged(&c, &fib(&e)).blackholes, 1);
@@ -536,9 +557,13 @@ spec:
         f.observed[1] = false;
         let j = judged(&c, &f);
         assert_eq!((j.forwarded, j.unknown), (0, 2));
+        assert_eq!(j.unforwarded.as_deref(), Some("b → a: a table not read, at s-0-1"));
         let mut f = fib(SHORTEST);
         f.set(2, 5, Hops::Unknown);
-        assert_eq!(judged(&c, &f).unknown, 1);
+        let j = judged(&c, &f);
+        assert_eq!(j.unknown, 1);
+        assert_eq!(j.unforwarded.as_deref(), Some("a → b: out by an interface of no link at s-0-2"));
+        assert_eq!(judged(&c, &fib(SHORTEST)).unforwarded, None);
     }
 
     #[test]
