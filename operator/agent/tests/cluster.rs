@@ -842,6 +842,30 @@ fn routing_daemons_in_the_pods() {
     kubectl(&["-n", NAMESPACE, "patch", "constellation", name, "--type=merge", "-p", &patch.to_string()])
         .unwrap();
     println!("ROUTING {name}: {sat} lost at t = {at_s} s for 60 s");
+    // What the daemons of both ends hold 20 s into the loss: whether alpha has a neighbour
+    // on its new ground link, and which routes each has (a run once went the whole 60 s
+    // with bravo's route to alpha gone).
+    while clock.now().as_secs_f64() < (at_s + 20) as f64 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for node in ["alpha", "bravo"] {
+        let dirs = orbitnet_agent::pods::find_routing_dirs(
+            Path::new("/proc"),
+            std::slice::from_ref(&pods_now[node].1),
+        );
+        let shown = match dirs.values().next() {
+            Some(dir) => {
+                let socket = dir.display().to_string();
+                let out = Command::new("vtysh")
+                    .args(["--vty_socket", &socket, "-c", "show ip ospf neighbor", "-c", "show ip route"])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            }
+            None => "no configured routing daemons in /proc".to_owned(),
+        };
+        println!("ROUTING {name}: {node}'s daemons at t = {:.1} s:\n{shown}", clock.now().as_secs_f64());
+    }
     let finished = wait_for("the run to finish", Duration::from_secs(600), || {
         constellation(name).filter(|c| c["status"]["phase"] == "Finished")
     });
@@ -851,6 +875,14 @@ fn routing_daemons_in_the_pods() {
         .map(String::from)
         .collect();
     println!("ROUTING {name}: the agent's convergence watch:\n    {}", watched.join("\n    "));
+    // And its wiring of the pods: a pod found first in a namespace that then went away is
+    // wired again (seen in the runs whose reroute timed out; not yet known to matter).
+    let wiring: Vec<String> = agent_logs()
+        .lines()
+        .filter(|l| l.contains(name) && (l.contains(" pods synced ") || l.contains(" wiring failed")))
+        .map(String::from)
+        .collect();
+    println!("ROUTING {name}: the agent's wiring of the pods:\n    {}", wiring.join("\n    "));
     let reroute = finished["status"]["objectives"]
         .as_array()
         .and_then(|os| os.iter().find(|o| o["name"] == "reroute"))
