@@ -588,8 +588,9 @@ impl Loop {
         if let Some(read) = held.wired.watch_convergence() {
             next = next.min(read.saturating_duration_since(Instant::now()));
         }
-        let read_error = held.wired.convergence_read_error();
-        if read_error != held.read_error {
+        // Said when it changes; copied only then.
+        if held.wired.convergence_read_error() != held.read_error.as_deref() {
+            let read_error = held.wired.convergence_read_error().map(str::to_owned);
             match &read_error {
                 Some(error) => tracing::warn!(
                     %namespace,

@@ -414,8 +414,8 @@ impl Wired {
     }
 
     /// Why the watch's last read of the forwarding tables failed, while reads fail.
-    pub fn convergence_read_error(&self) -> Option<String> {
-        self.engine.convergence_cost().and_then(|(_, _, error)| error.map(str::to_owned))
+    pub fn convergence_read_error(&self) -> Option<&str> {
+        self.engine.convergence_cost().and_then(|(_, _, error)| error)
     }
 
     /// Ends the watch under way (the run is over); returns the watches ended since the

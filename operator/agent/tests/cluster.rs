@@ -331,6 +331,19 @@ fn host_untouched() {
     assert_eq!(ipv6.trim(), "0", "IPv6 was turned off in the host's namespace");
 }
 
+/// The output of `commands` on the FRR daemons of the pod `uid`, reached through /proc
+/// as the agent reaches them (`None`: none configured there).
+fn vtysh(uid: &str, commands: &[&str]) -> Option<String> {
+    let dirs = orbitnet_agent::pods::find_routing_dirs(Path::new("/proc"), &[uid.to_owned()]);
+    let socket = dirs.values().next()?.display().to_string();
+    let mut args = vec!["--vty_socket", &socket];
+    for c in commands {
+        args.extend(["-c", c]);
+    }
+    let out = Command::new("vtysh").args(args).output().unwrap();
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn agent_logs() -> String {
     kubectl(&["-n", AGENT_NAMESPACE, "logs", "-l", "app.kubernetes.io/name=orbitnet-agent", "--tail=-1"])
         .unwrap_or_else(|e| e)
@@ -780,17 +793,8 @@ fn routing_daemons_in_the_pods() {
     // exec` in this VM lands beside the container's root, not in it (the VM runs from an
     // initramfs, where runc cannot pivot_root).
     let t = clock.now();
-    let dirs = orbitnet_agent::pods::find_routing_dirs(
-        Path::new("/proc"),
-        std::slice::from_ref(&pods_now["alpha"].1),
-    );
-    let dir =
-        dirs.values().next().unwrap_or_else(|| panic!("no configured routing daemons of alpha in /proc"));
-    let out = Command::new("vtysh")
-        .args(["--vty_socket", &dir.display().to_string(), "-c", "show ip ospf interface"])
-        .output()
-        .unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    let shown = vtysh(&pods_now["alpha"].1, &["show ip ospf interface"])
+        .unwrap_or_else(|| panic!("no configured routing daemons of alpha in /proc"));
     let state = plan.state_at(t);
     let alpha = plan.node_index("alpha").unwrap();
     let p = plan.routing_protocol.clone().unwrap();
@@ -849,35 +853,20 @@ fn routing_daemons_in_the_pods() {
         std::thread::sleep(Duration::from_millis(200));
     }
     for node in ["alpha", "bravo"] {
-        let dirs = orbitnet_agent::pods::find_routing_dirs(
-            Path::new("/proc"),
-            std::slice::from_ref(&pods_now[node].1),
-        );
-        let shown = match dirs.values().next() {
-            Some(dir) => {
-                let socket = dir.display().to_string();
-                let out = Command::new("vtysh")
-                    .args(["--vty_socket", &socket, "-c", "show ip ospf neighbor", "-c", "show ip route"])
-                    .output()
-                    .unwrap();
-                String::from_utf8_lossy(&out.stdout).into_owned()
-            }
-            None => "no configured routing daemons in /proc".to_owned(),
-        };
+        let shown = vtysh(&pods_now[node].1, &["show ip ospf neighbor", "show ip route"])
+            .unwrap_or_else(|| "no configured routing daemons in /proc".to_owned());
         println!("ROUTING {name}: {node}'s daemons at t = {:.1} s:\n{shown}", clock.now().as_secs_f64());
     }
     let finished = wait_for("the run to finish", Duration::from_secs(600), || {
         constellation(name).filter(|c| c["status"]["phase"] == "Finished")
     });
-    let watched: Vec<String> = agent_logs()
-        .lines()
-        .filter(|l| l.contains(name) && l.contains(" convergence "))
-        .map(String::from)
-        .collect();
+    let logs = agent_logs();
+    let watched: Vec<String> =
+        logs.lines().filter(|l| l.contains(name) && l.contains(" convergence ")).map(String::from).collect();
     println!("ROUTING {name}: the agent's convergence watch:\n    {}", watched.join("\n    "));
     // And its wiring of the pods: a pod found first in a namespace that then went away is
-    // wired again (seen in the runs whose reroute timed out; not yet known to matter).
-    let wiring: Vec<String> = agent_logs()
+    // wired again (seen in runs that rerouted and in runs that did not).
+    let wiring: Vec<String> = logs
         .lines()
         .filter(|l| l.contains(name) && (l.contains(" pods synced ") || l.contains(" wiring failed")))
         .map(String::from)

@@ -132,7 +132,7 @@ pub fn judge(plan: &Plan, model: &Model, fib: &Fib) -> Judgement {
         for src in plan.ground_range().map(|s| s as NodeIdx).filter(|&s| s != dest) {
             let Some(&model_ns) = model.pairs.get(&(src, dest)) else { continue };
             j.pairs += 1;
-            match walk.from(src) {
+            let (why, at) = match walk.from(src) {
                 Forwarding::Delivered { worst_ns } => {
                     j.forwarded += 1;
                     if worst_ns <= model_ns + SAME_DELAY_NS {
@@ -141,24 +141,26 @@ pub fn judge(plan: &Plan, model: &Model, fib: &Fib) -> Judgement {
                     if model_ns > 0 {
                         j.stretch = j.stretch.max(worst_ns as f64 / model_ns as f64);
                     }
+                    continue;
                 }
-                broken => {
-                    let (count, why, at) = match broken {
-                        Forwarding::Loop { at } => (&mut j.loops, "a loop through", at),
-                        Forwarding::Blackhole { at } => (&mut j.blackholes, "no route or a link down at", at),
-                        Forwarding::Unknown { at } if fib.observed[at as usize] => {
-                            (&mut j.unknown, "out by an interface of no link at", at)
-                        }
-                        Forwarding::Unknown { at } => (&mut j.unknown, "a table not read, at", at),
-                        Forwarding::Delivered { .. } => unreachable!("matched above"),
-                    };
-                    *count += 1;
-                    j.unforwarded.get_or_insert_with(|| {
-                        let name = |n: NodeIdx| plan.node(n).name.as_str();
-                        format!("{} → {}: {why} {}", name(src), name(dest), name(at))
-                    });
+                Forwarding::Loop { at } => {
+                    j.loops += 1;
+                    ("a loop through", at)
                 }
-            }
+                Forwarding::Blackhole { at } => {
+                    j.blackholes += 1;
+                    ("no route or a link down at", at)
+                }
+                Forwarding::Unknown { at } => {
+                    j.unknown += 1;
+                    let seen = fib.observed[at as usize];
+                    (if seen { "out by an interface of no link at" } else { "a table not read, at" }, at)
+                }
+            };
+            j.unforwarded.get_or_insert_with(|| {
+                let name = |n: NodeIdx| plan.node(n).name.as_str();
+                format!("{} → {}: {why} {}", name(src), name(dest), name(at))
+            });
         }
     }
     j
