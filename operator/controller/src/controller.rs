@@ -9,19 +9,20 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt, stream};
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Service};
 use k8s_openapi::api::events::v1::Event as KubeEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, ResourceExt};
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
 use kube::{Client, Resource};
 use orbitnet_model::{Plan, SimTime, SpecDuration};
 use serde_json::json;
 use tracing::{debug, info, warn};
 
-use crate::children;
 use crate::metrics::Metrics;
 use crate::status::{self, Observed, PodView};
+use crate::{children, nodes};
 use orbitnet_api::crd::{Constellation, ConstellationStatus, Phase};
 use orbitnet_api::labels::ANNOTATION_TEMPLATE_HASH;
 
@@ -92,6 +93,8 @@ pub struct Context {
     pub instance: String,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
+    /// The Kubernetes nodes, as the node watch has them (empty until it has listed them).
+    pub nodes: Store<Node>,
     memory: Mutex<HashMap<String, Memory>>,
     /// Makes event names unique within one nanosecond.
     events_sent: AtomicU64,
@@ -122,12 +125,19 @@ struct Memory {
 }
 
 impl Context {
-    pub fn new(client: Client, instance: String, metrics: Arc<Metrics>, settings: Settings) -> Self {
+    pub fn new(
+        client: Client,
+        instance: String,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        nodes: Store<Node>,
+    ) -> Self {
         Self {
             client,
             instance,
             metrics,
             settings,
+            nodes,
             memory: Mutex::new(HashMap::new()),
             events_sent: AtomicU64::new(0),
         }
@@ -296,6 +306,7 @@ async fn apply(
                 previous,
                 plan: Err(message.clone()),
                 pods: &[],
+                unready_nodes: &BTreeMap::new(),
                 now: Utc::now(),
             });
             let first_time = previous.is_none_or(|p| p.observed_generation != cst.metadata.generation);
@@ -372,11 +383,14 @@ async fn apply(
     }
 
     let now = Utc::now();
+    let unready_nodes =
+        nodes::unready_among(&ctx.nodes, changes.views.iter().filter_map(|p| p.host.as_deref()));
     let status = status::compute(&Observed {
         generation: cst.metadata.generation,
         previous,
         plan: Ok(&plan),
         pods: &changes.views,
+        unready_nodes: &unready_nodes,
         now,
     });
     write_status(api, &name, &status).await?;

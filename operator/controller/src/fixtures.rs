@@ -61,7 +61,13 @@ pub struct ApiServerVerifier(Handle);
 pub fn context() -> (Arc<Context>, ApiServerVerifier) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, "test");
-    let ctx = Context::new(client, "test".into(), Arc::new(Metrics::default()), Settings::default());
+    let ctx = Context::new(
+        client,
+        "test".into(),
+        Arc::new(Metrics::default()),
+        Settings::default(),
+        kube::runtime::reflector::store().0,
+    );
     (Arc::new(ctx), ApiServerVerifier(handle))
 }
 

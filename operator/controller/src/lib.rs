@@ -11,6 +11,7 @@ pub mod children;
 pub mod controller;
 pub mod leader;
 pub mod metrics;
+pub mod nodes;
 pub mod status;
 pub mod ui;
 
@@ -147,7 +148,10 @@ pub async fn run(
         elector = Some(tokio::spawn(keep_leading(e, lost_tx, release_rx, metrics.clone())));
     }
 
-    let ctx = Arc::new(Context::new(client.clone(), identity(), metrics.clone(), options.settings.clone()));
+    // Nodes are cluster-wide, whichever namespaces the operator watches.
+    let (nodes, node_changes) = nodes::watch(Api::all(client.clone()));
+    let ctx =
+        Arc::new(Context::new(client.clone(), identity(), metrics.clone(), options.settings.clone(), nodes));
     let pods: Api<Pod> = watched(&client, options.namespace.as_deref());
     let lease_lost = Arc::new(AtomicBool::new(false));
     let stop = {
@@ -161,6 +165,7 @@ pub async fn run(
     };
     Controller::new(constellations, watcher::Config::default())
         .owns(pods, watcher::Config::default().labels(orbitnet_api::labels::LABEL_CONSTELLATION))
+        .reconcile_all_on(node_changes)
         .graceful_shutdown_on(stop)
         .run(controller::reconcile, controller::error_policy, ctx)
         .for_each(|result| async move {

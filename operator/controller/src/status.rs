@@ -1,6 +1,8 @@
 //! The operator's part of a constellation's status, as a pure function of what it observed:
 //! the spec (compiled or not), the pods, the agents' reports and the time. No API calls.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use orbitnet_model::spec::GroundPolicy;
 use orbitnet_model::{Plan, SimTime, SpecDuration};
@@ -40,6 +42,8 @@ pub struct Observed<'a> {
     /// The compiled spec, or why it does not compile.
     pub plan: Result<&'a Plan, String>,
     pub pods: &'a [PodView],
+    /// The Kubernetes nodes among the pods' hosts that are not Ready, and why.
+    pub unready_nodes: &'a BTreeMap<String, String>,
     pub now: DateTime<Utc>,
 }
 
@@ -64,7 +68,7 @@ pub fn compute(o: &Observed) -> ConstellationStatus {
     };
     let nodes = plan.nodes.len();
     let running = o.pods.iter().filter(|p| p.running()).count();
-    let pods_problem = pods_problem(nodes, o.pods);
+    let pods_problem = nodes_problem(o.pods, o.unready_nodes).or_else(|| pods_problem(nodes, o.pods));
     let agents_problem = if pods_problem.is_none() {
         agents_problem(o.generation.unwrap_or_default(), o.pods, &previous.agents)
     } else {
@@ -253,6 +257,35 @@ fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// Which pods run on nodes that are not Ready: their containers may be gone or cut off
+/// while the API still says Running (until the node controller evicts them).
+fn nodes_problem(pods: &[PodView], unready: &BTreeMap<String, String>) -> Option<(&'static str, String)> {
+    let mut stranded: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for pod in pods {
+        if let Some(host) = pod.host.as_deref().filter(|h| unready.contains_key(*h)) {
+            stranded.entry(host).or_default().push(&pod.name);
+        }
+    }
+    if stranded.is_empty() {
+        return None;
+    }
+    let message = stranded
+        .iter()
+        .map(|(host, names)| {
+            let shown: Vec<&str> = names.iter().take(5).copied().collect();
+            let more = if names.len() > shown.len() { ", ..." } else { "" };
+            format!(
+                "node {host} is not Ready: {}; its {} pods: {}{more}",
+                unready[*host],
+                names.len(),
+                shown.join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    Some(("NodeNotReady", message))
+}
+
 /// Why the pods are not all running, naming the first few that are not.
 fn pods_problem(nodes: usize, pods: &[PodView]) -> Option<(&'static str, String)> {
     let running = pods.iter().filter(|p| p.running()).count();
@@ -282,7 +315,7 @@ fn agents_problem(
     pods: &[PodView],
     agents: &[AgentReport],
 ) -> Option<(&'static str, String)> {
-    let mut per_host: std::collections::BTreeMap<&str, u32> = std::collections::BTreeMap::new();
+    let mut per_host: BTreeMap<&str, u32> = BTreeMap::new();
     for pod in pods {
         *per_host.entry(pod.host.as_deref().unwrap_or("(unscheduled)")).or_default() += 1;
     }
@@ -365,6 +398,8 @@ mod tests {
     use super::*;
     use crate::testdata::{TINY, constellation};
 
+    static NONE: BTreeMap<String, String> = BTreeMap::new();
+
     fn pods(plan: &Plan, phase: &str, host: Option<&str>) -> Vec<PodView> {
         plan.nodes
             .iter()
@@ -414,8 +449,14 @@ mod tests {
             ..ConstellationStatus::default()
         };
         let at = |s: i64| now() + chrono::Duration::seconds(s);
-        let o =
-            Observed { generation: Some(1), previous: None, plan: Ok(&plan), pods: &running, now: at(30) };
+        let o = Observed {
+            generation: Some(1),
+            previous: None,
+            plan: Ok(&plan),
+            pods: &running,
+            unready_nodes: &NONE,
+            now: at(30),
+        };
         // Half-way: no verdict yet, then the receiving agent's running figures.
         previous.agents = vec![agent("worker-1", 10)];
         let s = compute(&Observed { previous: Some(&previous), ..o.clone() });
@@ -462,6 +503,7 @@ mod tests {
             previous: Some(&previous),
             plan: Ok(&plan),
             pods: &running,
+            unready_nodes: &NONE,
             now: at(90),
         };
         assert_eq!(compute(&o).phase, Some(Phase::Running), "still within the grace period");
@@ -489,6 +531,7 @@ mod tests {
             previous: Some(&previous),
             plan: Ok(&plan),
             pods: &running,
+            unready_nodes: &NONE,
             now: now(),
         };
         let s = compute(&o);
@@ -502,6 +545,7 @@ mod tests {
             plan: Ok(&plan),
             pods: &running,
             generation: Some(1),
+            unready_nodes: &NONE,
             now: now(),
         });
         let reroute = s.objectives.iter().find(|o| o.name == "reroute").unwrap();
@@ -511,7 +555,14 @@ mod tests {
     #[test]
     fn no_pods_is_pending_and_some_pods_creating() {
         let (_, plan) = constellation(TINY);
-        let o = Observed { generation: Some(1), previous: None, plan: Ok(&plan), pods: &[], now: now() };
+        let o = Observed {
+            generation: Some(1),
+            previous: None,
+            plan: Ok(&plan),
+            pods: &[],
+            unready_nodes: &NONE,
+            now: now(),
+        };
         let s = compute(&o);
         assert_eq!(s.phase, Some(Phase::Pending));
         assert_eq!((s.nodes, s.pods, s.pods_running), (Some(10), Some(0), Some(0)));
@@ -530,7 +581,14 @@ mod tests {
     fn running_pods_wait_for_the_agents_then_are_ready_once_and_for_all() {
         let (_, plan) = constellation(TINY);
         let running = pods(&plan, "Running", Some("worker-1"));
-        let o = Observed { generation: Some(1), previous: None, plan: Ok(&plan), pods: &running, now: now() };
+        let o = Observed {
+            generation: Some(1),
+            previous: None,
+            plan: Ok(&plan),
+            pods: &running,
+            unready_nodes: &NONE,
+            now: now(),
+        };
         let s = compute(&o);
         assert_eq!(s.phase, Some(Phase::Creating));
         let ready = get(&s, READY);
@@ -563,6 +621,60 @@ mod tests {
     }
 
     #[test]
+    fn pods_on_a_node_that_is_not_ready_degrade_it_naming_the_node_until_it_returns() {
+        let (_, plan) = constellation(TINY);
+        let mut running = pods(&plan, "Running", Some("worker-1"));
+        for pod in running.iter_mut().skip(6) {
+            pod.host = Some("worker-2".into());
+        }
+        let previous = ConstellationStatus {
+            started_at: Some("2026-11-24T12:00:00Z".into()),
+            phase: Some(Phase::Running),
+            observed_generation: Some(1),
+            agents: vec![agent("worker-1", 6), agent("worker-2", 4)],
+            ..ConstellationStatus::default()
+        };
+        let o = Observed {
+            generation: Some(1),
+            previous: Some(&previous),
+            plan: Ok(&plan),
+            pods: &running,
+            unready_nodes: &NONE,
+            now: now() + chrono::Duration::seconds(60),
+        };
+        assert_eq!(compute(&o).phase, Some(Phase::Running));
+
+        // The second node's kubelet stops: its pods are still Running in the API.
+        let lost = BTreeMap::from([(
+            "worker-2".to_owned(),
+            "Ready=Unknown (NodeStatusUnknown: Kubelet stopped posting node status.)".to_owned(),
+        )]);
+        let s = compute(&Observed { unready_nodes: &lost, ..o.clone() });
+        assert_eq!(s.phase, Some(Phase::Degraded));
+        assert_eq!(s.pods_running, Some(10));
+        let degraded = get(&s, DEGRADED);
+        assert_eq!((degraded.status.as_str(), degraded.reason.as_str()), ("True", "NodeNotReady"));
+        assert_eq!(
+            degraded.message,
+            "node worker-2 is not Ready: Ready=Unknown (NodeStatusUnknown: Kubelet stopped posting node status.); \
+             its 4 pods: tiny-ring-0-6, tiny-ring-0-7, tiny-alpha, tiny-bravo"
+        );
+        assert_eq!(get(&s, READY).reason, "NodeNotReady");
+
+        // A node that is not Ready but has none of the pods does not matter.
+        let elsewhere = BTreeMap::from([("worker-3".to_owned(), "Ready=False".to_owned())]);
+        assert_eq!(compute(&Observed { unready_nodes: &elsewhere, ..o.clone() }).phase, Some(Phase::Running));
+
+        // The node returns: Running again, the clock's zero unchanged.
+        let s = compute(&Observed { previous: Some(&s), ..o.clone() });
+        let mut back = s.clone();
+        back.agents = previous.agents.clone();
+        let s = compute(&Observed { previous: Some(&back), ..o });
+        assert_eq!(s.phase, Some(Phase::Running));
+        assert_eq!(s.started_at.as_deref(), Some("2026-11-24T12:00:00Z"));
+    }
+
+    #[test]
     fn a_spec_change_rolling_out_is_creating_not_degraded() {
         let (_, plan) = constellation(TINY);
         let running = pods(&plan, "Running", Some("w1"));
@@ -578,6 +690,7 @@ mod tests {
             previous: Some(&previous),
             plan: Ok(&plan),
             pods: &running,
+            unready_nodes: &NONE,
             now: now(),
         };
         let s = compute(&o);
@@ -605,6 +718,7 @@ mod tests {
             previous: Some(&behind),
             plan: Ok(&plan),
             pods: &running,
+            unready_nodes: &NONE,
             now: now(),
         };
         assert!(get(&compute(&o), READY).message.contains("w1: 7 of 10 pods wired"));
@@ -625,6 +739,7 @@ mod tests {
             previous: None,
             plan: Err("spec.shells[0].walker.planes: 0 is not greater than 0".into()),
             pods: &[],
+            unready_nodes: &NONE,
             now: now(),
         };
         let s = compute(&o);
@@ -650,6 +765,7 @@ mod tests {
             previous: Some(&previous),
             plan: Ok(&plan),
             pods: &running,
+            unready_nodes: &NONE,
             now: now(),
         };
         let s = compute(&o);

@@ -9,7 +9,7 @@ use std::future::Future;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, ResourceExt};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -189,12 +189,18 @@ async fn phase(client: &Client, ns: &str, name: &str) -> Option<String> {
 
 /// What the scheduler and the kubelet would do: put every pod on `node` and mark it Running.
 async fn run_pods(client: &Client, ns: &str, cst: &str, node: &str) {
+    run_pods_on(client, ns, cst, |_| node.to_owned()).await;
+}
+
+/// As `run_pods`, each pod on the node `place` names for it.
+async fn run_pods_on(client: &Client, ns: &str, cst: &str, place: impl Fn(&str) -> String) {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     for pod in pods(client, ns, cst).await {
         let name = pod.name_any();
+        let node = place(&name);
         if pod.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_none() {
             let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name},
-                                 "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+                                 "target": {"apiVersion": "v1", "kind": "Node", "name": &node}});
             let _: Value = api
                 .create_subresource("binding", &name, &PostParams::default(), &binding)
                 .await
@@ -440,6 +446,91 @@ async fn tiny_gets_its_pods_service_and_status_then_runs_and_is_deleted_through_
     delete_namespace(&client, &ns).await;
 }
 
+/// Sets a node's Ready condition, as its kubelet (True) or the node controller (Unknown,
+/// once the kubelet has been silent for its grace period) would.
+async fn set_node_ready(client: &Client, node: &str, status: &str, reason: &str, message: &str) {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let patch = json!({"status": {"conditions": [{"type": "Ready", "status": status, "reason": reason,
+        "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now}]}});
+    Api::<Node>::all(client.clone())
+        .patch_status(node, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("setting a node's Ready condition");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
+async fn a_node_that_stops_being_ready_degrades_the_constellation_naming_it_until_it_returns() {
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "nodeloss").await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let (first, second) = (format!("{ns}-1"), format!("{ns}-2"));
+    for node in [&first, &second] {
+        let object: Node = serde_json::from_value(json!({"metadata": {"name": node}})).unwrap();
+        nodes.create(&PostParams::default(), &object).await.expect("creating a node");
+        set_node_ready(&client, node, "True", "KubeletReady", "kubelet is posting ready status").await;
+    }
+    let operator = start_operator(&client, &ns, settings());
+    apply(&client, &ns, &scenario("scenarios/tiny.yaml", &ns, |_| {})).await.expect("applying tiny");
+    wait_for("10 pods", Duration::from_secs(30), || async {
+        (pods(&client, &ns, "tiny").await.len() == 10).then_some(())
+    })
+    .await;
+    // Satellites 0-3 on the first node, the rest on the second.
+    let on_second =
+        ["tiny-ring-0-4", "tiny-ring-0-5", "tiny-ring-0-6", "tiny-ring-0-7", "tiny-alpha", "tiny-bravo"];
+    run_pods_on(
+        &client,
+        &ns,
+        "tiny",
+        |pod| if on_second.contains(&pod) { second.clone() } else { first.clone() },
+    )
+    .await;
+    agent_report(&client, &ns, "tiny", &first, Some(4)).await;
+    agent_report(&client, &ns, "tiny", &second, Some(6)).await;
+    let out = kubectl(&["wait", "-n", &ns, "--for=condition=Ready", "cst/tiny", "--timeout=30s"], None);
+    assert!(out.status.success(), "kubectl wait: {}", String::from_utf8_lossy(&out.stderr));
+
+    // The second node's kubelet goes silent: its pods still say Running.
+    set_node_ready(&client, &second, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+        .await;
+    let (_, reason, message) = wait_for("Degraded", Duration::from_secs(30), || async {
+        condition(&client, &ns, "tiny", "Degraded").await.filter(|(s, _, _)| s == "True")
+    })
+    .await;
+    assert_eq!(reason, "NodeNotReady", "{message}");
+    assert!(
+        message.starts_with(&format!(
+            "node {second} is not Ready: Ready=Unknown (NodeStatusUnknown: Kubelet stopped posting node status.)"
+        )) && message.contains("its 6 pods: tiny-ring-0-4, tiny-ring-0-5, tiny-ring-0-6, tiny-ring-0-7, tiny-alpha, ..."),
+        "{message}"
+    );
+    assert!(!message.contains(first.as_str()), "only the node that is not Ready is named: {message}");
+    let status = get(&client, &ns, "tiny").await.unwrap().status.unwrap();
+    assert_eq!((status.phase.map(|p| p.as_str()), status.pods_running), (Some("Degraded"), Some(10)));
+    let events = kubectl(&["get", "events", "-n", &ns, "--field-selector", "involvedObject.name=tiny"], None);
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        events
+            .lines()
+            .any(|l| l.contains("Warning") && l.contains("Degraded") && l.contains(second.as_str())),
+        "a Warning event names the node: {events}"
+    );
+
+    // It returns.
+    set_node_ready(&client, &second, "True", "KubeletReady", "kubelet is posting ready status").await;
+    let out = kubectl(&["wait", "-n", &ns, "--for=condition=Ready", "cst/tiny", "--timeout=30s"], None);
+    assert!(out.status.success(), "Ready again: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(phase(&client, &ns, "tiny").await.as_deref(), Some("Running"));
+
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+    for node in [&first, &second] {
+        nodes.delete(node, &DeleteParams::default()).await.expect("deleting a test node");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "apiserver tier: needs kube-apiserver 1.20 and etcd; run by make test-apiserver"]
 async fn scaling_removes_pods_and_a_template_change_rolls_its_role() {
@@ -637,6 +728,14 @@ async fn the_operator_needs_no_more_than_its_rbac() {
     }
     install_crd(&admin).await;
     let ns = namespace(&admin, "rbac").await;
+    // The node watch only logs a refusal (the operator runs on without it): asked directly.
+    for verb in ["list", "watch"] {
+        let out = kubectl(
+            &["auth", "can-i", verb, "nodes", "--as=system:serviceaccount:orbitnet-system:orbitnet-operator"],
+            None,
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "yes", "the operator may {verb} nodes");
+    }
 
     // The operator as its ServiceAccount: what manifests/operator-rbac.yaml grants, nothing else.
     let mut config = Config::from_custom_kubeconfig(
