@@ -7,6 +7,9 @@ pub const LABEL_CONSTELLATION: &str = "orbitnet.dev/constellation";
 pub const LABEL_NODE: &str = "orbitnet.dev/node";
 /// On every pod: the node's role (`satellite`, `ground-station`, `platform`).
 pub const LABEL_ROLE: &str = "orbitnet.dev/role";
+/// On a satellite's pod when `spec.placement.groups` is above 1: its placement group
+/// (`0`, `1`, ...), whose pods share a Kubernetes node.
+pub const LABEL_GROUP: &str = "orbitnet.dev/group";
 /// Hash of what a pod was built from; a pod whose hash differs from the wanted one is rolled.
 pub const ANNOTATION_TEMPLATE_HASH: &str = "orbitnet.dev/template-hash";
 /// The node's emulated address, for the agent and for people reading `kubectl get pod -o yaml`.

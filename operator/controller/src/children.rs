@@ -7,17 +7,20 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, EnvVar, Pod, PodSpec, SecurityContext,
-    Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Affinity, Capabilities, ConfigMap, ConfigMapVolumeSource, Container, EnvVar, Pod, PodAffinity,
+    PodAffinityTerm, PodAntiAffinity, PodSpec, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount, WeightedPodAffinityTerm,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference,
+};
 use kube::Resource;
 use orbitnet_model::spec::{self, NodeTemplate, RoutingDaemon};
 use orbitnet_model::{NodeIdx, NodeKind, Plan};
 
 use orbitnet_api::Constellation;
 use orbitnet_api::labels::{
-    ANNOTATION_ADDRESS, ANNOTATION_TEMPLATE_HASH, LABEL_CONSTELLATION, LABEL_NODE, LABEL_ROLE,
+    ANNOTATION_ADDRESS, ANNOTATION_TEMPLATE_HASH, LABEL_CONSTELLATION, LABEL_GROUP, LABEL_NODE, LABEL_ROLE,
 };
 
 /// The image pods run when the spec names none for their role.
@@ -175,7 +178,65 @@ fn routing_container(plan: &Plan, node: &str, volume: &str) -> Option<Container>
 /// Every node's pod, in node order.
 pub fn pods(cst: &Constellation, plan: &Plan) -> Vec<Pod> {
     let neighbours = isl_neighbours(plan);
-    (0..plan.nodes.len() as NodeIdx).map(|i| pod(cst, plan, i, &neighbours[i as usize])).collect()
+    let groups = (plan.placement_groups > 1).then(|| orbitnet_model::placement::groups(plan));
+    (0..plan.nodes.len() as NodeIdx)
+        .map(|i| {
+            let group = groups.as_ref().and_then(|g| g[i as usize]);
+            pod(cst, plan, i, &neighbours[i as usize], group)
+        })
+        .collect()
+}
+
+/// Where a satellite of placement group `group` may run: with the pods of its group
+/// (required: the first of a group goes where the scheduler likes, the rest follow it), and
+/// preferably not with pods of other groups (so groups spread over the nodes).
+fn group_affinity(cst_name: &str, group: u32) -> Affinity {
+    let hostname = "kubernetes.io/hostname".to_owned();
+    let group = group.to_string();
+    let same = LabelSelector {
+        match_labels: Some(BTreeMap::from([
+            (LABEL_CONSTELLATION.to_owned(), cst_name.to_owned()),
+            (LABEL_GROUP.to_owned(), group.clone()),
+        ])),
+        ..LabelSelector::default()
+    };
+    let others = LabelSelector {
+        match_labels: Some(BTreeMap::from([(LABEL_CONSTELLATION.to_owned(), cst_name.to_owned())])),
+        match_expressions: Some(vec![
+            LabelSelectorRequirement {
+                key: LABEL_GROUP.to_owned(),
+                operator: "Exists".to_owned(),
+                values: None,
+            },
+            LabelSelectorRequirement {
+                key: LABEL_GROUP.to_owned(),
+                operator: "NotIn".to_owned(),
+                values: Some(vec![group]),
+            },
+        ]),
+    };
+    Affinity {
+        pod_affinity: Some(PodAffinity {
+            required_during_scheduling_ignored_during_execution: Some(vec![PodAffinityTerm {
+                label_selector: Some(same),
+                topology_key: hostname.clone(),
+                ..PodAffinityTerm::default()
+            }]),
+            ..PodAffinity::default()
+        }),
+        pod_anti_affinity: Some(PodAntiAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+                weight: 100,
+                pod_affinity_term: PodAffinityTerm {
+                    label_selector: Some(others),
+                    topology_key: hostname,
+                    ..PodAffinityTerm::default()
+                },
+            }]),
+            ..PodAntiAffinity::default()
+        }),
+        ..Affinity::default()
+    }
 }
 
 /// The satellites each node has an inter-satellite link to (ground links change with time,
@@ -189,7 +250,7 @@ fn isl_neighbours(plan: &Plan) -> Vec<Vec<NodeIdx>> {
     neighbours
 }
 
-fn pod(cst: &Constellation, plan: &Plan, i: NodeIdx, neighbours: &[NodeIdx]) -> Pod {
+fn pod(cst: &Constellation, plan: &Plan, i: NodeIdx, neighbours: &[NodeIdx], group: Option<u32>) -> Pod {
     let node = plan.node(i);
     let cst_name = constellation_name(cst);
     let template = plan.node_templates.for_kind(node.kind).cloned().unwrap_or_default();
@@ -200,6 +261,9 @@ fn pod(cst: &Constellation, plan: &Plan, i: NodeIdx, neighbours: &[NodeIdx]) -> 
     let labels = meta.labels.get_or_insert_with(BTreeMap::new);
     labels.insert(LABEL_NODE.to_owned(), node.name.clone());
     labels.insert(LABEL_ROLE.to_owned(), role_label(node.kind).to_owned());
+    if let Some(g) = group {
+        labels.insert(LABEL_GROUP.to_owned(), g.to_string());
+    }
     let hosts_volume = "orbitnet-hosts".to_owned();
     let container = Container {
         name: "node".to_owned(),
@@ -233,6 +297,7 @@ fn pod(cst: &Constellation, plan: &Plan, i: NodeIdx, neighbours: &[NodeIdx]) -> 
         automount_service_account_token: Some(false),
         enable_service_links: Some(false),
         termination_grace_period_seconds: Some(5),
+        affinity: group.map(|g| group_affinity(cst_name, g)),
         ..PodSpec::default()
     };
     meta.annotations = Some(BTreeMap::from([
@@ -317,6 +382,39 @@ mod tests {
         assert_ne!(hash(&before[ground]), hash(&after[ground]), "the ground station's pods roll");
         assert_eq!(hash(&before[0]), hash(&after[0]), "satellites keep theirs");
         assert_eq!(before[0].spec.as_ref().unwrap().containers[0].image.as_deref(), Some(DEFAULT_NODE_IMAGE));
+    }
+
+    #[test]
+    fn placement_groups_keep_a_groups_pods_together_and_groups_apart() {
+        let (cst, plan) = constellation(TINY);
+        let plain = pods(&cst, &plan);
+        assert!(plain.iter().all(|p| p.spec.as_ref().unwrap().affinity.is_none()), "default: no hints");
+        assert!(plain.iter().all(|p| !p.metadata.labels.as_ref().unwrap().contains_key(LABEL_GROUP)));
+
+        let (cst, plan) = constellation(&format!("{TINY}  placement: {{groups: 2}}\n"));
+        let placed = pods(&cst, &plan);
+        let group = |p: &Pod| p.metadata.labels.as_ref().unwrap().get(LABEL_GROUP).cloned();
+        let groups: Vec<Option<String>> = placed.iter().map(group).collect();
+        let g = |s: &str| Some(s.to_owned());
+        assert_eq!(groups, [g("0"), g("0"), g("0"), g("0"), g("1"), g("1"), g("1"), g("1"), None, None]);
+        let affinity = placed[5].spec.as_ref().unwrap().affinity.clone().unwrap();
+        let required =
+            &affinity.pod_affinity.unwrap().required_during_scheduling_ignored_during_execution.unwrap()[0];
+        assert_eq!(required.topology_key, "kubernetes.io/hostname");
+        let labels = required.label_selector.as_ref().unwrap().match_labels.clone().unwrap();
+        assert_eq!((labels[LABEL_CONSTELLATION].as_str(), labels[LABEL_GROUP].as_str()), ("tiny", "1"));
+        let avoid = &affinity
+            .pod_anti_affinity
+            .unwrap()
+            .preferred_during_scheduling_ignored_during_execution
+            .unwrap()[0];
+        let exprs =
+            avoid.pod_affinity_term.label_selector.as_ref().unwrap().match_expressions.clone().unwrap();
+        assert_eq!(exprs[1].values.as_deref(), Some(&["1".to_owned()][..]), "every group but its own");
+        assert!(placed[8].spec.as_ref().unwrap().affinity.is_none(), "ground stations go anywhere");
+        let hash = |p: &Pod| p.metadata.annotations.as_ref().unwrap()[ANNOTATION_TEMPLATE_HASH].clone();
+        assert_ne!(hash(&plain[0]), hash(&placed[0]), "placing rolls the satellites");
+        assert_eq!(hash(&plain[8]), hash(&placed[8]), "and not the stations");
     }
 
     #[test]

@@ -162,6 +162,16 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
     }
     let ground_links = b.ground_links(&spec.ground_links);
     b.c.non_negative("spec.routeHysteresisUs", spec.route_hysteresis_us, MAX_DELAY_US);
+    let groups = spec.placement.groups;
+    if b.c.count("spec.placement.groups", groups, spec::MAX_PLACEMENT_GROUPS)
+        && n_sats > 0
+        && groups as usize > n_sats
+    {
+        b.c.push(
+            "spec.placement.groups",
+            Problem::Conflict(format!("{groups} groups is more than the {n_sats} satellites to put in them")),
+        );
+    }
     let isl_class = b.class("spec.linkClasses.isl", &spec.link_classes.isl);
     let gsl_class = b.class("spec.linkClasses.gsl", &spec.link_classes.gsl);
     let isl_pairs: HashSet<(NodeIdx, NodeIdx)> = b.isls.iter().map(|l| (l.a, l.b)).collect();
@@ -210,6 +220,7 @@ fn compile_checked(name: &str, spec: &ConstellationSpec, c: &mut Checker) -> Res
         warnings,
         addressing,
         node_templates: spec.nodes.clone(),
+        placement_groups: spec.placement.groups,
         epoch_years_since_j2000: spec.epoch.julian_years_since_j2000(SimTime::ZERO),
         index: names.into_iter().map(|(name, (i, _))| (name, i)).collect(),
         isl_slots: isls.iter().enumerate().map(|(k, l)| ((l.a, l.b), k as u32)).collect(),

@@ -18,6 +18,7 @@ pub mod geometry;
 pub mod links;
 pub mod mission;
 pub mod orbit;
+pub mod placement;
 pub mod plan;
 pub mod routing;
 pub mod spec;

@@ -199,6 +199,8 @@ pub struct Plan {
     pub addressing: crate::addressing::Addressing,
     /// What runs in the nodes, by role.
     pub node_templates: crate::spec::NodeTemplates,
+    /// `spec.placement.groups`: see `placement`.
+    pub placement_groups: u32,
     pub(crate) epoch_years_since_j2000: f64,
     pub(crate) index: HashMap<String, NodeIdx>,
     /// (lower, higher) node of each ISL -> its slot (its index in `isls`).

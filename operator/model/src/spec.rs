@@ -108,6 +108,46 @@ pub struct ConstellationSpec {
     /// What runs in the nodes, by role.
     #[serde(default)]
     pub nodes: NodeTemplates,
+    /// How the operator spreads the pods over a cluster's nodes (the local runner, one
+    /// host, has nothing to place).
+    #[serde(default, skip_serializing_if = "Placement::is_default")]
+    pub placement: Placement,
+}
+
+/// Pods of neighbouring satellites on the same Kubernetes node, so that few links cross
+/// between nodes (each crossing is a VXLAN tunnel through the underlay, where a link within
+/// a node is a veth pair).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Placement {
+    /// Split the satellites into this many groups of neighbours: runs of whole orbital
+    /// planes when there are at least as many planes, else arcs of the planes. A group's
+    /// pods all run on one Kubernetes node (required pod affinity: a group must fit on a
+    /// node); groups prefer nodes without other groups. Set it to the number of nodes the
+    /// constellation may use. Default 1: no hints, the scheduler places each pod alone.
+    /// Ground stations and platforms are in no group: they move between satellites.
+    #[serde(default = "default_groups")]
+    #[schemars(range(min = 1, max = MAX_PLACEMENT_GROUPS))]
+    pub groups: u32,
+}
+
+/// More groups than this would be more Kubernetes nodes than a cluster has.
+pub const MAX_PLACEMENT_GROUPS: u32 = 5000;
+
+fn default_groups() -> u32 {
+    1
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Self { groups: default_groups() }
+    }
+}
+
+impl Placement {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// What runs in each node of a role. A role without a template runs nothing (the node is
