@@ -1,40 +1,67 @@
 #!/bin/bash
 # Runs inside the VM of scripts/cluster.sh (a writable overlay root; nothing reaches the host):
-# brings a single-node cluster up, deploys orbitnet from manifests/ with the imported images,
-# then runs the cluster test (`test`) or times each scenario to Ready (`bringup FILE...`).
+# brings a cluster up, deploys orbitnet from manifests/ with the imported images, then runs
+# the cluster test (`test`) or times each scenario to Ready (`bringup FILE...`). With
+# ORBITNET_CLUSTER_NODES=2 this VM is the first of two machines on a wire (eth0, 10.99.0.0/24,
+# 5 ms of netem each way): the control plane and a kubelet; the second VM runs `worker`: a
+# kubelet and kube-proxy that join it, until the host stops that VM.
 # Times are from the start of this script.
 #
-#   cluster-guest.sh test | bringup SCENARIO...
+#   cluster-guest.sh test | bringup SCENARIO... | worker
 set -euo pipefail
 : "${ORBITNET_CLUSTER_IMAGES:?set by scripts/cluster.sh}"
 mode=$1; shift
 export ORBITNET_CACHE=${ORBITNET_CLUSTER_IMAGES%/*}
 BIN=$ORBITNET_CACHE/k8s-1.20.2/bin
 R=/var/lib/orbitnet-cluster; mkdir -p $R/logs
-NODE=orbitnet-node; NODE_IP=10.99.0.1
-T0=$(date +%s.%N); log() { echo "[+$(echo "$(date +%s.%N) - $T0" | bc | xargs printf %.1f)s] $*"; }
+NODES=${ORBITNET_CLUSTER_NODES:-1}
+# Each machine: its node name, address and pod range. The underlay's one-way delay.
+CONTROL_IP=10.99.0.1 UNDERLAY_DELAY=5ms
+if [ "$mode" = worker ]; then
+  NODE=orbitnet-node-2 NODE_IP=10.99.0.2 POD_CIDR=10.244.1.0/24 PEER_IP=10.99.0.1 PEER_PODS=10.244.0.0/24
+else
+  NODE=orbitnet-node NODE_IP=$CONTROL_IP POD_CIDR=10.244.0.0/24 PEER_IP=10.99.0.2 PEER_PODS=10.244.1.0/24
+fi
+T0=$(date +%s.%N); log() { echo "[$NODE +$(echo "$(date +%s.%N) - $T0" | bc | xargs printf %.1f)s] $*"; }
 for m in overlay bridge br_netfilter veth nf_conntrack iptable_filter iptable_nat ip_tables x_tables \
          xt_conntrack xt_MASQUERADE xt_addrtype xt_comment xt_mark xt_nat xt_tcpudp nf_nat ipt_REJECT xt_statistic \
          nft_compat nf_tables nft_chain_nat; do
   modprobe -d "$ORBITNET_VM_KERNEL" $m 2>/dev/null || echo "no module $m"
 done
-ip link set lo up; ip addr add $NODE_IP/32 dev lo
-# The VM has no network but loopback: a route for the Service range, so host-network pods
-# (the link agent) reach the API server's Service address (kube-proxy DNATs it to NODE_IP).
-ip route add 10.96.0.0/24 dev lo
+ip link set lo up
+if [ "$NODES" = 2 ]; then
+  ip addr add $NODE_IP/24 dev eth0; ip link set eth0 up
+  tc qdisc add dev eth0 root netem delay $UNDERLAY_DELAY
+  # The other machine's pods, and the Service range (kube-proxy DNATs it; any route will do
+  # for the first lookup, one with an address the other machine can answer).
+  ip route add $PEER_PODS via $PEER_IP
+  ip route add 10.96.0.0/24 dev eth0
+else
+  # The VM has no network but loopback: a route for the Service range, so host-network pods
+  # (the link agent) reach the API server's Service address (kube-proxy DNATs it to NODE_IP).
+  ip addr add $NODE_IP/32 dev lo
+  ip route add 10.96.0.0/24 dev lo
+fi
 sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
 mount -t cgroup2 none /sys/fs/cgroup 2>/dev/null || true
-log "modules, cgroup2"
-ORBITNET_K8S_NODE_IP=$NODE_IP scripts/k8s.sh up $R/cp 2>&1 | tail -1
-export KUBECONFIG=$R/cp/admin.kubeconfig
-log "control plane"
+log "modules, cgroup2, network"
+if [ "$mode" = worker ]; then
+  scripts/k8s.sh kubeconfig "$ORBITNET_K8S_CREDS" $R $CONTROL_IP
+  export KUBECONFIG=$R/admin.kubeconfig
+  for i in $(seq 600); do $BIN/kubectl get --raw /readyz >/dev/null 2>&1 && break; sleep 1; done
+  log "the control plane answers at $CONTROL_IP"
+else
+  ORBITNET_K8S_NODE_IP=$NODE_IP scripts/k8s.sh up $R/cp 2>&1 | tail -1
+  export KUBECONFIG=$R/cp/admin.kubeconfig
+  log "control plane"
+fi
 mkdir -p $R/cni/net.d $R/cni/ipam /etc/cni/net.d /var/lib/kubelet $R/containerd
 # overlayfs cannot have its upper directory on an overlayfs (the VM's root): a tmpfs.
 mount -t tmpfs tmpfs $R/containerd
 cat > $R/cni/net.d/10-bridge.conflist <<EOF2
 {"cniVersion":"0.4.0","name":"orbitnet","plugins":[
  {"type":"bridge","bridge":"cni0","isGateway":true,"ipMasq":true,"hairpinMode":true,
-  "ipam":{"type":"host-local","dataDir":"$R/cni/ipam","ranges":[[{"subnet":"10.244.0.0/24"}]],
+  "ipam":{"type":"host-local","dataDir":"$R/cni/ipam","ranges":[[{"subnet":"$POD_CIDR"}]],
           "routes":[{"dst":"0.0.0.0/0"}]}},
  {"type":"portmap","capabilities":{"portMappings":true}}]}
 EOF2
@@ -71,7 +98,7 @@ authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
 authorization: {mode: AlwaysAllow}
 cgroupDriver: cgroupfs
 failSwapOn: false
-podCIDR: 10.244.0.0/24
+podCIDR: $POD_CIDR
 clusterDomain: cluster.local
 imageGCHighThresholdPercent: 100
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
@@ -79,14 +106,26 @@ EOF2
 $BIN/kubelet --config=$R/kubelet.yaml --kubeconfig=$KUBECONFIG \
   --container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock \
   --hostname-override=$NODE --node-ip=$NODE_IP --root-dir=/var/lib/kubelet --v=1 > $R/logs/kubelet.log 2>&1 &
-$BIN/kube-scheduler --kubeconfig=$KUBECONFIG --bind-address=127.0.0.1 --port=0 --leader-elect=false > $R/logs/scheduler.log 2>&1 &
-for i in $(seq 240); do kubectl get node $NODE -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True && break; sleep 0.5; done
+[ "$mode" = worker ] || $BIN/kube-scheduler --kubeconfig=$KUBECONFIG --bind-address=127.0.0.1 --port=0 --leader-elect=false > $R/logs/scheduler.log 2>&1 &
+export PATH=$BIN:$PATH
+node_ready() {
+  kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null | grep -qx True
+}
+for i in $(seq 240); do node_ready $NODE && break; sleep 0.5; done
 kubectl get node $NODE >/dev/null || { tail -20 $R/logs/kubelet.log; exit 1; }
 log "node Ready: $(kubectl get node $NODE --no-headers 2>&1)"
 # Services: kube-proxy (iptables), so pods reach the API server at 10.96.0.1.
 $BIN/kube-proxy --kubeconfig=$KUBECONFIG --hostname-override=$NODE --proxy-mode=iptables \
-  --cluster-cidr=10.244.0.0/24 --metrics-bind-address=127.0.0.1:10249 > $R/logs/kube-proxy.log 2>&1 &
-export PATH=$BIN:$PATH
+  --cluster-cidr=10.244.0.0/16 --metrics-bind-address=127.0.0.1:10249 > $R/logs/kube-proxy.log 2>&1 &
+if [ "$mode" = worker ]; then
+  # The host stops this VM when the first one's tests end.
+  while :; do sleep 3600; done
+fi
+if [ "$NODES" = 2 ]; then
+  for i in $(seq 600); do node_ready orbitnet-node-2 && break; sleep 1; done
+  node_ready orbitnet-node-2 || { echo "the second machine's node never became Ready"; kubectl get nodes -o wide; exit 1; }
+  log "both nodes Ready: $(kubectl get nodes --no-headers | awk '{print $1, $2}' | paste -sd' ')"
+fi
 
 # orbitnet from manifests/, as `make deploy` does. kubectl 1.20's kustomize cannot take
 # ../crds as a directory: the same kustomization, over a flat copy of the files.
@@ -105,8 +144,10 @@ log "orbitnet deployed: $(kubectl -n orbitnet-system get pods --no-headers | awk
 status=0
 case $mode in
   test)
+    # The two-node tests on two nodes, the others on one.
+    if [ "$NODES" = 2 ]; then which=(two_nodes); else which=(--skip two_nodes); fi
     ORBITNET_CLUSTER=1 "$ORBITNET_CLUSTER_TEST" --include-ignored --nocapture --test-threads=1 \
-      ${ORBITNET_CLUSTER_ONLY:+"$ORBITNET_CLUSTER_ONLY"} || status=1 ;;
+      "${which[@]}" ${ORBITNET_CLUSTER_ONLY:+"$ORBITNET_CLUSTER_ONLY"} || status=1 ;;
   bringup)
     for f in "$@"; do
       name=$(sed -n 's/^metadata: *{ *name: *\([a-z0-9-]*\).*/\1/p; s/^  name: *\([a-z0-9-]*\)$/\1/p' "$f" | head -1)

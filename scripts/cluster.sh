@@ -11,19 +11,25 @@
 #   scripts/cluster.sh                                   the tests (make test-cluster)
 #   scripts/cluster.sh --only routing                    the tests whose name has "routing"
 #   scripts/cluster.sh --bringup scenarios/iridium.yaml  bring-up times (make bench-cluster)
+#   scripts/cluster.sh --nodes 2 [...]                   on two VMs, each a Kubernetes node,
+#                                                        joined by a wire with 5 ms each way
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 [ "$(id -u)" = 0 ] || skip_tier cluster "it needs root (packages, qemu, containerd in the VM); run: sudo make test-cluster"
-mode=test scenarios=() only=
-if [ "${1:-}" = --only ]; then
-  only=${2:?--only needs a part of a test name}; shift 2
-elif [ "${1:-}" = --bringup ]; then
-  mode=bringup; shift
-  scenarios=("$@")
-  [ ${#scenarios[@]} -gt 0 ] || { echo "usage: $0 --bringup SCENARIO.yaml..." >&2; exit 2; }
-fi
+mode=test scenarios=() only= nodes=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --only) only=${2:?--only needs a part of a test name}; shift 2 ;;
+    --nodes) nodes=${2:-}; shift 2
+      [ "$nodes" = 1 ] || [ "$nodes" = 2 ] || { echo "$0: --nodes is 1 or 2" >&2; exit 2; } ;;
+    --bringup) mode=bringup; shift
+      scenarios=("$@"); shift $#
+      [ ${#scenarios[@]} -gt 0 ] || { echo "usage: $0 [--nodes N] --bringup SCENARIO.yaml..." >&2; exit 2; } ;;
+    *) echo "usage: $0 [--nodes 1|2] [--only NAME | --bringup SCENARIO.yaml...]" >&2; exit 2 ;;
+  esac
+done
 
 cache=${ORBITNET_CACHE:-$HOME/.cache/orbitnet}
 bin=$cache/k8s-1.20.2/bin
@@ -92,6 +98,29 @@ fi
 
 mem=4G
 [ $mode = bringup ] && mem=8G
-scripts/vm.sh --writable --mem $mem --smp 2 --timeout 2400 -- \
-  env ORBITNET_CLUSTER_IMAGES="$images" ORBITNET_CLUSTER_ONLY="$only" ORBITNET_CLUSTER_TEST="$test_bin" ORBITNET_BIN="$(realpath "$orbitnet")" \
-  bash scripts/cluster-guest.sh $mode "${scenarios[@]}"
+guest_env=(ORBITNET_CLUSTER_IMAGES="$images" ORBITNET_CLUSTER_ONLY="$only" ORBITNET_CLUSTER_TEST="$test_bin"
+           ORBITNET_BIN="$(realpath "$orbitnet")" ORBITNET_CLUSTER_NODES=$nodes)
+first_link=()
+worker=
+if [ "$nodes" = 2 ]; then
+  # The second machine: its own VM, with the credentials to join (made here, where both
+  # VMs can read them), on a wire to the first (UDP between two loopback ports).
+  run=$(mktemp -d "${TMPDIR:-/tmp}/orbitnet-cluster.XXXXXX")
+  trap '[ -z "$worker" ] || kill -- -"$worker" 2>/dev/null || true; rm -rf "$run"' EXIT
+  ORBITNET_K8S_NODE_IP=10.99.0.1 scripts/k8s.sh creds "$run/creds"
+  guest_env+=(ORBITNET_K8S_CREDS="$run/creds")
+  port=${ORBITNET_CLUSTER_PORT:-5101}
+  first_link=(--link "$port:$((port + 1)):52:54:00:00:99:01")
+  setsid scripts/vm.sh --writable --mem 2G --smp 1 --timeout 3000 --link "$((port + 1)):$port:52:54:00:00:99:02" -- \
+    env "${guest_env[@]}" bash scripts/cluster-guest.sh worker >"$run/worker.log" 2>&1 &
+  worker=$!
+  say "the second machine is starting (its console: $run/worker.log)"
+fi
+status=0
+scripts/vm.sh --writable --mem $mem --smp 2 --timeout 2400 "${first_link[@]}" -- \
+  env "${guest_env[@]}" bash scripts/cluster-guest.sh $mode "${scenarios[@]}" || status=$?
+if [ -n "$worker" ]; then
+  say "the second machine's console, last lines:"
+  tail -n 15 "$run/worker.log" | sed 's/^/cluster:   | /' >&2
+fi
+exit $status

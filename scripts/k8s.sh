@@ -8,6 +8,10 @@
 #   scripts/k8s.sh up DIR     etcd + kube-apiserver + kube-controller-manager on loopback, all
 #                             state under DIR; writes DIR/admin.kubeconfig; returns when ready
 #   scripts/k8s.sh down DIR   stops them and removes DIR
+#   scripts/k8s.sh creds DIR  certificates, keys and tokens for a control plane that machines
+#                             other than its own join (`up` takes them from ORBITNET_K8S_CREDS)
+#   scripts/k8s.sh kubeconfig CREDS_DIR OUT_DIR SERVER
+#                             OUT_DIR/admin.kubeconfig for the API server at SERVER
 #
 # Ports (loopback only): ORBITNET_K8S_PORT (default 16443) for the API server, and the next
 # two ports above 23790 for etcd. Needs root only to install packages.
@@ -135,16 +139,31 @@ pki() {
   )
 }
 
+# The certificates and keys, and a token each for the admin and the controller manager.
+creds() {
+  local dir=$1
+  pki "$dir"
+  printf '%s,admin,admin,"system:masters"\n%s,system:kube-controller-manager,kcm\n' \
+    "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" "$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
+    >"$dir/tokens.csv"
+}
+
+token_of() {
+  awk -F, -v user="$1" '$3 == user {print $1}' "$2/tokens.csv"
+}
+
+# DIR/USER.kubeconfig with USER's token, for the API server at SERVER (default loopback),
+# trusting the CA in DIR/pki (or CA_FILE).
 kubeconfig() {
-  local run=$1 user=$2 token=$3
+  local run=$1 user=$2 token=$3 server=${4:-127.0.0.1} ca=${5:-$1/pki/ca.crt}
   cat >"$run/$user.kubeconfig" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
 - name: orbitnet-test
   cluster:
-    server: https://127.0.0.1:$API_PORT
-    certificate-authority-data: $(base64 -w0 <"$run/pki/ca.crt")
+    server: https://$server:$API_PORT
+    certificate-authority-data: $(base64 -w0 <"$ca")
 users:
 - name: $user
   user:
@@ -163,14 +182,13 @@ up() {
   command -v etcd >/dev/null || apt_install etcd-server
   mkdir -p "$run/logs" "$run/pids"
   run=$(cd "$run" && pwd)
-  pki "$run/pki"
-  local admin kcm
-  admin=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-  kcm=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
-  printf '%s,admin,admin,"system:masters"\n%s,system:kube-controller-manager,kcm\n' "$admin" "$kcm" \
-    >"$run/pki/tokens.csv"
-  kubeconfig "$run" admin "$admin"
-  kubeconfig "$run" kcm "$kcm"
+  if [ -n "${ORBITNET_K8S_CREDS:-}" ]; then
+    mkdir -p "$run/pki" && cp "$ORBITNET_K8S_CREDS"/* "$run/pki/"
+  else
+    creds "$run/pki"
+  fi
+  kubeconfig "$run" admin "$(token_of admin "$run/pki")"
+  kubeconfig "$run" kcm "$(token_of kcm "$run/pki")"
   local t0=$SECONDS bind=127.0.0.1 controllers=garbagecollector,namespace,serviceaccount,serviceaccount-token
   if [ -n "$NODE_IP" ]; then bind=0.0.0.0 controllers='*'; fi
   start_logged "$run" etcd etcd --name orbitnet-test --data-dir "$run/etcd" \
@@ -213,6 +231,10 @@ case ${1:-} in
   build) build "${COMPONENTS[@]}" ;;
   build-node) build "${NODE_COMPONENTS[@]}" ;;
   up) up "${2:-}" ;;
+  creds) creds "${2:?usage: k8s.sh creds DIR}" ;;
+  kubeconfig)
+    creds_dir=${2:?usage: k8s.sh kubeconfig CREDS_DIR OUT_DIR SERVER}
+    kubeconfig "${3:?}" admin "$(token_of admin "$creds_dir")" "${4:?}" "$creds_dir/ca.crt" ;;
   down) down "${2:-}" ;;
-  *) die "usage: $0 build | build-node | up DIR | down DIR" ;;
+  *) die "usage: $0 build | build-node | up DIR | down DIR | creds DIR | kubeconfig CREDS_DIR OUT_DIR SERVER" ;;
 esac

@@ -4,7 +4,7 @@
 # the guest runs the binaries just built here. Exit status = the command's.
 #
 #   scripts/vm.sh [--mem 512M] [--timeout 600] [--smp N] [--writable] [--virtual-time]
-#                 -- COMMAND [ARGS...]
+#                 [--link LOCAL_PORT:PEER_PORT:MAC] -- COMMAND [ARGS...]
 #
 # One-time setup installs qemu-system-x86 and kmod from Debian and extracts the kernel and
 # busybox (not installed) into ~/.cache/orbitnet/vm/<kernel package version>/.
@@ -13,6 +13,10 @@
 # tmpfs (up to 70% of the guest's memory): writes stay in the guest, for programs such as
 # containerd and kubelet that write under /var and /etc. Guest scripts find the guest
 # kernel's modules with: modprobe -d "$ORBITNET_VM_KERNEL" MODULE.
+# With --link, the guest has an eth0 (virtio-net, that MAC, no address): an Ethernet wire to
+# one other VM, carried as UDP datagrams between two ports of the host's loopback (qemu's
+# socket netdev; each VM sends to the other's port). Two VMs started with mirrored ports,
+# 5001:5002 and 5002:5001, are a two-machine network (the two-node cluster tier).
 # With --virtual-time (TCG only; ignored under KVM), the guest's clocks follow qemu's
 # instruction counter (-icount shift=0,sleep=off: one instruction per virtual ns, idle time
 # skipped), not the host's: a busy host slows the guest down but cannot make its packets
@@ -29,15 +33,24 @@ timeout_s=600
 smp=$(nproc)
 writable=0
 virtual_time=0
+nic=(-nic none)
 while [ $# -gt 0 ]; do
   case "$1" in
+    --link)
+      IFS=: read -r lport pport mac1 mac_rest <<<"$2"
+      mac="$mac1${mac_rest:+:$mac_rest}"
+      [[ "$lport" =~ ^[0-9]+$ && "$pport" =~ ^[0-9]+$ && "$mac" =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]] \
+        || { echo "vm.sh: --link LOCAL_PORT:PEER_PORT:MAC, e.g. 5001:5002:52:54:00:00:00:01 (got $2)" >&2; exit 2; }
+      nic=(-netdev "socket,id=link,udp=127.0.0.1:$pport,localaddr=127.0.0.1:$lport"
+           -device "virtio-net-pci,netdev=link,mac=$mac,romfile=")
+      shift 2 ;;
     --writable) writable=1; shift ;;
     --virtual-time) virtual_time=1; shift ;;
     --mem) mem=$2; shift 2 ;;
     --timeout) timeout_s=$2; shift 2 ;;
     --smp) smp=$2; shift 2 ;;
     --) shift; break ;;
-    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] [--smp CPUS] [--writable] [--virtual-time] -- COMMAND [ARGS...]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--mem SIZE] [--timeout SECONDS] [--smp CPUS] [--writable] [--virtual-time] [--link LOCAL_PORT:PEER_PORT:MAC] -- COMMAND [ARGS...]" >&2; exit 2 ;;
   esac
 done
 [ $# -gt 0 ] || { echo "vm.sh: no command given" >&2; exit 2; }
@@ -60,6 +73,9 @@ pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-ima
 cache="${ORBITNET_CACHE:-$HOME/.cache/orbitnet}/vm/$pkg"
 mkdir -p "$cache"
 cd "$cache"
+# Two VMs starting at once (the two-node cluster tier) set the cache up one after the other.
+exec 9>"$cache/setup.lock"
+flock 9
 
 if [ ! -d kernel ]; then
   say "fetching $pkg and busybox-static into $cache"
@@ -80,7 +96,7 @@ if [ ! -f vmlinux ]; then
   xz -dc --single-stream vmlinux.xz > vmlinux.tmp && mv vmlinux.tmp vmlinux && rm vmlinux.xz
 fi
 
-modules="virtio_pci 9pnet_virtio 9p veth sch_netem vxlan dummy overlay"
+modules="virtio_pci 9pnet_virtio 9p virtio_net veth sch_netem vxlan dummy overlay"
 if [ ! -f initrd.cpio ] || [ "$(cat initrd.modules 2>/dev/null)" != "$modules" ]; then
   depmod -b kernel "$kver"
   rm -rf ir && mkdir -p ir/bin ir/mods ir/host ir/proc ir/sys ir/dev
@@ -117,6 +133,8 @@ INIT
   echo "$modules" > initrd.modules
 fi
 
+exec 9>&-
+
 # The guest runs this script (the host's file, seen through 9p).
 job=$(mktemp "$cache/job.XXXXXX.sh")
 log="$job.log"
@@ -144,7 +162,7 @@ for attempt in 1 2; do
     -nographic -no-reboot -kernel vmlinux -initrd initrd.cpio \
     -append "console=ttyS0 quiet loglevel=3 panic=-1 ${ORBITNET_VM_APPEND:-} orbitnet.writable=$writable orbitnet.run=$job" \
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-    -nic none </dev/null 2>&1 | tee "$log" \
+    "${nic[@]}" </dev/null 2>&1 | tee "$log" \
     | grep --line-buffered -avE '^ORBITNET-VM-|SeaBIOS|Booting from ROM|reboot: Power down' || rc=$?
   say "qemu ran $(( ($(date +%s%N) - start) / 1000000 )) ms ($kver, $accel_name)"
   if grep -q 'ORBITNET-VM-BOOTED' "$log"; then break; fi
