@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN := $(or $(CARGO_TARGET_DIR),target)/release/orbitnet
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 
-.PHONY: deps build demo deploy kind-up kind-down images test-cluster bench-cluster test fmt-check clippy unit test-apiserver test-kernel test-browser bench bench-plan bench-dataplane bench-scale bench-flows bench-ui screenshot-ui clean
+.PHONY: deps build demo deploy kind-up kind-down images test-cluster test-cluster-2 bench-cluster test fmt-check clippy unit test-apiserver test-kernel test-browser bench bench-plan bench-dataplane bench-scale bench-flows bench-ui screenshot-ui clean
 
 deps:
 	@scripts/install-deps.sh
@@ -42,6 +42,10 @@ images:
 test-cluster: deps
 	scripts/cluster.sh
 
+# Two VMs, a Kubernetes node each, on a wire with 5 ms of delay each way.
+test-cluster-2: deps
+	scripts/cluster.sh --nodes 2
+
 # The same cluster: tiny and iridium each applied and timed to Ready.
 bench-cluster: deps
 	scripts/cluster.sh --bringup scenarios/tiny.yaml scenarios/iridium.yaml
@@ -52,6 +56,7 @@ test: deps fmt-check clippy unit
 	ORBITNET_ALLOW_SKIP=1 scripts/test-kernel.sh
 	ORBITNET_ALLOW_SKIP=1 scripts/test-browser.sh
 	ORBITNET_ALLOW_SKIP=1 scripts/cluster.sh
+	ORBITNET_ALLOW_SKIP=1 scripts/cluster.sh --nodes 2
 
 fmt-check:
 	$(CARGO) fmt --all --check

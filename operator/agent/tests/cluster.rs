@@ -124,6 +124,20 @@ impl Namespaces {
         Self { by_node }
     }
 
+    /// Only the pods with a process on this machine (the others run on another node).
+    fn open_local(plan: &Plan, pods: &BTreeMap<String, (String, String, String)>) -> Self {
+        let uids: Vec<String> = pods.values().map(|(_, uid, _)| uid.clone()).collect();
+        let host = orbitnet_agent::pods::netns_inode(Path::new("/proc/self/ns/net"));
+        let found = orbitnet_agent::pods::find_netns(Path::new("/proc"), &uids, host);
+        let by_node = pods
+            .iter()
+            .filter_map(|(node, (_, uid, _))| {
+                Some((plan.node_index(node).unwrap(), Netns::open(found.get(uid)?).unwrap()))
+            })
+            .collect();
+        Self { by_node }
+    }
+
     fn conn(&self, node: NodeIdx) -> Conn {
         Conn::open_in(&self.by_node[&node]).unwrap()
     }
@@ -137,6 +151,10 @@ struct EndSeen {
     peer: String,
     up: bool,
     netem: Option<Netem>,
+    /// The kernel's LOWER_UP: the other end is there and up too.
+    carrier: bool,
+    /// A VXLAN end's remote: the other Kubernetes node's address (`None`: a veth).
+    remote: Option<Ipv4Addr>,
 }
 
 /// Every orbitnet link end of each node, read from the kernel.
@@ -155,6 +173,8 @@ fn ends(plan: &Plan, ns: &Namespaces) -> BTreeMap<NodeIdx, Vec<EndSeen>> {
                 peer: alias.peer,
                 up: iface.up,
                 netem: netems.get(&iface.index).copied(),
+                carrier: iface.lower_up,
+                remote: iface.vxlan.as_ref().and_then(|v| v.remote),
             });
         }
         mine.sort_by(|a, b| a.name.cmp(&b.name));
@@ -165,8 +185,15 @@ fn ends(plan: &Plan, ns: &Namespaces) -> BTreeMap<NodeIdx, Vec<EndSeen>> {
 
 /// Checks the ends against the model's state at `t` (one tick either side is accepted for a
 /// link that changes at a tick boundary while this reads): every grid link and every ground
-/// link the model has up exists, named and tagged, up as the model says, with its netem.
-fn check_ends(plan: &Plan, seen: &BTreeMap<NodeIdx, Vec<EndSeen>>, states: &[State]) -> usize {
+/// link the model has up exists, named and tagged, up as the model says, with its netem. A
+/// VXLAN end's netem delay is the model's less the underlay's one-way delay, which the agent
+/// measures: within `underlay_ns` (none expected: no VXLAN end).
+fn check_ends(
+    plan: &Plan,
+    seen: &BTreeMap<NodeIdx, Vec<EndSeen>>,
+    states: &[State],
+    underlay_ns: Option<std::ops::RangeInclusive<u64>>,
+) -> usize {
     let mut checked = 0;
     for (&node, ends) in seen {
         let by_name: HashMap<&str, &EndSeen> = ends.iter().map(|e| (e.name.as_str(), e)).collect();
@@ -193,7 +220,30 @@ fn check_ends(plan: &Plan, seen: &BTreeMap<NodeIdx, Vec<EndSeen>>, states: &[Sta
                         l.up
                     ));
                 }
-                let want = Netem::for_link(l);
+                let mut want = Netem::for_link(l);
+                if end.remote.is_some() && l.up {
+                    let Some(range) = &underlay_ns else {
+                        problems.push(format!(
+                            "{}: {name} is a VXLAN end, on one Kubernetes node",
+                            plan.node(node).name
+                        ));
+                        continue;
+                    };
+                    // Taken off as measured: set the wanted delay to what was taken off, if it
+                    // is in the range.
+                    let off = end.netem.map_or(0, |n| want.delay_ns.saturating_sub(n.delay_ns));
+                    if range.contains(&off) {
+                        want.delay_ns -= off;
+                    } else {
+                        problems.push(format!(
+                            "{}: {name} takes {:.2} ms of underlay off, not {:.2}-{:.2} ms",
+                            plan.node(node).name,
+                            off as f64 / 1e6,
+                            *range.start() as f64 / 1e6,
+                            *range.end() as f64 / 1e6
+                        ));
+                    }
+                }
                 // The agent changes a delay only past 10 us; ground links drift ~5 us/s.
                 if l.up && !end.netem.is_some_and(|n| n.close_to(&want, 100_000)) {
                     problems.push(format!(
@@ -398,7 +448,7 @@ fn a_constellation_on_a_real_cluster() {
         .iter()
         .map(|&at| plan.state_at(SimTime::from_nanos(at.max(0))))
         .collect();
-    let checked = check_ends(&plan, &before, &states);
+    let checked = check_ends(&plan, &before, &states, None);
     println!("links: {checked} link ends in {} pods match the model at t = {t} s", before.len());
     assert!(checked >= 2 * plan.isls.len(), "every grid link has both ends: {checked}");
 
@@ -544,7 +594,7 @@ fn a_constellation_on_a_real_cluster() {
         .iter()
         .map(|&at| faulted.state_at(SimTime::from_nanos(at)))
         .collect();
-    check_ends(&faulted, &after, &faulted_states);
+    check_ends(&faulted, &after, &faulted_states, None);
     println!(
         "agent: kill -9 {old}; {new} took over {} link ends unchanged",
         after.values().map(Vec::len).sum::<usize>()
@@ -574,6 +624,166 @@ fn a_constellation_on_a_real_cluster() {
     );
 
     experiment();
+}
+
+/// Each pod's Kubernetes node (`spec.nodeName`), by the orbitnet node it runs.
+fn hosts(constellation: &str) -> BTreeMap<String, String> {
+    let selector = format!("orbitnet.dev/constellation={constellation}");
+    let Ok(list) = kubectl_json(&["-n", NAMESPACE, "get", "pods", "-l", &selector]) else {
+        return BTreeMap::new();
+    };
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let node = p["metadata"]["labels"]["orbitnet.dev/node"].as_str()?;
+            Some((node.to_owned(), p["spec"]["nodeName"].as_str()?.to_owned()))
+        })
+        .collect()
+}
+
+/// The two-node cluster (`scripts/cluster.sh --nodes 2`: two VMs, a kubelet each, joined
+/// by a wire with 5 ms of netem each way): tiny with `placement: {groups: 2}` spreads its
+/// satellites over both nodes, a group each; both agents wire their pods and report; the
+/// links between the nodes are VXLAN with the underlay's delay taken off; a ping between
+/// the stations takes the model's time; deletion leaves nothing.
+#[test]
+#[ignore = "cluster tier, two nodes: run by scripts/cluster.sh --nodes 2"]
+fn two_nodes_share_a_constellation_through_the_underlay() {
+    assert_eq!(
+        std::env::var("ORBITNET_CLUSTER_NODES").as_deref(),
+        Ok("2"),
+        "this test needs the two-node cluster: scripts/cluster.sh --nodes 2"
+    );
+    let here = "orbitnet-node";
+    let yaml =
+        std::fs::read_to_string(repo().join("scenarios/tiny.yaml")).unwrap() + "  placement: {groups: 2}\n";
+    let file = std::env::temp_dir().join("orbitnet-tiny-two-nodes.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let plan = orbitnet_model::compile_yaml(&yaml).unwrap();
+    let name = plan.name.clone();
+    let n = plan.nodes.len();
+    let idx = |s: &str| plan.node_index(s).unwrap();
+
+    let start = Instant::now();
+    kubectl(&["-n", NAMESPACE, "apply", "-f", file.to_str().unwrap()]).unwrap();
+    wait_for("every pod Running", Duration::from_secs(900), || {
+        let p = pods(&name);
+        (p.len() == n && p.values().all(|(_, _, phase)| phase == "Running")).then_some(())
+    });
+    let running = start.elapsed();
+    let placed = hosts(&name);
+    println!(
+        "BRINGUP {name} on two nodes: {n} pods Running in {:.1} s; placed: {placed:?}",
+        running.as_secs_f64()
+    );
+    let cst =
+        wait_for("the Constellation Ready", Duration::from_secs(300), || constellation(&name).filter(ready));
+    println!("BRINGUP {name} on two nodes: Ready in {:.1} s", start.elapsed().as_secs_f64());
+    // A group per node: ring-0-0..3 together, ring-0-4..7 together, apart.
+    let group = |k: usize| -> Vec<&str> {
+        (4 * k..4 * k + 4).map(|i| placed[&format!("ring-0-{i}")].as_str()).collect()
+    };
+    let (g0, g1) = (group(0), group(1));
+    assert!(
+        g0.iter().all(|h| *h == g0[0]) && g1.iter().all(|h| *h == g1[0]),
+        "a group on one node: {placed:?}"
+    );
+    assert_ne!(g0[0], g1[0], "the two groups on different nodes: {placed:?}");
+    let agents = cst["status"]["agents"].as_array().expect("agent entries");
+    assert_eq!(agents.len(), 2, "two Kubernetes nodes, two agents: {agents:?}");
+    for a in agents {
+        let host = a["node"].as_str().unwrap();
+        let on_host = placed.values().filter(|h| *h == host).count();
+        assert_eq!(a["pods"], on_host, "the agent on {host} wired its {on_host} pods: {a}");
+        assert_eq!(a["errors"], 0, "{a}");
+    }
+
+    // This machine's pods: links to pods on the other node are VXLAN to it, with the
+    // underlay's one-way delay (5 ms of netem, and what the VMs add) taken off once.
+    let pods_now = pods(&name);
+    let ns = Namespaces::open_local(&plan, &pods_now);
+    let local: Vec<&String> = placed.iter().filter(|(_, h)| *h == here).map(|(node, _)| node).collect();
+    assert_eq!(ns.by_node.len(), local.len(), "every pod placed here has its namespace here");
+    let clock = Clock::of(&cst);
+    let t = clock.now();
+    let seen = ends(&plan, &ns);
+    let tick = plan.tick.as_nanos() as i64;
+    let states: Vec<State> = [t.as_nanos() - tick, t.as_nanos(), t.as_nanos() + tick]
+        .iter()
+        .map(|&at| plan.state_at(SimTime::from_nanos(at.max(0))))
+        .collect();
+    let checked = check_ends(&plan, &seen, &states, Some(4_500_000..=8_000_000));
+    let mut taken_off: Vec<f64> = Vec::new();
+    let mut vxlans = 0;
+    for (&node, list) in &seen {
+        for end in list {
+            let peer_host = &placed[&end.peer];
+            let crosses = *peer_host != placed[&plan.node(node).name];
+            assert_eq!(
+                end.remote.is_some(),
+                crosses,
+                "{}: {} (peer on {peer_host})",
+                plan.node(node).name,
+                end.name
+            );
+            if crosses {
+                vxlans += 1;
+                assert_eq!(end.remote, Some(Ipv4Addr::new(10, 99, 0, 2)), "{end:?}");
+                let here_name = plan.node(node).name.as_str();
+                let model = states[1].links.iter().find(|l| {
+                    let (a, b) = (plan.node(l.a).name.as_str(), plan.node(l.b).name.as_str());
+                    l.up && ((a, b) == (here_name, end.peer.as_str())
+                        || (b, a) == (here_name, end.peer.as_str()))
+                });
+                if let (Some(l), Some(netem)) = (model, end.netem) {
+                    taken_off.push((l.delay_ns as f64 - netem.delay_ns as f64) / 1e6);
+                }
+            }
+        }
+    }
+    taken_off.sort_by(f64::total_cmp);
+    println!(
+        "links: {checked} link ends in the {} pods here match the model; {vxlans} VXLAN ends to the other node; underlay taken off per end: {taken_off:.2?} ms (5 ms of netem configured)",
+        seen.len()
+    );
+    assert!(vxlans > 0, "the constellation spans both nodes, so some links cross");
+
+    // A ping between the stations, wherever they run, takes the model's time.
+    let (alpha, bravo) = (idx("alpha"), idx("bravo"));
+    let alpha_pod = &pods_now["alpha"].0;
+    let p = ping_from(alpha_pod, plan.node_address(bravo), 20);
+    let state = plan.state_at(clock.now());
+    let routes = state.routes.as_ref().expect("tiny routes (shortestPath)");
+    let path = routes.path(alpha, bravo).expect("a path");
+    let model_rtt_ms = 2.0 * routes.delay_ns(alpha, bravo).unwrap() as f64 / 1e6;
+    let crossings =
+        path.windows(2).filter(|w| placed[&plan.node(w[0]).name] != placed[&plan.node(w[1]).name]).count();
+    println!(
+        "ping alpha ({}) -> bravo ({}) over {} ({crossings} hops cross nodes): RTT min {:.2} avg {:.2} ms, model {model_rtt_ms:.2} ms",
+        placed["alpha"],
+        placed["bravo"],
+        names(&plan, &path),
+        p.min,
+        p.avg
+    );
+    assert!(p.loss_pct <= 5.0, "ping alpha -> bravo: more than one of 20 lost: {p:?}");
+    let traversals = 2.0 * (path.len() - 1) as f64;
+    assert!(
+        p.min >= model_rtt_ms - 0.5 && p.min <= model_rtt_ms + 2.0 * traversals,
+        "RTT min {} ms, model {model_rtt_ms} ms over {traversals} link traversals, {crossings} of the hops across nodes",
+        p.min
+    );
+
+    // Deleting: both agents remove their links and withdraw, then the pods go.
+    kubectl(&["-n", NAMESPACE, "delete", "constellation", &name, "--wait=false"]).unwrap();
+    wait_for("the Constellation to go", Duration::from_secs(150), || {
+        constellation(&name).is_none().then_some(())
+    });
+    let left: usize = ends(&plan, &ns).values().map(Vec::len).sum();
+    assert_eq!(left, 0, "link ends left in this node's pods after the agents withdrew");
+    wait_for("the pods to go", Duration::from_secs(300), || pods(&name).is_empty().then_some(()));
 }
 
 /// An experiment: tiny with a flow, two objectives (one the path's delay allows, one it
@@ -853,9 +1063,27 @@ fn routing_daemons_in_the_pods() {
         std::thread::sleep(Duration::from_millis(200));
     }
     for node in ["alpha", "bravo"] {
-        let shown = vtysh(&pods_now[node].1, &["show ip ospf neighbor", "show ip route"])
-            .unwrap_or_else(|| "no configured routing daemons in /proc".to_owned());
+        let shown =
+            vtysh(&pods_now[node].1, &["show interface brief", "show ip ospf neighbor", "show ip route"])
+                .unwrap_or_else(|| "no configured routing daemons in /proc".to_owned());
         println!("ROUTING {name}: {node}'s daemons at t = {:.1} s:\n{shown}", clock.now().as_secs_f64());
+    }
+    let log = kubectl(&["-n", NAMESPACE, "logs", &pods_now["alpha"].0, "-c", "routing", "--tail=30"])
+        .unwrap_or_else(|e| e);
+    println!("ROUTING {name}: alpha's routing container, last lines:\n{log}");
+    // And the kernel's: the ground link ends of alpha and bravo, and their satellites' ends
+    // towards them (up, carrier).
+    let kernel = ends(&plan, &ns);
+    for (&node, list) in &kernel {
+        let who = plan.node(node).name.as_str();
+        for e in list.iter().filter(|e| e.name.starts_with("gsl")) {
+            if ["alpha", "bravo"].contains(&who) || ["alpha", "bravo"].contains(&e.peer.as_str()) {
+                println!(
+                    "ROUTING {name}: kernel end {who}/{} to {}: up={} carrier={}",
+                    e.name, e.peer, e.up, e.carrier
+                );
+            }
+        }
     }
     let finished = wait_for("the run to finish", Duration::from_secs(600), || {
         constellation(name).filter(|c| c["status"]["phase"] == "Finished")
