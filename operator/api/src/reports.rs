@@ -30,7 +30,7 @@ pub async fn report(
     let params = PatchParams { field_manager: Some(manager(&report.node)), ..PatchParams::default() };
     let mut attempt = 1;
     loop {
-        let current = api.get_status(constellation).await?;
+        let current = api.get(constellation).await?;
         let mut agents = current.status.map(|s| s.agents).unwrap_or_default();
         match agents.iter_mut().find(|a| a.node == report.node) {
             Some(entry) => *entry = report.clone(),
