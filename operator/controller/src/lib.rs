@@ -43,6 +43,9 @@ pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How long a stop waits for the reconciles under way (each is a few API requests).
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// How the operator runs.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -158,16 +161,38 @@ pub async fn run(
         let lease_lost = lease_lost.clone();
         async move {
             tokio::select! {
-                () = shutdown => {}
+                () = shutdown => info!("stopping: finishing the reconciles under way"),
                 Ok(()) = lost_rx => lease_lost.store(true, Ordering::Relaxed),
             }
         }
-    };
-    Controller::new(constellations, watcher::Config::default())
+    }
+    .shared();
+    let controller = Controller::new(constellations, watcher::Config::default())
         .owns(pods, watcher::Config::default().labels(orbitnet_api::labels::LABEL_CONSTELLATION))
-        .reconcile_all_on(node_changes)
+        .reconcile_all_on(node_changes);
+    // kube-runtime's graceful shutdown waits for the reconciles under way, and before the
+    // first list of constellations it waits for that list, which the shutdown has cancelled:
+    // forever (a stop in the operator's first moments hung CI's apiserver tier for 88 min).
+    // So: no wait when no reconcile can have started, and at most STOP_GRACE otherwise.
+    let store = controller.store();
+    let give_up = {
+        let stop = stop.clone();
+        async move {
+            stop.await;
+            if !matches!(store.wait_until_ready().now_or_never(), Some(Ok(()))) {
+                return;
+            }
+            tokio::time::sleep(STOP_GRACE).await;
+            warn!(
+                grace_s = STOP_GRACE.as_secs(),
+                "reconciles still under way after the stop's grace period; abandoning them"
+            );
+        }
+    };
+    controller
         .graceful_shutdown_on(stop)
         .run(controller::reconcile, controller::error_policy, ctx)
+        .take_until(give_up)
         .for_each(|result| async move {
             // Reconcile errors are logged by the error policy; here only their echo.
             if let Err(error) = result {
