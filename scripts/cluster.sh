@@ -106,7 +106,8 @@ if [ "$nodes" = 2 ]; then
   # The second machine: its own VM, with the credentials to join (made here, where both
   # VMs can read them), on a wire to the first (UDP between two loopback ports).
   run=$(mktemp -d "${TMPDIR:-/tmp}/orbitnet-cluster.XXXXXX")
-  trap '[ -z "$worker" ] || kill -- -"$worker" 2>/dev/null || true; rm -rf "$run"' EXIT
+  # The whole session setsid gave it: vm.sh's `timeout` puts qemu in a process group of its own.
+  trap '[ -z "$worker" ] || pkill -TERM -s "$worker" || true; rm -rf "$run"' EXIT
   ORBITNET_K8S_NODE_IP=10.99.0.1 scripts/k8s.sh creds "$run/creds"
   guest_env+=(ORBITNET_K8S_CREDS="$run/creds")
   port=${ORBITNET_CLUSTER_PORT:-5101}
