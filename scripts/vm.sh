@@ -37,8 +37,8 @@ nic=(-nic none)
 while [ $# -gt 0 ]; do
   case "$1" in
     --link)
-      IFS=: read -r lport pport mac1 mac_rest <<<"$2"
-      mac="$mac1${mac_rest:+:$mac_rest}"
+      # The last name takes the rest, colons and all: the MAC.
+      IFS=: read -r lport pport mac <<<"$2"
       [[ "$lport" =~ ^[0-9]+$ && "$pport" =~ ^[0-9]+$ && "$mac" =~ ^([0-9a-f]{2}:){5}[0-9a-f]{2}$ ]] \
         || { echo "vm.sh: --link LOCAL_PORT:PEER_PORT:MAC, e.g. 5001:5002:52:54:00:00:00:01 (got $2)" >&2; exit 2; }
       nic=(-netdev "socket,id=link,udp=127.0.0.1:$pport,localaddr=127.0.0.1:$lport"

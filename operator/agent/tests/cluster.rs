@@ -59,8 +59,8 @@ fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) 
     }
 }
 
-/// The pods of the constellation: node name -> (pod name, uid, phase).
-fn pods(constellation: &str) -> BTreeMap<String, (String, String, String)> {
+/// What `read` gives of each pod of the constellation, by the orbitnet node it runs.
+fn per_pod<T>(constellation: &str, read: impl Fn(&serde_json::Value) -> Option<T>) -> BTreeMap<String, T> {
     let selector = format!("orbitnet.dev/constellation={constellation}");
     let Ok(list) = kubectl_json(&["-n", NAMESPACE, "get", "pods", "-l", &selector]) else {
         return BTreeMap::new();
@@ -69,18 +69,24 @@ fn pods(constellation: &str) -> BTreeMap<String, (String, String, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|p| {
-            let node = p["metadata"]["labels"]["orbitnet.dev/node"].as_str()?;
-            Some((
-                node.to_owned(),
-                (
-                    p["metadata"]["name"].as_str()?.to_owned(),
-                    p["metadata"]["uid"].as_str()?.to_owned(),
-                    p["status"]["phase"].as_str().unwrap_or_default().to_owned(),
-                ),
-            ))
-        })
+        .filter_map(|p| Some((p["metadata"]["labels"]["orbitnet.dev/node"].as_str()?.to_owned(), read(p)?)))
         .collect()
+}
+
+/// The pods of the constellation: node name -> (pod name, uid, phase).
+fn pods(constellation: &str) -> BTreeMap<String, (String, String, String)> {
+    per_pod(constellation, |p| {
+        Some((
+            p["metadata"]["name"].as_str()?.to_owned(),
+            p["metadata"]["uid"].as_str()?.to_owned(),
+            p["status"]["phase"].as_str().unwrap_or_default().to_owned(),
+        ))
+    })
+}
+
+/// Each pod's Kubernetes node (`spec.nodeName`), by the orbitnet node it runs.
+fn hosts(constellation: &str) -> BTreeMap<String, String> {
+    per_pod(constellation, |p| Some(p["spec"]["nodeName"].as_str()?.to_owned()))
 }
 
 fn constellation(name: &str) -> Option<serde_json::Value> {
@@ -112,16 +118,16 @@ struct Namespaces {
 }
 
 impl Namespaces {
+    /// Every pod's: each must have a process on this machine.
     fn open(plan: &Plan, pods: &BTreeMap<String, (String, String, String)>) -> Self {
-        let uids: Vec<String> = pods.values().map(|(_, uid, _)| uid.clone()).collect();
-        let host = orbitnet_agent::pods::netns_inode(Path::new("/proc/self/ns/net"));
-        let found = orbitnet_agent::pods::find_netns(Path::new("/proc"), &uids, host);
-        let mut by_node = HashMap::new();
-        for (node, (pod, uid, _)) in pods {
-            let path = found.get(uid).unwrap_or_else(|| panic!("no process of pod {pod} in /proc"));
-            by_node.insert(plan.node_index(node).unwrap(), Netns::open(path).unwrap());
+        let ns = Self::open_local(plan, pods);
+        for (node, (pod, _, _)) in pods {
+            assert!(
+                ns.by_node.contains_key(&plan.node_index(node).unwrap()),
+                "no process of pod {pod} in /proc"
+            );
         }
-        Self { by_node }
+        ns
     }
 
     /// Only the pods with a process on this machine (the others run on another node).
@@ -624,23 +630,6 @@ fn a_constellation_on_a_real_cluster() {
     );
 
     experiment();
-}
-
-/// Each pod's Kubernetes node (`spec.nodeName`), by the orbitnet node it runs.
-fn hosts(constellation: &str) -> BTreeMap<String, String> {
-    let selector = format!("orbitnet.dev/constellation={constellation}");
-    let Ok(list) = kubectl_json(&["-n", NAMESPACE, "get", "pods", "-l", &selector]) else {
-        return BTreeMap::new();
-    };
-    list["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| {
-            let node = p["metadata"]["labels"]["orbitnet.dev/node"].as_str()?;
-            Some((node.to_owned(), p["spec"]["nodeName"].as_str()?.to_owned()))
-        })
-        .collect()
 }
 
 /// The two-node cluster (`scripts/cluster.sh --nodes 2`: two VMs, a kubelet each, joined

@@ -419,6 +419,17 @@ mod tests {
         AgentReport { node: node.into(), observed_generation: 1, pods, ..AgentReport::default() }
     }
 
+    /// Running at generation 1 since `now()`, with these agents' reports.
+    fn started(agents: Vec<AgentReport>) -> ConstellationStatus {
+        ConstellationStatus {
+            started_at: Some("2026-11-24T12:00:00Z".into()),
+            phase: Some(Phase::Running),
+            observed_generation: Some(1),
+            agents,
+            ..ConstellationStatus::default()
+        }
+    }
+
     fn get<'a>(s: &'a ConstellationStatus, type_: &str) -> &'a Condition {
         s.conditions.iter().find(|c| c.type_ == type_).unwrap()
     }
@@ -442,12 +453,7 @@ mod tests {
     fn an_experiment_finishes_with_the_agents_verdicts_in_the_status() {
         let (_, plan) = constellation(&format!("{TINY}{MISSION}"));
         let running = pods(&plan, "Running", Some("worker-1"));
-        let mut previous = ConstellationStatus {
-            started_at: Some("2026-11-24T12:00:00Z".into()),
-            phase: Some(Phase::Running),
-            observed_generation: Some(1),
-            ..ConstellationStatus::default()
-        };
+        let mut previous = started(Vec::new());
         let at = |s: i64| now() + chrono::Duration::seconds(s);
         let o = Observed {
             generation: Some(1),
@@ -489,13 +495,7 @@ mod tests {
     fn verdicts_missing_after_the_grace_period_are_inconclusive() {
         let (_, plan) = constellation(&format!("{TINY}{MISSION}"));
         let running = pods(&plan, "Running", Some("worker-1"));
-        let mut previous = ConstellationStatus {
-            started_at: Some("2026-11-24T12:00:00Z".into()),
-            phase: Some(Phase::Running),
-            observed_generation: Some(1),
-            agents: vec![agent("worker-1", 10)],
-            ..ConstellationStatus::default()
-        };
+        let mut previous = started(vec![agent("worker-1", 10)]);
         previous.agents[0].objectives = vec![judged("tracks-delivery", "PENDING", false)];
         let at = |s: i64| now() + chrono::Duration::seconds(s);
         let o = Observed {
@@ -519,13 +519,7 @@ mod tests {
         let routing = "  - {name: reroute, kind: convergence, maxS: 5}\n";
         let (_, plan) = constellation(&format!("{TINY}{MISSION}{routing}"));
         let running = pods(&plan, "Running", Some("worker-1"));
-        let mut previous = ConstellationStatus {
-            started_at: Some("2026-11-24T12:00:00Z".into()),
-            phase: Some(Phase::Running),
-            observed_generation: Some(1),
-            agents: vec![agent("worker-1", 10)],
-            ..ConstellationStatus::default()
-        };
+        let mut previous = started(vec![agent("worker-1", 10)]);
         let o = Observed {
             generation: Some(1),
             previous: Some(&previous),
@@ -627,13 +621,7 @@ mod tests {
         for pod in running.iter_mut().skip(6) {
             pod.host = Some("worker-2".into());
         }
-        let previous = ConstellationStatus {
-            started_at: Some("2026-11-24T12:00:00Z".into()),
-            phase: Some(Phase::Running),
-            observed_generation: Some(1),
-            agents: vec![agent("worker-1", 6), agent("worker-2", 4)],
-            ..ConstellationStatus::default()
-        };
+        let previous = started(vec![agent("worker-1", 6), agent("worker-2", 4)]);
         let o = Observed {
             generation: Some(1),
             previous: Some(&previous),
