@@ -116,8 +116,11 @@ pub fn evaluate_routing(plan: &Plan, o: &ObjectiveDef, events: &[RoutingEvent], 
         let inside: Vec<&RoutingEvent> =
             events.iter().filter(|e| e.kind != "start" && e.t >= from && e.t < to).collect();
         match *req {
-            Requirement::Convergence { .. } => {
-                if let Some(e) = inside.iter().find(|e| e.forwarded_s.is_none()) {
+            Requirement::Convergence { max_s } => {
+                // A change left unforwarded for the bound fails; one whose watch ended sooner
+                // (the next change came, or the run ended) shows nothing either way.
+                let unforwarded = |e: &&&RoutingEvent| e.forwarded_s.is_none();
+                if let Some(e) = inside.iter().filter(unforwarded).find(|e| e.watched_s >= max_s) {
                     Judged {
                         value: Some(e.watched_s),
                         outcome: Outcome::Fail,
@@ -126,6 +129,14 @@ pub fn evaluate_routing(plan: &Plan, o: &ObjectiveDef, events: &[RoutingEvent], 
                             e.kind, e.t, e.watched_s
                         ),
                     }
+                } else if let Some(e) = inside.iter().find(unforwarded) {
+                    Judged::without(
+                        Outcome::Inconclusive,
+                        format!(
+                            "the {} at t = {} s was watched for {:.3} s, less than the bound, and left a ground pair unforwarded until its watch ended",
+                            e.kind, e.t, e.watched_s
+                        ),
+                    )
                 } else if let Some(worst) = inside
                     .iter()
                     .max_by(|a, b| a.forwarded_s.unwrap_or(0.0).total_cmp(&b.forwarded_s.unwrap_or(0.0)))
@@ -779,6 +790,20 @@ mod tests {
         // A change never forwarded again fails, with how long it was watched.
         let never = [event(21.0, "link", None, None)];
         let v = evaluate_routing(&p, &p.objectives[0], &never, RUN);
+        assert_eq!(measured(&v), (Some(9.0), Outcome::Fail), "{v:?}");
+        // Unless its watch ended before the bound (the run's end or the next change came
+        // first): then nothing shows it would not have been forwarded in time.
+        let cut_short = [RoutingEvent { watched_s: 3.0, ..never[0].clone() }];
+        let v = evaluate_routing(&p, &p.objectives[0], &cut_short, RUN);
+        assert_eq!(measured(&v), (None, Outcome::Inconclusive), "{v:?}");
+        assert!(v.measured.unwrap().detail.contains("watched for 3.000 s, less than the bound"));
+        // A failure elsewhere still fails the objective.
+        let v = evaluate_routing(
+            &p,
+            &p.objectives[0],
+            &[cut_short[0].clone(), event(22.0, "link", None, None)],
+            RUN,
+        );
         assert_eq!(measured(&v), (Some(9.0), Outcome::Fail), "{v:?}");
         // Nothing changed: convergence passes at 0 s; stretch cannot be judged.
         assert_eq!(measured(&evaluate_routing(&p, &p.objectives[0], &[], RUN)), (Some(0.0), Outcome::Pass));
