@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use orbitnet_model::spec::Routing;
 use orbitnet_model::{LinkId, LinkState, NodeIdx, Plan, Routes, State};
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -205,8 +206,25 @@ pub struct Applied {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Netem { ifindex: u32, link: LinkId, netem: Netem },
-    SetUp { ifindex: u32, link: LinkId, up: bool },
+    Netem {
+        ifindex: u32,
+        link: LinkId,
+        netem: Netem,
+    },
+    SetUp {
+        ifindex: u32,
+        link: LinkId,
+        up: bool,
+    },
+    /// An end's address set again as it comes up, when software in the nodes routes: the
+    /// kernel announces it afresh, so a routing daemon that missed it when the end was
+    /// built (FRR 8.4's zebra once went a whole minute without a new ground link's /31)
+    /// learns it when it matters.
+    Address {
+        ifindex: u32,
+        link: LinkId,
+        address: Ipv4Addr,
+    },
     ReplaceRoute(Route),
     DeleteRoute(Ipv4Addr),
 }
@@ -246,7 +264,15 @@ impl Ops {
 
     /// Operations for one end: a netem change unless the applied one is within
     /// `tolerance_ns`, and a state change if up/down differs (or is unknown).
-    fn end(&mut self, applied: &Applied, e: (NodeIdx, u32, LinkId), want: EndState, tolerance_ns: u64) {
+    /// `address`: the end's, to announce again when it comes up (`None`: not announced).
+    fn end(
+        &mut self,
+        applied: &Applied,
+        e: (NodeIdx, u32, LinkId),
+        want: EndState,
+        tolerance_ns: u64,
+        address: Option<Ipv4Addr>,
+    ) {
         let (node, ifindex, link) = e;
         let have = applied.ends.get(&(node, ifindex));
         if let Some(netem) = want.netem
@@ -257,7 +283,12 @@ impl Ops {
         if have.map(|h| h.up) != Some(want.up) {
             let op = Op::SetUp { ifindex, link, up: want.up };
             let p = self.of(node);
-            if want.up { p.up.push(op) } else { p.down.push(op) }
+            if want.up {
+                p.up.push(op);
+                p.up.extend(address.map(|address| Op::Address { ifindex, link, address }));
+            } else {
+                p.down.push(op);
+            }
         }
     }
 
@@ -448,8 +479,16 @@ impl Applier {
     fn plan_tick(&self, plan: &Plan, want: Wanted<'_>) -> (OpsByNode, Vec<(NodeIdx, NodeIdx)>) {
         let mut ops = Ops::default();
         let tolerance = self.delay_tolerance_ns;
+        let announce = plan.routing != Routing::ShortestPath;
         for_each_wanted_end(want.links, &self.wiring, |e, end| {
-            ops.end(&self.applied, (e.node, e.ifindex, e.link), end, tolerance_of(e.link, tolerance));
+            let address = if announce { plan.link_end_address(e.node, e.peer) } else { None };
+            ops.end(
+                &self.applied,
+                (e.node, e.ifindex, e.link),
+                end,
+                tolerance_of(e.link, tolerance),
+                address,
+            );
         });
         let mut unwired = Vec::new();
         let changed = match (want.routes, &self.last_routes) {
@@ -531,6 +570,7 @@ impl Applier {
                                 self.applied.ends.remove(&(node, *ifindex));
                                 Some(*link)
                             }
+                            Op::Address { link, .. } => Some(*link),
                             Op::ReplaceRoute(r) => {
                                 self.applied.routes.entry(node).or_default().remove(&r.destination);
                                 self.retry_routes.insert((node, r.destination));
@@ -564,6 +604,7 @@ impl Applier {
                 e.up = *up;
                 if *up { report.links_up += 1 } else { report.links_down += 1 }
             }
+            Op::Address { .. } => {}
             Op::ReplaceRoute(r) => {
                 self.applied.routes.entry(node).or_default().insert(r.destination, *r);
                 report.routes_replaced += 1;
@@ -635,6 +676,12 @@ fn request(netns: &str, op: &Op) -> Result<Request, NlError> {
             *ifindex,
             *up,
         ),
+        Op::Address { ifindex, link, address } => route::add_address(
+            format!("address of link {link} (interface {ifindex}), again"),
+            *ifindex,
+            *address,
+            31,
+        ),
         Op::ReplaceRoute(r) => route::replace(format!("route to {} via {}", r.destination, r.gateway), r),
         Op::DeleteRoute(d) => route::delete(format!("deleting route to {d}"), *d),
     })
@@ -678,6 +725,7 @@ mod tests {
             Op::Netem { .. } => "netem",
             Op::SetUp { up: true, .. } => "up",
             Op::SetUp { up: false, .. } => "down",
+            Op::Address { .. } => "address",
             Op::ReplaceRoute(_) => "route",
             Op::DeleteRoute(_) => "delete",
         }
@@ -695,6 +743,35 @@ mod tests {
         for k in ["netem", "up", "route", "down"] {
             assert!(kinds.contains(&k), "alpha gets {k}: {kinds:?}");
         }
+    }
+
+    #[test]
+    fn with_daemons_routing_an_end_coming_up_has_its_address_set_again() {
+        let (plan, mut applier, state) = tiny();
+        let addresses = |ops: &OpsByNode| ops.values().flatten().filter(|op| kind(op) == "address").count();
+        assert_eq!(addresses(&applier.pending(&plan, &state)), 0, "shortestPath: orbitnet routes");
+        let ospf =
+            orbitnet_model::compile_yaml(&TINY.replace("routing: shortestPath", "routing: ospf")).unwrap();
+        let ops = applier.pending(&ospf, &state);
+        let mut ups = 0;
+        for (&node, ops) in &ops {
+            for (i, op) in ops.iter().enumerate() {
+                let Op::SetUp { ifindex, link, up: true } = *op else { continue };
+                ups += 1;
+                let end = applier.wiring().ends().find(|e| (e.node, e.ifindex) == (node, ifindex)).unwrap();
+                let address = ospf.link_end_address(node, end.peer).unwrap();
+                assert_eq!(ops.get(i + 1), Some(&Op::Address { ifindex, link, address }), "after {op:?}");
+            }
+        }
+        assert!(ups > 0 && addresses(&ops) == ups, "one address per end coming up: {ops:?}");
+        // Once up, not again; down and up again, again.
+        applier.apply(&ospf, &state);
+        assert!(applier.pending(&ospf, &state).is_empty());
+        let mut flapped = state.clone();
+        let link = flapped.links.iter_mut().find(|l| l.up).unwrap();
+        link.up = false;
+        applier.apply(&ospf, &flapped);
+        assert_eq!(addresses(&applier.pending(&ospf, &state)), 2, "both ends of the link back up");
     }
 
     #[test]
