@@ -56,6 +56,9 @@ const LAG_CHANGE_MS: u32 = 1_000;
 /// The flows' verdicts are worked out (and reported if they changed) at most this often
 /// while a run lasts: the API server gets summaries, never per-tick writes.
 const VERDICT_EVERY: Duration = Duration::from_secs(10);
+/// The underlay's estimate to a peer node is logged when first known and whenever it moved
+/// by this much since (it is the smallest of the recent round trips, halved).
+const UNDERLAY_LOGGED_US: f64 = 100.0;
 
 /// Why the agent could not start, or did not stop cleanly.
 #[derive(Debug, thiserror::Error)]
@@ -206,6 +209,8 @@ fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
         }
     };
     let mut next = Instant::now();
+    // The estimate last logged per peer: logged again when it moves by UNDERLAY_LOGGED_US.
+    let mut logged: HashMap<IpAddr, f64> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         if Instant::now() < next {
             std::thread::sleep(POLL);
@@ -215,6 +220,7 @@ fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
         let Some(pinger) = pinger.as_mut() else { continue };
         let peers: Vec<IpAddr> =
             underlay.lock().map(|u| u.peers.iter().copied().collect()).unwrap_or_default();
+        logged.retain(|ip, _| peers.contains(ip));
         for peer in peers {
             let IpAddr::V4(v4) = peer else { continue };
             for _ in 0..3 {
@@ -227,6 +233,13 @@ fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
                     Ok(None) => tracing::debug!(peer = %v4, "no echo reply within 1 s"),
                     Err(error) => tracing::warn!(peer = %v4, %error, "probing the underlay failed"),
                 }
+            }
+            let estimate = underlay.lock().ok().and_then(|u| Some(u.estimates.get(&peer)?.one_way_us()));
+            if let Some(us) = estimate.filter(|&us| us > 0.0)
+                && logged.get(&peer).is_none_or(|before| (us - before).abs() >= UNDERLAY_LOGGED_US)
+            {
+                tracing::info!(peer = %v4, one_way_us = us.round(), "underlay estimate: taken off the delay of links to that node");
+                logged.insert(peer, us);
             }
         }
     }
