@@ -1,7 +1,8 @@
 //! The apiserver tier: the operator, in this process, against a real kube-apiserver + etcd +
 //! kube-controller-manager (garbage collection) started by `scripts/test-apiserver.sh`,
 //! which passes the admin kubeconfig in ORBITNET_TEST_KUBECONFIG. No kubelet and no
-//! scheduler: the tests bind pods and set their phase as those would.
+//! scheduler: the tests bind pods and set their phase as those would; but for the placement
+//! test, run alone with kube-scheduler started for it (ORBITNET_TEST_SCHEDULER).
 //!
 //! Each test works in a namespace of its own, with an operator watching only that namespace.
 
@@ -942,4 +943,103 @@ async fn the_operator_serves_each_constellations_view() {
     assert_eq!(code, 404, "{missing}");
     operator.stop().await;
     delete_namespace(&client, &ns).await;
+}
+
+/// Placement at scale, with the real kube-scheduler 1.20 (started by
+/// `scripts/test-apiserver.sh` once the other tests are done, so that it binds no pod of
+/// theirs; it sets ORBITNET_TEST_SCHEDULER) and Nodes that no kubelet runs: iridium's 66
+/// satellites in 3 placement groups over 6 nodes. Each group lands whole on a node, the
+/// groups on different nodes, so only the ISLs between groups cross nodes, as the model
+/// counts them; without groups, the scheduler spreads the pods and most ISLs cross.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "apiserver tier with kube-scheduler: run by scripts/test-apiserver.sh"]
+async fn placement_groups_keep_cross_node_links_few_under_the_real_scheduler() {
+    assert!(
+        std::env::var_os("ORBITNET_TEST_SCHEDULER").is_some(),
+        "this test needs kube-scheduler running against the API server: scripts/test-apiserver.sh starts it"
+    );
+    let client = client().await;
+    install_crd(&client).await;
+    let ns = namespace(&client, "placement").await;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let names: Vec<String> = (1..=6).map(|i| format!("{ns}-{i}")).collect();
+    for node in &names {
+        // The label a kubelet sets, which the groups' affinity terms place by.
+        let object: Node = serde_json::from_value(json!({"metadata": {
+            "name": node, "labels": {"kubernetes.io/hostname": node}}}))
+        .unwrap();
+        nodes.create(&PostParams::default(), &object).await.expect("creating a node");
+        let room = json!({"cpu": "16", "memory": "64Gi", "pods": "110"});
+        let status = json!({"status": {"capacity": room, "allocatable": room}});
+        nodes
+            .patch_status(node, &PatchParams::default(), &Patch::Merge(&status))
+            .await
+            .expect("node capacity");
+        set_node_ready(&client, node, "True", "KubeletReady", "kubelet is posting ready status").await;
+        // The API server taints a new node not-ready; the node controller, not run here,
+        // would take the taint off once the node is Ready.
+        let untainted = json!({"spec": {"taints": null}});
+        nodes.patch(node, &PatchParams::default(), &Patch::Merge(&untainted)).await.expect("node taints");
+    }
+    let operator = start_operator(&client, &ns, settings());
+    let mut crossing = Vec::new();
+    for (name, groups) in [("grouped", 3), ("spread", 1)] {
+        let doc = scenario("scenarios/iridium.yaml", &ns, |d| {
+            d["metadata"]["name"] = json!(name);
+            d["spec"]["placement"] = json!({"groups": groups});
+        });
+        let started = Instant::now();
+        apply(&client, &ns, &doc).await.expect("applying iridium");
+        let placed = wait_for("every pod scheduled", Duration::from_secs(180), || async {
+            let pods = pods(&client, &ns, name).await;
+            let placed: Vec<(String, String)> = pods
+                .iter()
+                .filter_map(|p| {
+                    Some((p.labels().get("orbitnet.dev/node")?.clone(), p.spec.as_ref()?.node_name.clone()?))
+                })
+                .collect();
+            (pods.len() == 70 && placed.len() == 70).then_some(placed)
+        })
+        .await;
+        let plan = orbitnet_model::compile_yaml(&serde_yaml::to_string(&doc).unwrap()).unwrap();
+        let host: std::collections::HashMap<&str, &str> =
+            placed.iter().map(|(n, h)| (n.as_str(), h.as_str())).collect();
+        let host_of = |i: u32| host[plan.node(i).name.as_str()];
+        let crosses = plan.isls.iter().filter(|l| host_of(l.a) != host_of(l.b)).count();
+        let used: std::collections::BTreeSet<&str> = host.values().copied().collect();
+        println!(
+            "placement: iridium with {groups} group(s): 70 pods scheduled over {} of 6 nodes in {:.1} s; {crosses} of {} ISLs cross nodes",
+            used.len(),
+            started.elapsed().as_secs_f64(),
+            plan.isls.len()
+        );
+        if groups > 1 {
+            let group = orbitnet_model::placement::groups(&plan);
+            let mut node_of_group: std::collections::BTreeMap<u32, std::collections::BTreeSet<&str>> =
+                std::collections::BTreeMap::new();
+            for i in 0..plan.n_sats as u32 {
+                node_of_group.entry(group[i as usize].unwrap()).or_default().insert(host_of(i));
+            }
+            assert!(
+                node_of_group.values().all(|h| h.len() == 1),
+                "a group split over nodes: {node_of_group:?}"
+            );
+            let distinct: std::collections::BTreeSet<&str> =
+                node_of_group.values().flat_map(|h| h.iter().copied()).collect();
+            assert_eq!(distinct.len(), 3, "the three groups on three nodes: {node_of_group:?}");
+            assert_eq!(crosses, orbitnet_model::placement::crossing_isls(&plan, &group), "the model's count");
+        }
+        crossing.push(crosses);
+    }
+    assert!(
+        crossing[0] * 3 < crossing[1],
+        "groups cut {} ISLs, the scheduler alone {}",
+        crossing[0],
+        crossing[1]
+    );
+    operator.stop().await;
+    delete_namespace(&client, &ns).await;
+    for node in &names {
+        nodes.delete(node, &DeleteParams::default()).await.expect("deleting a test node");
+    }
 }
