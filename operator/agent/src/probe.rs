@@ -1,11 +1,14 @@
 //! Measuring the underlay: ICMP echo round trips to the peer nodes' addresses, from the
 //! agent's (host) network namespace. The peer's kernel answers, so nothing has to run there.
-//! Needs CAP_NET_RAW (the agent is privileged).
+//! Needs CAP_NET_RAW (the agent is privileged). A reply's time is the kernel's receive
+//! timestamp (SO_TIMESTAMPNS, as iputils' ping takes it), not when this thread got to read
+//! it: on a busy node the thread's wake-up would add to every round trip, and the links
+//! across nodes would be shaped faster than the model by as much.
 
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const ECHO_REQUEST: u8 = 8;
 const ECHO_REPLY: u8 = 0;
@@ -59,6 +62,20 @@ impl Pinger {
         }
         // SAFETY: fd is a fresh, valid descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let on: libc::c_int = 1;
+        // SAFETY: a valid descriptor, and an int option passed with its size.
+        let set = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                (&raw const on).cast(),
+                size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if set < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(Self { fd, id: (std::process::id() & 0xffff) as u16, seq: 0 })
     }
 
@@ -73,6 +90,7 @@ impl Pinger {
             sin_zero: [0; 8],
         };
         let sent_at = Instant::now();
+        let sent_wall = SystemTime::now();
         // SAFETY: the buffer and address outlive the call; their lengths are passed.
         let sent = unsafe {
             libc::sendto(
@@ -107,16 +125,49 @@ impl Pinger {
             if ready == 0 {
                 return Ok(None);
             }
-            // SAFETY: the buffer outlives the call and its length is passed.
-            let n = unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if n < 0 {
-                return Err(io::Error::last_os_error());
-            }
+            let (n, received) = self.receive(&mut buf)?;
             // Every raw ICMP socket sees every ICMP message: keep only our reply.
-            if parse_reply(&buf[..n as usize]) == Some((self.id, self.seq)) {
-                return Ok(Some(sent_at.elapsed()));
+            if parse_reply(&buf[..n]) == Some((self.id, self.seq)) {
+                // The kernel's time, unless it is missing or the clock was set meanwhile.
+                let kernel = received.and_then(|at| at.duration_since(sent_wall).ok());
+                let elapsed = sent_at.elapsed();
+                return Ok(Some(kernel.filter(|k| *k <= elapsed).unwrap_or(elapsed)));
             }
         }
+    }
+}
+
+impl Pinger {
+    /// One datagram into `buf`: its length and the kernel's receive timestamp, if given.
+    fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, Option<SystemTime>)> {
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // Room for one timespec control message, aligned as cmsghdr wants.
+        let mut control = [0u64; 8];
+        // SAFETY: msghdr is plain data; zeroed is a valid empty header.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &raw mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of_val(&control);
+        // SAFETY: msg points at the buffer and control space above, which outlive the call.
+        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &raw mut msg, 0) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut stamp = None;
+        // SAFETY: walking the control messages the kernel wrote into `control`, with the
+        // libc macros, which stay within msg_controllen.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                    stamp = Some(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+                }
+                cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+            }
+        }
+        Ok((n as usize, stamp))
     }
 }
 

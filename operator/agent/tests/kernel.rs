@@ -197,10 +197,12 @@ fn two_agents_join_their_nodes_pods_with_vxlan_and_take_the_underlay_off() {
     assert_eq!(ends_of(&lab, &pods, &local(1)), node_2);
 }
 
-/// The underlay probe's raw ICMP echo (the agent's only raw socket) gets loopback's answer.
+/// The underlay probe's raw ICMP echo (the agent's only raw socket) gets loopback's answer,
+/// and across a shaped veth measures what `ping` does: both take the kernel's receive time,
+/// so what the agent takes off cross-node links is what pings across them see.
 #[test]
-#[ignore = "kernel tier: needs root (a raw ICMP socket); run by make test-kernel"]
-fn the_underlay_probe_gets_an_echo_reply() {
+#[ignore = "kernel tier: needs root (a raw ICMP socket) and netem; run by make test-kernel"]
+fn the_underlay_probe_measures_the_round_trip_as_ping_does() {
     require_kernel();
     let mut lab = Lab::new("probe");
     let ns = lab.netns("host");
@@ -210,6 +212,24 @@ fn the_underlay_probe_gets_an_echo_reply() {
     let rtt = pinger.round_trip(std::net::Ipv4Addr::LOCALHOST, std::time::Duration::from_secs(2)).unwrap();
     let rtt = rtt.expect("loopback answers within 2 s");
     assert!(rtt < std::time::Duration::from_secs(2));
+
+    let (a, b) = lab.pair();
+    for (end, ms) in [(&a, 10), (&b, 5)] {
+        let netem = orbitnet_dataplane::testing::delay_netem(ms);
+        lab.conn(&end.ns)
+            .execute(orbitnet_dataplane::netem::replace("shaped", end.ifindex, &netem).unwrap())
+            .unwrap();
+    }
+    let peer: std::net::Ipv4Addr = "10.9.0.2".parse().unwrap();
+    let ping = orbitnet_dataplane::testing::ping(&a.ns, "10.9.0.2", 10, "0.05");
+    let mut pinger = a.ns.enter(orbitnet_agent::probe::Pinger::new).unwrap().unwrap();
+    let probe_ms = (0..10)
+        .filter_map(|_| pinger.round_trip(peer, std::time::Duration::from_secs(2)).unwrap())
+        .map(|d| d.as_secs_f64() * 1e3)
+        .fold(f64::INFINITY, f64::min);
+    println!("probe: {probe_ms:.3} ms; ping: {:.3} ms; netem 15 ms", ping.min);
+    assert!(probe_ms >= 15.0, "the probe took {probe_ms} ms, under the netem's 15 ms");
+    assert!((probe_ms - ping.min).abs() < 0.3, "the probe took {probe_ms} ms, ping {} ms", ping.min);
 }
 
 /// Whether a ground-link chain begun afresh at tick `from` (what an agent that started
