@@ -8,7 +8,9 @@
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use orbitnet_engine::traffic::{recv_timestamped, wall_ns};
 
 const ECHO_REQUEST: u8 = 8;
 const ECHO_REPLY: u8 = 0;
@@ -90,7 +92,7 @@ impl Pinger {
             sin_zero: [0; 8],
         };
         let sent_at = Instant::now();
-        let sent_wall = SystemTime::now();
+        let sent_ns = wall_ns();
         // SAFETY: the buffer and address outlive the call; their lengths are passed.
         let sent = unsafe {
             libc::sendto(
@@ -125,49 +127,15 @@ impl Pinger {
             if ready == 0 {
                 return Ok(None);
             }
-            let (n, received) = self.receive(&mut buf)?;
+            let Some((n, received_ns)) = recv_timestamped(self.fd.as_raw_fd(), &mut buf) else { continue };
             // Every raw ICMP socket sees every ICMP message: keep only our reply.
             if parse_reply(&buf[..n]) == Some((self.id, self.seq)) {
-                // The kernel's time, unless it is missing or the clock was set meanwhile.
-                let kernel = received.and_then(|at| at.duration_since(sent_wall).ok());
+                // The kernel's time, unless the clock was set meanwhile.
                 let elapsed = sent_at.elapsed();
+                let kernel = u64::try_from(received_ns - sent_ns).ok().map(Duration::from_nanos);
                 return Ok(Some(kernel.filter(|k| *k <= elapsed).unwrap_or(elapsed)));
             }
         }
-    }
-}
-
-impl Pinger {
-    /// One datagram into `buf`: its length and the kernel's receive timestamp, if given.
-    fn receive(&self, buf: &mut [u8]) -> io::Result<(usize, Option<SystemTime>)> {
-        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-        // Room for one timespec control message, aligned as cmsghdr wants.
-        let mut control = [0u64; 8];
-        // SAFETY: msghdr is plain data; zeroed is a valid empty header.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        msg.msg_iov = &raw mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = size_of_val(&control);
-        // SAFETY: msg points at the buffer and control space above, which outlive the call.
-        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &raw mut msg, 0) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut stamp = None;
-        // SAFETY: walking the control messages the kernel wrote into `control`, with the
-        // libc macros, which stay within msg_controllen.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
-            while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_TIMESTAMPNS {
-                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                    stamp = Some(UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
-                }
-                cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
-            }
-        }
-        Ok((n as usize, stamp))
     }
 }
 

@@ -70,7 +70,7 @@ impl Header {
     }
 }
 
-pub(crate) fn wall_ns() -> i64 {
+pub fn wall_ns() -> i64 {
     SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i64)
 }
 
@@ -502,8 +502,10 @@ fn receive_loop(shared: &Shared, sockets: Vec<(usize, UdpSocket)>, tick: orbitne
     }
 }
 
-/// One datagram and its kernel receive time (wall clock, ns), or `None` when none waits.
-pub(crate) fn recv_timestamped(fd: i32, buf: &mut [u8]) -> Option<(usize, i64)> {
+/// One datagram and its kernel receive time (wall clock, ns; the time of the call if the
+/// socket has no SO_TIMESTAMPNS), or `None` when none waits. The link agent's underlay
+/// probe reads its echo replies with it too.
+pub fn recv_timestamped(fd: i32, buf: &mut [u8]) -> Option<(usize, i64)> {
     let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
     let mut control = [0u64; 16];
     // SAFETY: zeroed msghdr is valid; fields set to live buffers below.
