@@ -988,9 +988,7 @@ fn routing_daemons_in_the_pods() {
     assert!(log.contains("orbitnet routing: alpha of tiny-ospf: routing: ospf by frr"), "{log}");
     // The agent keeps each link end's cost at the link's delay (100 us steps): alpha's,
     // against the model at the time of the read (a step either way: the delay drifts).
-    // Read from the VM's side through /proc, as the agent reaches the daemons: `kubectl
-    // exec` in this VM lands beside the container's root, not in it (the VM runs from an
-    // initramfs, where runc cannot pivot_root).
+    // Read from the VM's side through /proc, as the agent reaches the daemons.
     let t = clock.now();
     let shown = vtysh(&pods_now["alpha"].1, &["show ip ospf interface"])
         .unwrap_or_else(|| panic!("no configured routing daemons of alpha in /proc"));
@@ -1085,6 +1083,14 @@ fn routing_daemons_in_the_pods() {
     let watched: Vec<String> =
         logs.lines().filter(|l| l.contains(name) && l.contains(" convergence ")).map(String::from).collect();
     println!("ROUTING {name}: the agent's convergence watch:\n    {}", watched.join("\n    "));
+    // The daemons' side of it: when alpha's and the lost satellite's neighbours came and went
+    // (FRR logs every adjacency state, by wall clock; the watch above has both clocks).
+    for node in ["alpha", sat.as_str()] {
+        let log =
+            kubectl(&["-n", NAMESPACE, "logs", &pods_now[node].0, "-c", "routing"]).unwrap_or_else(|e| e);
+        let changes: Vec<&str> = log.lines().filter(|l| l.contains("AdjChg")).collect();
+        println!("ROUTING {name}: {node}'s adjacency changes:\n    {}", changes.join("\n    "));
+    }
     // And its wiring of the pods: a pod found first in a namespace that then went away is
     // wired again (seen in runs that rerouted and in runs that did not).
     let wiring: Vec<String> = logs
