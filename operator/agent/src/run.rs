@@ -223,18 +223,24 @@ fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
         logged.retain(|ip, _| peers.contains(ip));
         for peer in peers {
             let IpAddr::V4(v4) = peer else { continue };
+            let mut rtts_us = Vec::with_capacity(3);
             for _ in 0..3 {
                 match pinger.round_trip(v4, Duration::from_secs(1)) {
-                    Ok(Some(rtt)) => {
-                        if let Ok(mut u) = underlay.lock() {
-                            u.estimates.entry(peer).or_default().push(rtt.as_secs_f64() * 1e6);
-                        }
-                    }
+                    Ok(Some(rtt)) => rtts_us.push(rtt.as_secs_f64() * 1e6),
                     Ok(None) => tracing::debug!(peer = %v4, "no echo reply within 1 s"),
                     Err(error) => tracing::warn!(peer = %v4, %error, "probing the underlay failed"),
                 }
             }
-            let estimate = underlay.lock().ok().and_then(|u| Some(u.estimates.get(&peer)?.one_way_us()));
+            // One lock a round: the engine's thread reads the estimates every tick.
+            let estimate = underlay.lock().ok().and_then(|mut u| {
+                if !rtts_us.is_empty() {
+                    let e = u.estimates.entry(peer).or_default();
+                    for rtt in rtts_us {
+                        e.push(rtt);
+                    }
+                }
+                Some(u.estimates.get(&peer)?.one_way_us())
+            });
             if let Some(us) = estimate.filter(|&us| us > 0.0)
                 && logged.get(&peer).is_none_or(|before| (us - before).abs() >= UNDERLAY_LOGGED_US)
             {
