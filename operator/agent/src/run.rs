@@ -184,11 +184,15 @@ where
     }
 }
 
-/// The peer addresses to measure, and their estimates.
+/// The peer addresses to measure, their estimates, and which of them the probe has tried
+/// since they appeared (answered or not): links to a peer not tried yet wait for it rather
+/// than be shaped with nothing taken off (a restarted agent would otherwise slow its node's
+/// cross-node links by the underlay until its first round).
 #[derive(Default)]
 struct Underlay {
     peers: BTreeSet<IpAddr>,
     estimates: HashMap<IpAddr, UnderlayEstimate>,
+    tried: BTreeSet<IpAddr>,
 }
 
 impl Underlay {
@@ -196,6 +200,12 @@ impl Underlay {
         self.estimates.iter().map(|(&ip, e)| (ip, e.one_way_us())).collect()
     }
 }
+
+/// Round trips to each peer a round; a peer the agent has not measured yet gets more at
+/// once (until one goes unanswered), its first estimate being what its links are shaped
+/// with until the next rounds.
+const PROBES: usize = 3;
+const FIRST_PROBES: usize = 10;
 
 fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
     let mut pinger = match Pinger::new() {
@@ -212,27 +222,41 @@ fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
     // The estimate last logged per peer: logged again when it moves by UNDERLAY_LOGGED_US.
     let mut logged: HashMap<IpAddr, f64> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
-        if Instant::now() < next {
+        let (peers, new): (Vec<IpAddr>, Vec<IpAddr>) = underlay
+            .lock()
+            .map(|u| (u.peers.iter().copied().collect(), u.peers.difference(&u.tried).copied().collect()))
+            .unwrap_or_default();
+        // Every peer each round; a new one as soon as it appears.
+        let round = if Instant::now() >= next {
+            next = Instant::now() + every;
+            peers.clone()
+        } else if !new.is_empty() {
+            new.clone()
+        } else {
             std::thread::sleep(POLL);
             continue;
-        }
-        next = Instant::now() + every;
-        let Some(pinger) = pinger.as_mut() else { continue };
-        let peers: Vec<IpAddr> =
-            underlay.lock().map(|u| u.peers.iter().copied().collect()).unwrap_or_default();
+        };
         logged.retain(|ip, _| peers.contains(ip));
-        for peer in peers {
-            let IpAddr::V4(v4) = peer else { continue };
-            let mut rtts_us = Vec::with_capacity(3);
-            for _ in 0..3 {
-                match pinger.round_trip(v4, Duration::from_secs(1)) {
-                    Ok(Some(rtt)) => rtts_us.push(rtt.as_secs_f64() * 1e6),
-                    Ok(None) => tracing::debug!(peer = %v4, "no echo reply within 1 s"),
-                    Err(error) => tracing::warn!(peer = %v4, %error, "probing the underlay failed"),
+        for peer in round {
+            let first = new.contains(&peer);
+            let mut rtts_us = Vec::new();
+            if let (Some(pinger), IpAddr::V4(v4)) = (pinger.as_mut(), peer) {
+                for _ in 0..if first { FIRST_PROBES } else { PROBES } {
+                    match pinger.round_trip(v4, Duration::from_secs(1)) {
+                        Ok(Some(rtt)) => rtts_us.push(rtt.as_secs_f64() * 1e6),
+                        Ok(None) => {
+                            tracing::debug!(peer = %v4, "no echo reply within 1 s");
+                            if first {
+                                break;
+                            }
+                        }
+                        Err(error) => tracing::warn!(peer = %v4, %error, "probing the underlay failed"),
+                    }
                 }
             }
             // One lock a round: the engine's thread reads the estimates every tick.
             let estimate = underlay.lock().ok().and_then(|mut u| {
+                u.tried.insert(peer);
                 if !rtts_us.is_empty() {
                     let e = u.estimates.entry(peer).or_default();
                     for rtt in rtts_us {
@@ -244,7 +268,7 @@ fn probe_loop(underlay: &Mutex<Underlay>, every: Duration, stop: &AtomicBool) {
             if let Some(us) = estimate.filter(|&us| us > 0.0)
                 && logged.get(&peer).is_none_or(|before| (us - before).abs() >= UNDERLAY_LOGGED_US)
             {
-                tracing::info!(peer = %v4, one_way_us = us.round(), "underlay estimate: taken off the delay of links to that node");
+                tracing::info!(peer = %peer, one_way_us = us.round(), "underlay estimate: taken off the delay of links to that node");
                 logged.insert(peer, us);
             }
         }
@@ -395,6 +419,7 @@ impl Loop {
         let peers: BTreeSet<IpAddr> = self.held.values().flat_map(|h| h.wired.peers()).collect();
         if let Ok(mut u) = self.underlay.lock() {
             u.estimates.retain(|ip, _| peers.contains(ip));
+            u.tried.retain(|ip| peers.contains(ip));
             u.peers = peers;
         }
         next
@@ -541,7 +566,9 @@ impl Loop {
         // Before the constellation starts (no `startedAt` yet), its state at t = 0.
         let clock = zero.map(|z| Clock::since(held.wired.plan(), z));
         let k = clock.map_or(0, |c| c.current_tick());
-        if held.wired.due(k) {
+        let underlay_tried =
+            self.underlay.lock().is_ok_and(|u| held.wired.peers().all(|p| u.tried.contains(&p)));
+        if held.wired.due(k) && underlay_tried {
             let one_way = self.underlay.lock().map(|u| u.one_way_us()).unwrap_or_default();
             let tick = held.wired.apply(k, one_way);
             if held.wired.watches_convergence() {
