@@ -103,9 +103,15 @@ clusterDomain: cluster.local
 imageGCHighThresholdPercent: 100
 evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%"}
 EOF2
-$BIN/kubelet --config=$R/kubelet.yaml --kubeconfig=$KUBECONFIG \
-  --container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock \
-  --hostname-override=$NODE --node-ip=$NODE_IP --root-dir=/var/lib/kubelet --v=1 > $R/logs/kubelet.log 2>&1 &
+# The kubelet from a script of its own: the two-node test stops and starts the second's.
+cat > $R/kubelet.sh <<EOF2
+#!/bin/bash
+exec $BIN/kubelet --config=$R/kubelet.yaml --kubeconfig=$KUBECONFIG \\
+  --container-runtime=remote --container-runtime-endpoint=unix:///run/containerd/containerd.sock \\
+  --hostname-override=$NODE --node-ip=$NODE_IP --root-dir=/var/lib/kubelet --v=1 >> $R/logs/kubelet.log 2>&1
+EOF2
+chmod +x $R/kubelet.sh
+$R/kubelet.sh &
 [ "$mode" = worker ] || $BIN/kube-scheduler --kubeconfig=$KUBECONFIG --bind-address=127.0.0.1 --port=0 --leader-elect=false > $R/logs/scheduler.log 2>&1 &
 export PATH=$BIN:$PATH
 node_ready() {
@@ -156,8 +162,9 @@ $BIN/kube-proxy --kubeconfig=$KUBECONFIG --hostname-override=$NODE --proxy-mode=
   --cluster-cidr=10.244.0.0/16 --metrics-bind-address=127.0.0.1:10249 > $R/logs/kube-proxy.log 2>&1 &
 if [ "$mode" = worker ]; then
   # A control channel for the first machine, on the wire (TCP port 7001): one command a
-  # connection, after a line "ready"; its answer back. The clock sync below uses it.
-  { echo "#!/bin/bash"; cat <<'EOF2'; } > $R/control.sh
+  # connection, after a line "ready"; its answer back. Used by the clock sync below and by
+  # the two-node test (operator/agent/tests/cluster.rs, `worker()`).
+  { echo "#!/bin/bash"; echo "R=$R"; cat <<'EOF2'; } > $R/control.sh
 echo ready
 read -r command arg
 case $command in
@@ -167,6 +174,14 @@ case $command in
   # would be as old as `date` is slow to start by the time it is set.
   clock-step) sign=+; [ "${arg:0:1}" = - ] && sign=-; us=${arg#-}
     date -s "now $sign $((us / 1000000)).$(printf %06d $((us % 1000000))) seconds" >/dev/null; echo stepped ;;
+  kubelet-stop) pkill -x kubelet; while pgrep -x kubelet >/dev/null; do sleep 0.1; done; echo stopped ;;
+  kubelet-start) setsid $R/kubelet.sh </dev/null >/dev/null 2>&1 & echo started ;;
+  links) ip -o link show ;;
+  # in-pod UID COMMAND: COMMAND in the network namespace of the pod with UID, with this
+  # machine's iproute2 and iputils (the pod image has busybox's).
+  in-pod) uid=${arg%% *} cmd=${arg#* }
+    pid=$(grep -lE "pod(${uid}|${uid//-/_})" /proc/[0-9]*/cgroup 2>/dev/null | head -1 | cut -d/ -f3)
+    if [ -z "$pid" ]; then echo "no process of pod $uid here"; else nsenter -t "$pid" -n sh -c "$cmd" 2>&1; fi ;;
   *) echo "unknown command: $command" ;;
 esac
 EOF2

@@ -9,7 +9,9 @@
 //! edit rerouting within a tick, the agent killed and restarted taking its links over,
 //! and deletion leaving nothing behind; then an experiment judged by the operator. A
 //! second test: tiny in `routing: ospf`, FRR's daemons in each pod's routing container
-//! routing as the model says.
+//! routing as the model says. A third, on two nodes (`scripts/cluster.sh --nodes 2`, two
+//! VMs on a wire): pods spread by placement groups, both machines' kernels agreeing with
+//! the model and each other, an agent replaced, a satellite lost, a node lost, deletion.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
@@ -26,6 +28,9 @@ use orbitnet_routing::convergence::{self, Fib, Hops, Judgement, Model};
 
 const NAMESPACE: &str = "default";
 const AGENT_NAMESPACE: &str = "orbitnet-system";
+/// The two-node cluster's Kubernetes nodes: this VM's, and the second VM's.
+const HERE: &str = "orbitnet-node";
+const OTHER: &str = "orbitnet-node-2";
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -405,6 +410,111 @@ fn agent_logs() -> String {
         .unwrap_or_else(|e| e)
 }
 
+/// The second machine's answer to `command` (scripts/cluster-guest.sh `worker`: a control
+/// channel on the wire between the two VMs, one command a connection after a line "ready").
+fn worker(command: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let address = std::net::SocketAddr::from((Ipv4Addr::new(10, 99, 0, 2), 7001));
+    let stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("the second machine's control channel at {address}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut ready = String::new();
+    reader.read_line(&mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready", "the control channel's greeting");
+    let mut writer = stream;
+    writeln!(writer, "{command}").unwrap();
+    writer.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut answer = String::new();
+    reader.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// `sh -c command` in the network namespace of the pod `uid`, with the tools of the machine
+/// that runs it (iproute2, iputils; the pod image has busybox's): here through /proc, on
+/// the second machine over its control channel.
+fn in_pod(uid: &str, command: &str) -> String {
+    let host = orbitnet_agent::pods::netns_inode(Path::new("/proc/self/ns/net"));
+    let here = orbitnet_agent::pods::find_netns(Path::new("/proc"), &[uid.to_owned()], host);
+    match here.get(uid) {
+        Some(path) => {
+            let net = format!("--net={}", path.display());
+            let out = Command::new("nsenter").args([net.as_str(), "sh", "-c", command]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+        }
+        None => worker(&format!("in-pod {uid} {command}")),
+    }
+}
+
+/// The link ends of a pod, as the kernel of the machine that runs it holds them: `ip` and
+/// `tc` in the pod's network namespace, as JSON.
+fn pod_ends(plan: &Plan, pod: &str) -> Vec<EndSeen> {
+    let out = in_pod(pod, "ip -d -j link show; echo; tc -j qdisc show");
+    let mut lines = out.lines().filter(|l| !l.trim().is_empty());
+    let mut json = |what: &str| -> serde_json::Value {
+        let line = lines.next().unwrap_or_else(|| panic!("no {what} from {pod}: {out}"));
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("{what} from {pod}: {e}: {line}"))
+    };
+    let (links, qdiscs) = (json("ip -j link"), json("tc -j qdisc"));
+    let netem_of = |dev: &str| -> Option<Netem> {
+        let q = qdiscs.as_array()?.iter().find(|q| q["kind"] == "netem" && q["dev"] == dev)?;
+        let o = &q["options"];
+        let seconds = |v: &serde_json::Value| (v.as_f64().unwrap_or(0.0) * 1e9).round() as u64;
+        Some(Netem {
+            delay_ns: seconds(&o["delay"]["delay"]),
+            jitter_ns: seconds(&o["delay"]["jitter"]),
+            loss: (o["loss-random"]["loss"].as_f64().unwrap_or(0.0) * f64::from(u32::MAX)).round() as u32,
+            rate_bytes_per_s: o["rate"]["rate"].as_u64().unwrap_or(0),
+            limit_packets: o["limit"].as_u64().unwrap_or(0) as u32,
+        })
+    };
+    let mut ends = Vec::new();
+    for l in links.as_array().into_iter().flatten() {
+        let Some(alias) = l["ifalias"].as_str().and_then(naming::parse_alias) else { continue };
+        assert_eq!(alias.constellation, plan.name, "{l}");
+        let name = l["ifname"].as_str().unwrap().to_owned();
+        let flags: Vec<&str> =
+            l["flags"].as_array().into_iter().flatten().filter_map(|f| f.as_str()).collect();
+        let info = &l["linkinfo"];
+        ends.push(EndSeen {
+            netem: netem_of(&name),
+            name,
+            ifindex: l["ifindex"].as_u64().unwrap() as u32,
+            peer: alias.peer,
+            up: flags.contains(&"UP"),
+            carrier: flags.contains(&"LOWER_UP"),
+            remote: (info["info_kind"] == "vxlan")
+                .then(|| info["info_data"]["remote"].as_str()?.parse().ok())
+                .flatten(),
+        });
+    }
+    ends.sort_by(|a, b| a.name.cmp(&b.name));
+    ends
+}
+
+/// The model's states at every tick from a tick before `from` to a tick after `to`: what a
+/// reading of the kernel that took from `from` to `to` may have seen.
+fn states_between(plan: &Plan, from: SimTime, to: SimTime) -> Vec<State> {
+    let tick = plan.tick.as_nanos() as i64;
+    let first = (from.as_nanos() / tick - 1).max(0);
+    let last = to.as_nanos() / tick + 1;
+    (first..=last).map(|k| plan.state_at(SimTime::from_nanos(k * tick))).collect()
+}
+
+/// A condition of the constellation: (status, reason, message).
+fn condition(cst: &serde_json::Value, kind: &str) -> Option<(String, String, String)> {
+    let c = cst["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)?;
+    let text = |k: &str| c[k].as_str().unwrap_or_default().to_owned();
+    Some((text("status"), text("reason"), text("message")))
+}
+
+/// A Kubernetes node's Ready condition's status ("True", "False", "Unknown").
+fn node_ready(node: &str) -> Option<String> {
+    let n = kubectl_json(&["get", "node", node]).ok()?;
+    let c = n["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready")?.clone();
+    Some(c["status"].as_str()?.to_owned())
+}
+
 #[test]
 #[ignore = "cluster tier: needs a Kubernetes cluster in the VM; run by make test-cluster"]
 fn a_constellation_on_a_real_cluster() {
@@ -645,7 +755,6 @@ fn two_nodes_share_a_constellation_through_the_underlay() {
         Ok("2"),
         "this test needs the two-node cluster: scripts/cluster.sh --nodes 2"
     );
-    let here = "orbitnet-node";
     let yaml =
         std::fs::read_to_string(repo().join("scenarios/tiny.yaml")).unwrap() + "  placement: {groups: 2}\n";
     let file = std::env::temp_dir().join("orbitnet-tiny-two-nodes.yaml");
@@ -689,55 +798,62 @@ fn two_nodes_share_a_constellation_through_the_underlay() {
         assert_eq!(a["errors"], 0, "{a}");
     }
 
-    // This machine's pods: links to pods on the other node are VXLAN to it, with the
-    // underlay's one-way delay (5 ms of netem, and what the VMs add) taken off once.
+    // Both machines' kernels: this one's pods read through /proc, the other's through
+    // `kubectl exec`. Links between the nodes are VXLAN ends, each tunnelled to the other
+    // node, with the underlay's one-way delay (5 ms of netem, and what the VMs add) taken
+    // off its netem delay once; both ends of a link say what the model says.
     let pods_now = pods(&name);
     let ns = Namespaces::open_local(&plan, &pods_now);
-    let local: Vec<&String> = placed.iter().filter(|(_, h)| *h == here).map(|(node, _)| node).collect();
+    let local: Vec<&String> = placed.iter().filter(|(_, h)| *h == HERE).map(|(node, _)| node).collect();
     assert_eq!(ns.by_node.len(), local.len(), "every pod placed here has its namespace here");
+    let remote: Vec<NodeIdx> = placed.iter().filter(|(_, h)| *h != HERE).map(|(node, _)| idx(node)).collect();
     let clock = Clock::of(&cst);
-    let t = clock.now();
-    let seen = ends(&plan, &ns);
-    let tick = plan.tick.as_nanos() as i64;
-    let states: Vec<State> = [t.as_nanos() - tick, t.as_nanos(), t.as_nanos() + tick]
-        .iter()
-        .map(|&at| plan.state_at(SimTime::from_nanos(at.max(0))))
-        .collect();
-    let checked = check_ends(&plan, &seen, &states, Some(4_500_000..=8_000_000));
-    let mut taken_off: Vec<f64> = Vec::new();
-    let mut vxlans = 0;
-    for (&node, list) in &seen {
-        for end in list {
-            let peer_host = &placed[&end.peer];
-            let crosses = *peer_host != placed[&plan.node(node).name];
-            assert_eq!(
-                end.remote.is_some(),
-                crosses,
-                "{}: {} (peer on {peer_host})",
-                plan.node(node).name,
-                end.name
-            );
-            if crosses {
-                vxlans += 1;
-                assert_eq!(end.remote, Some(Ipv4Addr::new(10, 99, 0, 2)), "{end:?}");
-                let here_name = plan.node(node).name.as_str();
-                let model = states[1].links.iter().find(|l| {
-                    let (a, b) = (plan.node(l.a).name.as_str(), plan.node(l.b).name.as_str());
-                    l.up && ((a, b) == (here_name, end.peer.as_str())
-                        || (b, a) == (here_name, end.peer.as_str()))
-                });
-                if let (Some(l), Some(netem)) = (model, end.netem) {
-                    taken_off.push((l.delay_ns as f64 - netem.delay_ns as f64) / 1e6);
-                }
-            }
+    let read = |plan: &Plan| -> Reading {
+        let from = clock.now();
+        let mut seen = ends(plan, &ns);
+        for &node in &remote {
+            seen.insert(node, pod_ends(plan, &pods_now[&plan.node(node).name].1));
         }
-    }
-    taken_off.sort_by(f64::total_cmp);
+        Reading { from, to: clock.now(), seen }
+    };
+    let selector = "app.kubernetes.io/name=orbitnet-agent";
+    let agent_on = |node: &str| -> Option<(String, String)> {
+        let list = kubectl_json(&["-n", AGENT_NAMESPACE, "get", "pods", "-l", selector]).ok()?;
+        list["items"].as_array()?.iter().find_map(|p| {
+            (p["spec"]["nodeName"] == node && p["metadata"]["deletionTimestamp"].is_null()).then(|| {
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+                (text(&p["metadata"]["name"]), text(&p["status"]["phase"]))
+            })
+        })
+    };
+    let first = read(&plan);
+    let (checked, cross, taken_off) = check_two_nodes(&plan, &placed, &first);
     println!(
-        "links: {checked} link ends in the {} pods here match the model; {vxlans} VXLAN ends to the other node; underlay taken off per end: {taken_off:.2?} ms (5 ms of netem configured)",
-        seen.len()
+        "links: {checked} link ends in the {} pods on both nodes match the model (read from t = {} to {} s); {cross} links cross the nodes, both ends VXLAN and in agreement; underlay taken off per end: {taken_off:.2?} ms (5 ms of netem configured)",
+        first.seen.len(),
+        first.from,
+        first.to
     );
-    assert!(vxlans > 0, "the constellation spans both nodes, so some links cross");
+    assert!(cross > 0, "the constellation spans both nodes, so some links cross");
+    // What the agent here measured of the underlay, as it logs it: what it takes off.
+    let (here_agent, _) = agent_on(HERE).expect("an agent on this node");
+    let log = kubectl(&["-n", AGENT_NAMESPACE, "logs", &here_agent]).unwrap_or_default();
+    let estimates: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("underlay estimate") && l.contains("peer=10.99.0.2 "))
+        .filter_map(|l| l.split("one_way_us=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect();
+    let estimate_ms = estimates.last().expect("the agent here logs its estimate of the underlay") / 1e3;
+    println!(
+        "underlay: the agent here estimates {estimate_ms:.2} ms one way to the other node ({} estimates logged: {:.2?} ms); 5 ms of netem configured",
+        estimates.len(),
+        estimates.iter().map(|us| us / 1e3).collect::<Vec<_>>()
+    );
+    let here_ends = &taken_off[HERE];
+    assert!(
+        here_ends.iter().all(|off| (off - estimate_ms).abs() <= 0.25),
+        "the ends here take {here_ends:.2?} ms off, the agent's estimate is {estimate_ms:.2} ms"
+    );
 
     // A ping between the stations, wherever they run, takes the model's time.
     let (alpha, bravo) = (idx("alpha"), idx("bravo"));
@@ -765,7 +881,167 @@ fn two_nodes_share_a_constellation_through_the_underlay() {
         p.min
     );
 
-    // Deleting: both agents remove their links and withdraw, then the pods go.
+    // The second node's agent replaced minutes into the run: the new process starts late,
+    // works out the same tick from the spec and the start time, and takes its node's
+    // ends over as they are (#7): nothing rebuilt, both nodes still in agreement.
+    let (old_agent, _) = agent_on(OTHER).expect("an agent on the second node");
+    let replaced = Instant::now();
+    kubectl(&["-n", AGENT_NAMESPACE, "delete", "pod", &old_agent, "--wait=true"]).unwrap();
+    let new_agent = wait_for("a new agent on the second node", Duration::from_secs(180), || {
+        agent_on(OTHER).filter(|(pod, phase)| *pod != old_agent && phase == "Running").map(|(pod, _)| pod)
+    });
+    let takeover = format!("pods_added={} pods_removed=0 ends_built=0 ends_removed=0", remote.len());
+    wait_for("the new agent to take the second node's pods over", Duration::from_secs(180), || {
+        let log = kubectl(&["-n", AGENT_NAMESPACE, "logs", &new_agent]).unwrap_or_default();
+        log.lines().any(|l| l.contains(name.as_str()) && l.contains(&takeover)).then_some(())
+    });
+    let again = read(&plan);
+    let (checked, cross, _) = check_two_nodes(&plan, &placed, &again);
+    let indexes = |r: &Reading| -> Vec<(NodeIdx, String, u32)> {
+        r.seen
+            .iter()
+            .filter(|(n, _)| remote.contains(n))
+            .flat_map(|(&n, ends)| ends.iter().map(move |e| (n, e.name.clone(), e.ifindex)))
+            .collect()
+    };
+    assert_eq!(indexes(&first), indexes(&again), "the new agent rebuilt or added ends on the second node");
+    println!(
+        "agent: {old_agent} replaced by {new_agent} on {OTHER}, {:.1} s later the new one had taken its {} pods over; {checked} link ends on both nodes match the model, {cross} cross-node links agree",
+        replaced.elapsed().as_secs_f64(),
+        remote.len()
+    );
+
+    // A satellite lost: of alpha's path to bravo 30 s from now, one on the second node if
+    // any. Both agents have the edit before its time; at its time, traffic between the
+    // stations moves around it within a tick: pings from alpha every 0.1 s across it
+    // (iputils', in alpha's namespace on whichever machine runs it), timestamped by that
+    // machine's clock, show when traffic passed again. Then both nodes' ends are the
+    // faulted model's.
+    let at_s = clock.now().as_secs_f64().ceil() as i64 + 30;
+    let at = SimTime::from_nanos(at_s * 1_000_000_000);
+    let (on_path, model_delay) = model_path(&plan, at, alpha, bravo);
+    let sats = &on_path[1..on_path.len() - 1];
+    let sat = *sats.iter().find(|n| remote.contains(n)).unwrap_or(&sats[0]);
+    let patch = serde_json::json!({"spec": {"faults": [
+        {"kind": "nodeDown", "node": plan.node(sat).name, "at": format!("{at_s}s"), "duration": "10m"}
+    ]}});
+    kubectl(&["-n", NAMESPACE, "patch", "constellation", &name, "--type=merge", "-p", &patch.to_string()])
+        .unwrap();
+    let patched = constellation(&name).unwrap();
+    let generation = patched["metadata"]["generation"].as_i64().unwrap();
+    let faulted = {
+        let spec: orbitnet_model::spec::ConstellationSpec =
+            serde_json::from_value(patched["spec"].clone()).unwrap();
+        orbitnet_model::compile(&name, &spec).unwrap()
+    };
+    let seen = wait_for("both agents to report the edit", Duration::from_secs(60), || {
+        let cst = constellation(&name)?;
+        let agents = cst["status"]["agents"].as_array()?.clone();
+        (agents.len() == 2 && agents.iter().all(|a| a["observedGeneration"].as_i64() >= Some(generation)))
+            .then(|| clock.now())
+    });
+    assert!(seen < at, "the agents had the edit only at {seen} s, after the fault's time {at_s} s");
+    wait_for("3 s before the fault", Duration::from_secs(60), || {
+        (clock.now().as_nanos() >= at.as_nanos() - 3_000_000_000).then_some(())
+    });
+    let to = plan.node_address(bravo).to_string();
+    let out = in_pod(&pods_now["alpha"].1, &format!("ping -D -n -i 0.1 -c 100 -W 2 {to}"));
+    let started_at = chrono::DateTime::parse_from_rfc3339(&clock.0).unwrap();
+    let zero = started_at.timestamp() as f64 + f64::from(started_at.timestamp_subsec_nanos()) / 1e9;
+    // Each answered ping's send time, in emulation seconds: its stamp less its round trip.
+    let mut sent: Vec<(u32, f64)> = out
+        .lines()
+        .filter_map(|l| {
+            let stamp: f64 = l.strip_prefix('[')?.split(']').next()?.parse().ok()?;
+            let seq: u32 = l.split("icmp_seq=").nth(1)?.split(' ').next()?.parse().ok()?;
+            let rtt_ms: f64 = l.split("time=").nth(1)?.split(' ').next()?.parse().ok()?;
+            Some((seq, stamp - rtt_ms / 1e3 - zero))
+        })
+        .collect();
+    sent.sort_by_key(|s| s.0);
+    let fault_s = at.as_secs_f64();
+    assert!(
+        sent.first().is_some_and(|s| s.1 < fault_s - 0.5) && sent.last().is_some_and(|s| s.1 > fault_s + 2.0),
+        "no answered ping well before and after the fault at {fault_s} s: {out}"
+    );
+    // The last ping answered that was sent before the fault's time, and the first after.
+    let gap_from = sent.iter().map(|s| s.1).filter(|&t| t < fault_s).fold(f64::MIN, f64::max);
+    let gap_to = sent.iter().map(|s| s.1).filter(|&t| t >= fault_s).fold(f64::MAX, f64::min);
+    let lost = 100 - sent.len();
+    let rtt_s = 2.0 * model_delay as f64 / 1e9;
+    let tick_s = plan.tick.as_nanos() as f64 / 1e9;
+    println!(
+        "fault: {} (on {}) down at t = {at_s} s; both agents had the edit at {seen} s; pings every 0.1 s: {lost} of 100 lost; around the fault, answered pings were sent up to {:.2} s and again from {:.2} s after its time (a gap of {:.2} s; the path's round trip {:.2} s, a tick {tick_s} s)",
+        plan.node(sat).name,
+        placed[&plan.node(sat).name],
+        gap_from - fault_s,
+        gap_to - fault_s,
+        gap_to - gap_from,
+        rtt_s
+    );
+    // Pings sent in the round trip before the fault meet it on the way; those sent after
+    // the reroute pass: one by the end of the fault's tick (and a ping's interval) means a
+    // reroute within the tick. A busy host can delay a ping, never hasten its answer.
+    assert!(
+        gap_to <= fault_s + tick_s + 0.3,
+        "the first ping through after the fault was sent {:.2} s after its time: more than a tick",
+        gap_to - fault_s
+    );
+    wait_for("two ticks after the fault", Duration::from_secs(30), || {
+        (clock.now().as_nanos() >= at.as_nanos() + 2 * plan.tick.as_nanos() as i64).then_some(())
+    });
+    let after = read(&faulted);
+    let (checked, cross, _) = check_two_nodes(&faulted, &placed, &after);
+    let sat_name = plan.node(sat).name.as_str();
+    let still_up: Vec<String> = after
+        .seen
+        .iter()
+        .flat_map(|(&n, ends)| ends.iter().filter(move |e| e.up && (n == sat || e.peer == sat_name)))
+        .map(|e| e.name.clone())
+        .collect();
+    assert!(still_up.is_empty(), "ends of the lost {sat_name} still up: {still_up:?}");
+    println!(
+        "fault: after it, {checked} link ends on both nodes match the faulted model, {cross} cross-node links agree"
+    );
+
+    // The second node lost: its kubelet stopped. The node controller marks it NotReady after
+    // its grace period, the Constellation goes Degraded naming the node, and is Ready again
+    // once the kubelet is back (the pods and the emulation went on meanwhile).
+    let lost_at = Instant::now();
+    assert_eq!(worker("kubelet-stop").trim(), "stopped");
+    wait_for("the second node not Ready", Duration::from_secs(180), || {
+        node_ready(OTHER).filter(|s| s != "True").map(|_| ())
+    });
+    let not_ready = lost_at.elapsed();
+    let (reason, message) = wait_for("the Constellation Degraded", Duration::from_secs(120), || {
+        let (status, reason, message) = condition(&constellation(&name)?, "Degraded")?;
+        (status == "True").then_some((reason, message))
+    });
+    let degraded = lost_at.elapsed();
+    assert_eq!(reason, "NodeNotReady", "{message}");
+    assert!(message.contains(&format!("node {OTHER} is not Ready")), "{message}");
+    assert_eq!(constellation(&name).unwrap()["status"]["phase"], "Degraded");
+    assert_eq!(worker("kubelet-start").trim(), "started");
+    let restarted = lost_at.elapsed();
+    wait_for("the second node Ready again", Duration::from_secs(180), || {
+        node_ready(OTHER).filter(|s| s == "True").map(|_| ())
+    });
+    let node_back = lost_at.elapsed();
+    wait_for("the Constellation Ready again", Duration::from_secs(120), || {
+        constellation(&name).filter(|c| ready(c) && c["status"]["phase"] == "Running").map(|_| ())
+    });
+    println!(
+        "node loss: kubelet on {OTHER} stopped at 0 s; node not Ready at {:.1} s; Constellation Degraded at {:.1} s ({message}); kubelet started at {:.1} s; node Ready at {:.1} s; Constellation Ready, Running at {:.1} s",
+        not_ready.as_secs_f64(),
+        degraded.as_secs_f64(),
+        restarted.as_secs_f64(),
+        node_back.as_secs_f64(),
+        lost_at.elapsed().as_secs_f64()
+    );
+
+    // Deleting: both agents remove their links and withdraw, then the pods go; neither
+    // machine keeps an orbitnet interface (this one's pods' namespaces are held open here;
+    // the other's go with its pods, and its own namespace is read over the control channel).
     kubectl(&["-n", NAMESPACE, "delete", "constellation", &name, "--wait=false"]).unwrap();
     wait_for("the Constellation to go", Duration::from_secs(150), || {
         constellation(&name).is_none().then_some(())
@@ -773,6 +1049,94 @@ fn two_nodes_share_a_constellation_through_the_underlay() {
     let left: usize = ends(&plan, &ns).values().map(Vec::len).sum();
     assert_eq!(left, 0, "link ends left in this node's pods after the agents withdrew");
     wait_for("the pods to go", Duration::from_secs(300), || pods(&name).is_empty().then_some(()));
+    let links = worker("links");
+    let theirs: Vec<&str> = links
+        .lines()
+        .filter(|l| l.split(": ").nth(1).is_some_and(|n| n.starts_with("isl") || n.starts_with("gsl")))
+        .collect();
+    assert!(theirs.is_empty(), "orbitnet interfaces left on the second machine: {theirs:?}");
+    println!("delete: no link end left in this node's pods, none on {OTHER}");
+}
+
+/// Both nodes' link ends, read from `from` to `to`.
+struct Reading {
+    from: SimTime,
+    to: SimTime,
+    seen: BTreeMap<NodeIdx, Vec<EndSeen>>,
+}
+
+/// Checks a reading of both nodes against the model: every end as the model says at some
+/// tick of the reading (see `check_ends`); an end is VXLAN exactly when its peer is on the
+/// other node, tunnelled to that node's address; both ends of a link across the nodes are
+/// there and agree, up or down, unless the model changes the link within the reading.
+/// Returns the ends checked, the links across, and the underlay taken off per VXLAN end, ms,
+/// by the Kubernetes node of the end.
+fn check_two_nodes(
+    plan: &Plan,
+    placed: &BTreeMap<String, String>,
+    r: &Reading,
+) -> (usize, usize, BTreeMap<String, Vec<f64>>) {
+    let states = states_between(plan, r.from, r.to);
+    let checked = check_ends(plan, &r.seen, &states, Some(4_500_000..=8_000_000));
+    let address =
+        |host: &str| if host == HERE { Ipv4Addr::new(10, 99, 0, 1) } else { Ipv4Addr::new(10, 99, 0, 2) };
+    let mut cross = 0;
+    let mut taken_off: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (&node, list) in &r.seen {
+        let node_name = plan.node(node).name.as_str();
+        for end in list {
+            let (host, peer_host) = (&placed[node_name], &placed[&end.peer]);
+            let crosses = host != peer_host;
+            assert_eq!(
+                end.remote,
+                crosses.then(|| address(peer_host)),
+                "{node_name} on {host}: {} (peer {} on {peer_host})",
+                end.name,
+                end.peer
+            );
+            if !crosses {
+                continue;
+            }
+            let peer = plan.node_index(&end.peer).unwrap();
+            let link = |s: &State| {
+                s.links.iter().find(|l| (l.a, l.b) == (node, peer) || (l.a, l.b) == (peer, node)).cloned()
+            };
+            if let (Some(l), Some(netem)) = (link(&states[states.len() / 2]), end.netem)
+                && l.up
+            {
+                taken_off
+                    .entry(host.clone())
+                    .or_default()
+                    .push((l.delay_ns as f64 - netem.delay_ns as f64) / 1e6);
+            }
+            if node > peer {
+                continue;
+            }
+            cross += 1;
+            let other = r.seen.get(&peer).and_then(|ends| ends.iter().find(|e| e.peer == node_name));
+            let Some(other) = other else {
+                // A ground link not built yet at the far end is down at both.
+                assert!(!end.up, "{node_name}/{} is up but {} has no end of it", end.name, end.peer);
+                continue;
+            };
+            let changes = states.windows(2).any(|w| link(&w[0]).map(|l| l.up) != link(&w[1]).map(|l| l.up));
+            assert!(
+                end.up == other.up || changes,
+                "{node_name}/{} up={} on {host} but {}/{} up={} on {peer_host}, and the model holds the link steady from t = {} to {} s",
+                end.name,
+                end.up,
+                end.peer,
+                other.name,
+                other.up,
+                r.from,
+                r.to
+            );
+        }
+    }
+    for offs in taken_off.values_mut() {
+        offs.sort_by(f64::total_cmp);
+    }
+    (checked, cross, taken_off)
 }
 
 /// An experiment: tiny with a flow, two objectives (one the path's delay allows, one it
