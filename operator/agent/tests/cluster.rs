@@ -501,6 +501,23 @@ fn states_between(plan: &Plan, from: SimTime, to: SimTime) -> Vec<State> {
     (first..=last).map(|k| plan.state_at(SimTime::from_nanos(k * tick))).collect()
 }
 
+/// Loses satellite `sat` of the constellation from `at_s` s of emulation time, for ten minutes,
+/// by an edit (a merge patch: the spec's faults become this one). Returns the edit's
+/// generation and the plan compiled from the edited spec.
+fn lose(plan: &Plan, sat: NodeIdx, at_s: i64) -> (i64, Plan) {
+    let name = plan.name.as_str();
+    let patch = serde_json::json!({"spec": {"faults": [
+        {"kind": "nodeDown", "node": plan.node(sat).name, "at": format!("{at_s}s"), "duration": "10m"}
+    ]}});
+    kubectl(&["-n", NAMESPACE, "patch", "constellation", name, "--type=merge", "-p", &patch.to_string()])
+        .unwrap();
+    let patched = constellation(name).unwrap();
+    let generation = patched["metadata"]["generation"].as_i64().unwrap();
+    let spec: orbitnet_model::spec::ConstellationSpec =
+        serde_json::from_value(patched["spec"].clone()).unwrap();
+    (generation, orbitnet_model::compile(name, &spec).unwrap())
+}
+
 /// A condition of the constellation: (status, reason, message).
 fn condition(cst: &serde_json::Value, kind: &str) -> Option<(String, String, String)> {
     let c = cst["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)?;
@@ -612,19 +629,7 @@ fn a_constellation_on_a_real_cluster() {
     // the fault's time, with the whole 30 s as margin.
     let sat = path[1];
     let at_s = clock.now().as_secs_f64().ceil() as i64 + 30;
-    let patch = serde_json::json!({"spec": {"faults": [
-        {"kind": "nodeDown", "node": plan.node(sat).name, "at": format!("{at_s}s"), "duration": "10m"}
-    ]}});
-    kubectl(&["-n", NAMESPACE, "patch", "constellation", &name, "--type=merge", "-p", &patch.to_string()])
-        .unwrap();
-    let patched = constellation(&name).unwrap();
-    let generation = patched["metadata"]["generation"].as_i64().unwrap();
-    let faulted = {
-        let mut spec: orbitnet_model::spec::ConstellationSpec =
-            serde_json::from_value(patched["spec"].clone()).unwrap();
-        spec.faults.truncate(1);
-        orbitnet_model::compile(&name, &spec).unwrap()
-    };
+    let (generation, faulted) = lose(&plan, sat, at_s);
     let at = SimTime::from_nanos(at_s * 1_000_000_000);
     let seen = wait_for("the agent to report the edit", Duration::from_secs(60), || {
         let cst = constellation(&name)?;
@@ -933,18 +938,7 @@ fn two_nodes_share_a_constellation_through_the_underlay() {
     let (on_path, model_delay) = model_path(&plan, at, alpha, bravo);
     let sats = &on_path[1..on_path.len() - 1];
     let sat = *sats.iter().find(|n| remote.contains(n)).unwrap_or(&sats[0]);
-    let patch = serde_json::json!({"spec": {"faults": [
-        {"kind": "nodeDown", "node": plan.node(sat).name, "at": format!("{at_s}s"), "duration": "10m"}
-    ]}});
-    kubectl(&["-n", NAMESPACE, "patch", "constellation", &name, "--type=merge", "-p", &patch.to_string()])
-        .unwrap();
-    let patched = constellation(&name).unwrap();
-    let generation = patched["metadata"]["generation"].as_i64().unwrap();
-    let faulted = {
-        let spec: orbitnet_model::spec::ConstellationSpec =
-            serde_json::from_value(patched["spec"].clone()).unwrap();
-        orbitnet_model::compile(&name, &spec).unwrap()
-    };
+    let (generation, faulted) = lose(&plan, sat, at_s);
     let seen = wait_for("both agents to report the edit", Duration::from_secs(60), || {
         let cst = constellation(&name)?;
         let agents = cst["status"]["agents"].as_array()?.clone();
