@@ -23,6 +23,9 @@ pub struct Browser {
     driver: Child,
     addr: SocketAddr,
     session: String,
+    /// chromedriver's and Chromium's temporary directory (their profile, their singleton
+    /// socket), removed with the browser: chromedriver, killed, leaves its own behind.
+    tmp: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -77,8 +80,11 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium of `width` x `height` CSS pixels.
     pub fn start(width: u32, height: u32) -> Browser {
         let port = free_port();
+        let tmp = std::env::temp_dir().join(format!("orbitnet-chromium-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&tmp).unwrap();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", &tmp)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -97,7 +103,7 @@ impl Browser {
                          "--hide-scrollbars", format!("--window-size={width},{height}")],
             },
         }}});
-        let mut browser = Browser { driver, addr, session: String::new() };
+        let mut browser = Browser { driver, addr, session: String::new(), tmp };
         let session = call(addr, "POST", "/session", Some(&caps)).expect("a Chromium session");
         browser.session = session["sessionId"].as_str().expect("a session id").to_owned();
         browser
@@ -169,6 +175,13 @@ impl Drop for Browser {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        // Chromium may still be writing its profile as it quits: try again for a few seconds.
+        for _ in 0..50 {
+            if std::fs::remove_dir_all(&self.tmp).is_ok() || !self.tmp.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 }
 
