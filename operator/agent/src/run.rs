@@ -566,10 +566,14 @@ impl Loop {
         // Before the constellation starts (no `startedAt` yet), its state at t = 0.
         let clock = zero.map(|z| Clock::since(held.wired.plan(), z));
         let k = clock.map_or(0, |c| c.current_tick());
-        let underlay_tried =
-            self.underlay.lock().is_ok_and(|u| held.wired.peers().all(|p| u.tried.contains(&p)));
-        if held.wired.due(k) && underlay_tried {
-            let one_way = self.underlay.lock().map(|u| u.one_way_us()).unwrap_or_default();
+        // Due, and every peer node's underlay tried: one lock, only when due.
+        let one_way = held
+            .wired
+            .due(k)
+            .then(|| self.underlay.lock().ok())
+            .flatten()
+            .and_then(|u| held.wired.peers().all(|p| u.tried.contains(&p)).then(|| u.one_way_us()));
+        if let Some(one_way) = one_way {
             let tick = held.wired.apply(k, one_way);
             if held.wired.watches_convergence() {
                 held.watched_from.get_or_insert(tick.t.as_secs_f64());
