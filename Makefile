@@ -42,8 +42,8 @@ images:
 test-cluster: deps
 	scripts/cluster.sh
 
-# Two VMs, a Kubernetes node each, on a wire with 5 ms of delay each way: the single-node
-# tests with the second node cordoned, then the two-node tests.
+# Two VMs, a Kubernetes node each, on a wire with 5 ms of delay each way: the two-node
+# tests, then the second VM stopped and the single-node tests on the first.
 test-cluster-2: deps
 	scripts/cluster.sh --nodes 2
 
