@@ -86,7 +86,7 @@ EOF2
 containerd --config $R/containerd.toml > $R/logs/containerd.log 2>&1 &
 for i in $(seq 60); do ctr version >/dev/null 2>&1 && break; sleep 0.5; done
 log "containerd"
-for image in pause node operator; do ctr -n k8s.io images import $ORBITNET_CLUSTER_IMAGES/$image.tar >/dev/null; done
+for image in pause orbitnet; do ctr -n k8s.io images import $ORBITNET_CLUSTER_IMAGES/$image.tar >/dev/null; done
 log "images imported"
 cat > $R/kubelet.yaml <<EOF2
 apiVersion: kubelet.config.k8s.io/v1beta1
