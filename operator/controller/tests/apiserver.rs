@@ -884,9 +884,23 @@ async fn of_two_operators_only_the_leader_works_and_the_standby_takes_over() {
 
 /// `GET path` on `addr`: the status code and the body.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("the operator's view answers");
+    http_get_on(stream, addr, path).await
+}
+
+/// The same, `None` while nothing listens on `addr` yet (the operator binds it as it starts).
+async fn http_get_once_listening(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    Some(http_get_on(stream, addr, path).await)
+}
+
+async fn http_get_on(
+    mut stream: tokio::net::TcpStream,
+    addr: std::net::SocketAddr,
+    path: &str,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let get = async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("the operator's view answers");
         let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut answer = String::new();
@@ -916,7 +930,7 @@ async fn the_operator_serves_each_constellations_view() {
     );
     apply(&client, &ns, &scenario("scenarios/tiny.yaml", &ns, |_| {})).await.expect("applying tiny");
     let index = wait_for("tiny in the view's list", Duration::from_secs(30), || async {
-        let (code, body) = http_get(addr, "/ui/").await;
+        let (code, body) = http_get_once_listening(addr, "/ui/").await?;
         (code == 200 && body.contains(&format!("/ui/{ns}/tiny/"))).then_some(body)
     })
     .await;
