@@ -368,6 +368,15 @@ fn traceroute_from(plan: &Plan, pod: &str, to: Ipv4Addr) -> Vec<String> {
         .collect()
 }
 
+/// A traceroute in `pod` (the first node of `path`) to the last node of `path`: its hops
+/// when they are `path`'s nodes, in order (`None` otherwise); both printed.
+fn traceroute_along(plan: &Plan, pod: &str, path: &[NodeIdx]) -> Option<Vec<String>> {
+    let hops = traceroute_from(plan, pod, plan.node_address(*path.last()?));
+    let want: Vec<String> = path[1..].iter().map(|&n| plan.node(n).name.clone()).collect();
+    println!("    traceroute: {}; the model's path: {}", hops.join(" > "), want.join(" > "));
+    (hops == want).then_some(hops)
+}
+
 /// The PID of the running link agent (`orbitnet agent`), from /proc.
 fn agent_pid() -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
@@ -532,13 +541,18 @@ fn node_ready(node: &str) -> Option<String> {
     Some(c["status"].as_str()?.to_owned())
 }
 
-#[test]
-#[ignore = "cluster tier: needs a Kubernetes cluster in the VM; run by make test-cluster"]
-fn a_constellation_on_a_real_cluster() {
+/// The cluster tier's tests run inside scripts/cluster.sh's VM, which says so.
+fn in_the_cluster_vm() {
     assert!(
         std::env::var_os("ORBITNET_CLUSTER").is_some(),
         "the cluster tier runs inside scripts/cluster.sh's VM (ORBITNET_CLUSTER unset): make test-cluster"
     );
+}
+
+#[test]
+#[ignore = "cluster tier: needs a Kubernetes cluster in the VM; run by make test-cluster"]
+fn a_constellation_on_a_real_cluster() {
+    in_the_cluster_vm();
     let file = repo().join("scenarios/tiny.yaml");
     let plan = orbitnet_model::compile_yaml(&std::fs::read_to_string(&file).unwrap()).unwrap();
     let name = plan.name.clone();
@@ -589,14 +603,8 @@ fn a_constellation_on_a_real_cluster() {
     let alpha_pod = &pods_now["alpha"].0;
     let (path, hops) = wait_for("a traceroute on the model's path", Duration::from_secs(60), || {
         let (path, _) = settled_path(&plan, &clock, &ns, alpha, bravo);
-        let hops = traceroute_from(&plan, alpha_pod, plan.node_address(bravo));
-        let want: Vec<String> = path[1..].iter().map(|&n| plan.node(n).name.clone()).collect();
-        println!(
-            "    traceroute alpha -> bravo: {}; the model's path: {}",
-            hops.join(" > "),
-            want.join(" > ")
-        );
-        (hops == want && settled_path(&plan, &clock, &ns, alpha, bravo).0 == path).then_some((path, hops))
+        let hops = traceroute_along(&plan, alpha_pod, &path)?;
+        (settled_path(&plan, &clock, &ns, alpha, bravo).0 == path).then_some((path, hops))
     });
     let (_, delay_ns) = model_path(&plan, clock.now(), alpha, bravo);
     let p = ping_from(alpha_pod, plan.node_address(bravo), 20);
@@ -900,14 +908,8 @@ fn two_nodes_share_a_constellation_through_the_underlay() {
     // traceroute: a handover in between is tried again).
     let hops = wait_for("a traceroute on the model's path", Duration::from_secs(60), || {
         let (want, _) = model_path(&plan, clock.now(), alpha, bravo);
-        let hops = traceroute_from(&plan, alpha_pod, plan.node_address(bravo));
-        let names: Vec<String> = want[1..].iter().map(|&n| plan.node(n).name.clone()).collect();
-        println!(
-            "    traceroute alpha -> bravo: {}; the model's path: {}",
-            hops.join(" > "),
-            names.join(" > ")
-        );
-        (hops == names && model_path(&plan, clock.now(), alpha, bravo).0 == want).then_some(hops)
+        let hops = traceroute_along(&plan, alpha_pod, &want)?;
+        (model_path(&plan, clock.now(), alpha, bravo).0 == want).then_some(hops)
     });
     println!("path: alpha > {} (traceroute = model)", hops.join(" > "));
 
@@ -1175,10 +1177,7 @@ fn check_two_nodes(
 #[test]
 #[ignore = "cluster tier: needs a Kubernetes cluster in the VM; run by make test-cluster"]
 fn an_experiment_ends_with_the_agents_verdict() {
-    assert!(
-        std::env::var_os("ORBITNET_CLUSTER").is_some(),
-        "the cluster tier runs inside scripts/cluster.sh's VM (ORBITNET_CLUSTER unset): make test-cluster"
-    );
+    in_the_cluster_vm();
     let name = "tiny-mission";
     let yaml = std::fs::read_to_string(repo().join("scenarios/tiny.yaml"))
         .unwrap()
@@ -1299,10 +1298,7 @@ fn judged(plan: &Plan, t: SimTime, fib: &Fib) -> Judgement {
 #[test]
 #[ignore = "cluster tier: needs a Kubernetes cluster in the VM; run by make test-cluster"]
 fn routing_daemons_in_the_pods() {
-    assert!(
-        std::env::var_os("ORBITNET_CLUSTER").is_some(),
-        "the cluster tier runs inside scripts/cluster.sh's VM (ORBITNET_CLUSTER unset): make test-cluster"
-    );
+    in_the_cluster_vm();
     let name = "tiny-ospf";
     let yaml = std::fs::read_to_string(repo().join("scenarios/tiny.yaml"))
         .unwrap()
