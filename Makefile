@@ -38,7 +38,8 @@ images:
 	docker build -f node-image/operator.Dockerfile -t orbitnet/operator:$(VERSION) .
 
 # Tier 4: orbitnet deployed from manifests/ on a real single-node cluster from Debian's
-# packages, inside the kernel-tier VM; tiny.yaml applied, checked and deleted (~6 min).
+# packages, inside the kernel-tier VM; tiny.yaml applied, checked and deleted, an experiment,
+# tiny with OSPF in the pods (~17 min).
 test-cluster: deps
 	scripts/cluster.sh
 
