@@ -884,22 +884,13 @@ async fn of_two_operators_only_the_leader_works_and_the_standby_takes_over() {
 
 /// `GET path` on `addr`: the status code and the body.
 async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("the operator's view answers");
-    http_get_on(stream, addr, path).await
+    try_http_get(addr, path).await.expect("the operator's view answers")
 }
 
-/// The same, `None` while nothing listens on `addr` yet (the operator binds it as it starts).
-async fn http_get_once_listening(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
-    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    Some(http_get_on(stream, addr, path).await)
-}
-
-async fn http_get_on(
-    mut stream: tokio::net::TcpStream,
-    addr: std::net::SocketAddr,
-    path: &str,
-) -> (u16, String) {
+/// The same, or the error of connecting (refused while the operator has not bound `addr` yet).
+async fn try_http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let get = async {
         let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
@@ -912,7 +903,7 @@ async fn http_get_on(
         .unwrap_or_else(|_| panic!("the operator's view did not answer GET {path} within 30 s"));
     let code = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (code, body)
+    Ok((code, body))
 }
 
 /// The operator's browser view (`--ui`): every Constellation at /ui/<namespace>/<name>/,
@@ -930,7 +921,7 @@ async fn the_operator_serves_each_constellations_view() {
     );
     apply(&client, &ns, &scenario("scenarios/tiny.yaml", &ns, |_| {})).await.expect("applying tiny");
     let index = wait_for("tiny in the view's list", Duration::from_secs(30), || async {
-        let (code, body) = http_get_once_listening(addr, "/ui/").await?;
+        let (code, body) = try_http_get(addr, "/ui/").await.ok()?;
         (code == 200 && body.contains(&format!("/ui/{ns}/tiny/"))).then_some(body)
     })
     .await;
