@@ -9,6 +9,10 @@
 #
 #   cluster-guest.sh test | bringup SCENARIO... | worker
 set -euo pipefail
+# No silent end: set -e and set -u stop the script without a word of their own, and the
+# failing command's own stderr may have gone to /dev/null. The console, kept aside, hears why.
+exec {console}>&2
+trap 'rc=$?; [ $rc = 0 ] || echo "cluster-guest.sh: exit $rc: $BASH_COMMAND" >&$console' EXIT
 : "${ORBITNET_CLUSTER_IMAGES:?set by scripts/cluster.sh}"
 mode=$1; shift
 export ORBITNET_CACHE=${ORBITNET_CLUSTER_IMAGES%/*}
@@ -121,11 +125,13 @@ node_ready() {
 # applies tick k at startedAt + k ticks by its own clock. The offset is measured over the
 # control channel (the best of five round trips; the answer is read before and after, on
 # a wire with the same delay both ways), then stepped, until under 2 ms.
-ask_worker() {  # COMMAND [ARG]: its answer's first line
-  local answer
-  exec 3<>/dev/tcp/$PEER_IP/7001 && read -r _ <&3 && echo "$*" >&3 && read -r answer <&3
+ask_worker() {  # COMMAND [ARG]: its answer's first line; fails if the channel does not answer
+  local answer= rc=0
+  exec 3<>/dev/tcp/$PEER_IP/7001 || return 1
+  { read -r _ <&3 && echo "$*" >&3 && read -r answer <&3; } || rc=1
   exec 3<&-
   echo "$answer"
+  return $rc
 }
 worker_offset() {  # "offset_us round_trip_us", from the quickest of ten round trips
   local best= t0 t1 tw
