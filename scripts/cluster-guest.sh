@@ -12,7 +12,7 @@ set -euo pipefail
 # No silent end: set -e and set -u stop the script without a word of their own, and the
 # failing command's own stderr may have gone to /dev/null. The console, kept aside, hears why.
 exec {console}>&2
-trap 'rc=$?; [ $rc = 0 ] || echo "cluster-guest.sh: exit $rc: $BASH_COMMAND" >&$console' EXIT
+trap 'rc=$?; case $rc:$BASH_COMMAND in 0:* | *:exit\ *) ;; *) echo "cluster-guest.sh: exit $rc: $BASH_COMMAND" >&$console ;; esac' EXIT
 : "${ORBITNET_CLUSTER_IMAGES:?set by scripts/cluster.sh}"
 mode=$1; shift
 export ORBITNET_CACHE=${ORBITNET_CLUSTER_IMAGES%/*}
